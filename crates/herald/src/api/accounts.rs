@@ -1,0 +1,105 @@
+//! `/admin/v1/account`: support creates, lists, shows and deletes accounts, each created
+//! with its hiring process.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::{Admin, hash_password};
+use super::envelope::{IdLink, Link, Resource, created, no_content, ok};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Paging};
+use crate::clock::Clock;
+use crate::domain::account::{Account, NewAccount};
+
+/// A new account.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountIn {
+    login: String,
+    password: String,
+    name: Option<String>,
+    /// The hiring process; the spec's six-step example when absent.
+    process: Option<ProcessIn>,
+}
+
+/// A process by the names of its steps: the first is `START`, the last two `END`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessIn {
+    name: String,
+    steps: Vec<String>,
+}
+
+/// An account as support sees it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct AccountOut {
+    #[serde(rename = "_self")]
+    self_: String,
+    id: i64,
+    login: String,
+    name: String,
+    /// When it was created.
+    datetime: String,
+    process: IdLink,
+    endpoints: Link,
+}
+
+impl AccountOut {
+    fn new(account: Account, clock: &Clock) -> AccountOut {
+        let self_ = format!("/admin/v1/account/{}", account.login);
+        AccountOut {
+            endpoints: Link::to(format!("{self_}/webhook/endpoint")),
+            self_,
+            id: account.id,
+            login: account.login,
+            name: account.name,
+            datetime: clock.datetime(account.created_at),
+            process: IdLink {
+                self_: format!("/restapi/v1/process/{}", account.process_id),
+                id: account.process_id,
+            },
+        }
+    }
+}
+
+impl Resource for AccountOut {
+    const SCHEMA: &'static str = "account";
+    const COLLECTION: &'static str = "accounts";
+    fn self_path(&self) -> &str {
+        &self.self_
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/account", get(list).post(create))
+        .route("/admin/v1/account/{login}", get(show).delete(delete))
+}
+
+async fn list(State(state): State<AppState>, _: Admin, paging: Paging) -> ApiResult {
+    let rows = state.store.accounts(paging.page()?).await?;
+    Ok(paging.respond(rows, |a| a.id, |a| AccountOut::new(a, &state.clock)))
+}
+
+async fn create(State(state): State<AppState>, _: Admin, Json(input): Json<AccountIn>) -> ApiResult {
+    let process = input.process.map(|p| (p.name, p.steps));
+    let new = NewAccount::new(input.login, input.password, input.name, process)?;
+    let hash = hash_password(new.password.clone()).await.map_err(ApiError::Internal)?;
+    let account = state.store.create_account(&new, &hash, state.clock.now()).await?;
+    Ok(created(AccountOut::new(account, &state.clock)))
+}
+
+async fn show(State(state): State<AppState>, _: Admin, Path(login): Path<String>) -> ApiResult {
+    let account = state.store.account(&login).await?;
+    Ok(ok(AccountOut::new(account, &state.clock)))
+}
+
+/// Deletes the account and everything it owns; its login stops working at once.
+async fn delete(State(state): State<AppState>, _: Admin, Path(login): Path<String>) -> ApiResult {
+    state.store.delete_account(&login).await?;
+    state.logins.forget(&login);
+    Ok(no_content())
+}

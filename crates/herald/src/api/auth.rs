@@ -1,0 +1,218 @@
+//! Who is calling: an account by HTTP Basic on the REST API, support by bearer token on the
+//! admin API.
+//!
+//! Passwords are argon2 hashes, which cost tens of milliseconds each by design; a verified
+//! login is remembered for a minute (as a SHA-256 digest of the credentials, never the
+//! password) so that a busy client pays that cost once, not on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::account::Account;
+use crate::store::{Store, StoreError};
+
+/// How long a verified login is trusted without hashing again.
+const LOGIN_TTL: Duration = Duration::from_secs(60);
+/// Past this many remembered logins the cache starts over, bounding its memory.
+const LOGIN_CACHE_CAP: usize = 10_000;
+
+/// The account behind a REST call.
+pub struct Tenant(pub Arc<Account>);
+
+/// Proof that the caller holds the admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message| ApiError::Unauthorized { message, basic: true };
+        let (login, password) = basic_credentials(&parts.headers)
+            .ok_or(unauthorized("send the account's login and password with HTTP Basic"))?;
+        let Some(account) = state.logins.verify(state.store.as_ref(), &login, &password).await? else {
+            return Err(unauthorized("wrong login or password"));
+        };
+        state.rate_limit.check(account.id, Instant::now())?;
+        Ok(Tenant(account))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized {
+                message: "send the admin token as Authorization: Bearer",
+                basic: false,
+            })?;
+        if constant_time_eq(&sha256(token.trim().as_bytes()), &state.admin_digest[..]) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized {
+                message: "wrong admin token",
+                basic: false,
+            })
+        }
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (login, password) = decoded.split_once(':')?;
+    Some((login.to_owned(), password.to_owned()))
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Compares without an early exit, so that timing tells nothing of where bytes differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Hashes a password with argon2id and a random salt, off the async threads.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt =
+            SaltString::encode_b64(&crate::ids::random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        Ok(hash.to_string())
+    })
+    .await?
+}
+
+/// Checks a password against its hash, off the async threads.
+async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
+    Ok(tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await?)
+}
+
+/// A hash no password matches, checked for unknown logins so that they take as long to
+/// refuse as known ones.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::encode_b64(&[7u8; 16]).expect("a 16-byte salt encodes");
+        Argon2::default()
+            .hash_password(b"decoy", &salt)
+            .expect("argon2 hashes a constant")
+            .to_string()
+    })
+}
+
+struct Remembered {
+    digest: [u8; 32],
+    account: Arc<Account>,
+    until: Instant,
+}
+
+/// Logins verified recently.
+#[derive(Default)]
+pub struct LoginCache {
+    entries: Mutex<HashMap<String, Remembered>>,
+}
+
+impl LoginCache {
+    /// The account if `password` is its password; `None` if not or if there is no such login.
+    pub async fn verify(
+        &self,
+        store: &dyn Store,
+        login: &str,
+        password: &str,
+    ) -> Result<Option<Arc<Account>>, ApiError> {
+        let digest = sha256(format!("{login}\0{password}").as_bytes());
+        if let Some(account) = self.recall(login, &digest) {
+            return Ok(Some(account));
+        }
+        let (account, hash) = match store.account_credentials(login).await {
+            Ok(found) => (Some(found.0), found.1),
+            Err(StoreError::NotFound(_)) => (None, decoy_hash().to_owned()),
+            Err(e) => return Err(e.into()),
+        };
+        let matches = verify_password(password.to_owned(), hash)
+            .await
+            .map_err(ApiError::Internal)?;
+        let Some(account) = account.filter(|_| matches) else {
+            return Ok(None);
+        };
+        let account = Arc::new(account);
+        let mut entries = self.entries.lock().expect("the login cache lock is never poisoned");
+        if entries.len() >= LOGIN_CACHE_CAP {
+            entries.clear();
+        }
+        let until = Instant::now() + LOGIN_TTL;
+        entries.insert(
+            login.to_owned(),
+            Remembered {
+                digest,
+                account: account.clone(),
+                until,
+            },
+        );
+        Ok(Some(account))
+    }
+
+    fn recall(&self, login: &str, digest: &[u8; 32]) -> Option<Arc<Account>> {
+        let entries = self.entries.lock().expect("the login cache lock is never poisoned");
+        let entry = entries.get(login)?;
+        (entry.until > Instant::now() && constant_time_eq(&entry.digest, digest)).then(|| entry.account.clone())
+    }
+
+    /// Forgets a login at once, when its account is deleted.
+    pub fn forget(&self, login: &str) {
+        self.entries
+            .lock()
+            .expect("the login cache lock is never poisoned")
+            .remove(login);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "Basic YWNtZTpzM2NyZXQ6eA==".parse().unwrap());
+        assert_eq!(basic_credentials(&headers), Some(("acme".into(), "s3cret:x".into())));
+        headers.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(basic_credentials(&headers), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! `…/webhook/endpoint`: the URLs an account's events are sent to. The same handlers serve
+//! the account itself (`/restapi/v1/webhook/endpoint`) and support
+//! (`/admin/v1/account/{login}/webhook/endpoint`).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::routing::get;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::AppState;
+use super::envelope::{Resource, created, no_content, ok};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Paging};
+use super::scope::Scope;
+use crate::clock::Clock;
+use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering, check_secret};
+use crate::ids;
+use crate::store::StoreError;
+
+/// A new endpoint.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIn {
+    url: String,
+    events: Vec<String>,
+    description: Option<String>,
+    ordering: Option<Ordering>,
+    auth: Option<Auth>,
+    /// `whsec_…`; generated when absent.
+    secret: Option<String>,
+}
+
+/// Changes to an endpoint; absent fields stay as they are, `"auth": null` removes the
+/// credentials.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    description: Option<String>,
+    ordering: Option<Ordering>,
+    #[serde(default, deserialize_with = "present")]
+    auth: Option<Option<Auth>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// An endpoint as the API shows it: credentials masked, the secret only when just made.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct EndpointOut {
+    #[serde(rename = "_self")]
+    self_: String,
+    id: String,
+    url: String,
+    description: String,
+    events: Vec<String>,
+    ordering: Ordering,
+    auth: Option<Auth>,
+    /// Shown only in the answer to the creation or a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    state: EndpointState,
+    suspended_until: Option<String>,
+    consecutive_failures: u32,
+    created: String,
+    updated: String,
+}
+
+impl EndpointOut {
+    fn new(endpoint: Endpoint, base: &str, clock: &Clock) -> EndpointOut {
+        EndpointOut {
+            self_: format!("{base}/webhook/endpoint/{}", endpoint.id),
+            id: endpoint.id,
+            url: endpoint.url,
+            description: endpoint.description,
+            events: endpoint.events,
+            ordering: endpoint.ordering,
+            auth: endpoint.auth.as_ref().map(Auth::masked),
+            secret: None,
+            state: endpoint.state,
+            suspended_until: endpoint.suspended_until.map(|t| clock.datetime(t)),
+            consecutive_failures: endpoint.consecutive_failures,
+            created: clock.datetime(endpoint.created_at),
+            updated: clock.datetime(endpoint.updated_at),
+        }
+    }
+}
+
+impl Resource for EndpointOut {
+    const SCHEMA: &'static str = "webhookendpoint";
+    const COLLECTION: &'static str = "webhookendpoints";
+    fn self_path(&self) -> &str {
+        &self.self_
+    }
+}
+
+/// The `{id}` of an endpoint's path, under either prefix (the admin's also holds `{login}`).
+struct EndpointId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for EndpointId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        params
+            .remove("id")
+            .map(EndpointId)
+            .ok_or_else(|| ApiError::NotFound("endpoint not found".into()))
+    }
+}
+
+/// The endpoint routes under `prefix`: the REST API's and the admin API's per account.
+pub fn router(prefix: &str) -> Router<AppState> {
+    Router::new()
+        .route(&format!("{prefix}/webhook/endpoint"), get(list).post(create))
+        .route(
+            &format!("{prefix}/webhook/endpoint/{{id}}"),
+            get(show).patch(update).delete(delete),
+        )
+}
+
+async fn list(State(state): State<AppState>, scope: Scope, paging: Paging) -> ApiResult {
+    let since = match paging.param("since") {
+        Some(id) => match state.store.endpoint(scope.account.id, id).await {
+            Ok(endpoint) => Some(endpoint.seq),
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiError::BadQuery(format!(
+                    "since: no endpoint {id:?}; give an endpoint id"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let rows = state
+        .store
+        .endpoints(scope.account.id, paging.page_since(since))
+        .await?;
+    Ok(paging.respond(rows, |e| e.seq, |e| EndpointOut::new(e, &scope.base, &state.clock)))
+}
+
+async fn create(State(state): State<AppState>, scope: Scope, Json(input): Json<EndpointIn>) -> ApiResult {
+    let spec = EndpointSpec {
+        url: input.url,
+        description: input.description.unwrap_or_default(),
+        events: input.events,
+        ordering: input.ordering.unwrap_or(Ordering::Parallel),
+        auth: input.auth,
+    };
+    spec.check(&state.event_type_names().await?)?;
+    let secret = match input.secret {
+        Some(secret) => {
+            check_secret(&secret)?;
+            secret
+        }
+        None => ids::webhook_secret(),
+    };
+    let id = ids::endpoint_id();
+    let endpoint = state
+        .store
+        .create_endpoint(scope.account.id, &spec, &id, &secret, state.clock.now())
+        .await?;
+    let mut out = EndpointOut::new(endpoint, &scope.base, &state.clock);
+    out.secret = Some(secret);
+    Ok(created(out))
+}
+
+async fn show(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
+    let endpoint = state.store.endpoint(scope.account.id, &id).await?;
+    Ok(ok(EndpointOut::new(endpoint, &scope.base, &state.clock)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    scope: Scope,
+    EndpointId(id): EndpointId,
+    Json(patch): Json<EndpointPatch>,
+) -> ApiResult {
+    let current = state.store.endpoint(scope.account.id, &id).await?;
+    let spec = EndpointSpec {
+        url: patch.url.unwrap_or(current.url),
+        description: patch.description.unwrap_or(current.description),
+        events: patch.events.unwrap_or(current.events),
+        ordering: patch.ordering.unwrap_or(current.ordering),
+        auth: patch.auth.unwrap_or(current.auth),
+    };
+    spec.check(&state.event_type_names().await?)?;
+    let endpoint = state
+        .store
+        .update_endpoint(scope.account.id, &id, &spec, state.clock.now())
+        .await?;
+    Ok(ok(EndpointOut::new(endpoint, &scope.base, &state.clock)))
+}
+
+async fn delete(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
+    state.store.delete_endpoint(scope.account.id, &id).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,109 @@
+//! The HTTP API: the REST API of an account (`/restapi/v1`, HTTP Basic), the admin API of
+//! support (`/admin/v1`, bearer token), schemas and operations. Handlers are thin: they read
+//! the request, ask the domain to check it, and call the store. No handler calls a customer's
+//! endpoint; they write events, and the dispatcher calls.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::event::EventStamp;
+use crate::ids;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use error::ApiError;
+
+mod accounts;
+mod applications;
+pub mod auth;
+mod candidates;
+mod endpoints;
+pub mod envelope;
+pub mod error;
+mod events;
+mod extract;
+mod jobs;
+mod ops;
+pub mod rate_limit;
+mod root;
+pub mod schemas;
+mod scope;
+mod steps;
+mod tasks;
+
+/// The largest request body accepted; larger ones get a 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach: cheap handles, cloned per request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub logins: Arc<auth::LoginCache>,
+    pub metrics: Arc<Metrics>,
+    pub rate_limit: Arc<rate_limit::RateLimiter>,
+    /// SHA-256 of the admin token.
+    pub admin_digest: Arc<[u8; 32]>,
+}
+
+impl AppState {
+    /// A fresh id and the current time for an event about to be written.
+    pub fn stamp(&self) -> EventStamp {
+        let at = self.clock.now();
+        EventStamp {
+            id: ids::event_id(),
+            at,
+            datetime: self.clock.datetime(at),
+        }
+    }
+
+    /// The names of every event type, to check subscriptions against.
+    pub async fn event_type_names(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self.store.event_types().await?.into_iter().map(|t| t.name).collect())
+    }
+}
+
+/// The whole API as one router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(root::router())
+        .merge(jobs::router())
+        .merge(candidates::router())
+        .merge(applications::router())
+        .merge(steps::router())
+        .merge(endpoints::router("/restapi/v1"))
+        .merge(endpoints::router("/admin/v1/account/{login}"))
+        .merge(tasks::router("/restapi/v1"))
+        .merge(tasks::router("/admin/v1/account/{login}"))
+        .merge(events::router())
+        .merge(accounts::router())
+        .merge(schemas::router())
+        .merge(ops::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(|| async { ApiError::NotFound("no such path; GET /restapi/v1 lists the collections".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Counts each request by its route pattern (not its path, which would make a series per id).
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    response
+}

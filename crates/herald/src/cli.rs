@@ -1,0 +1,47 @@
+//! The command line: `herald serve` runs the server; `herald config` prints the defaults.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Herald: webhook delivery for an applicant-tracking service.
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API and the dispatcher.
+    Serve(ServeArgs),
+    /// Print the default configuration file, with every key and its default.
+    Config,
+}
+
+/// How `herald serve` is configured; each flag wins over the file and the environment.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [env: HERALD_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// sqlite://PATH or postgres://… [env: HERALD_DATABASE_URL] [default: sqlite://herald.db]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// The admin API's bearer token [env: HERALD_ADMIN_TOKEN] [default: generated on first start]
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// A TOML configuration file (`herald config` prints one)
+    #[arg(long, value_name = "FILE", env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log lines as text for people or JSON for machines
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,221 @@
+//! The dispatcher: claims due deliveries, calls their endpoints, and records every call.
+//!
+//! One loop claims work in batches and spawns a task per call; a recorder writes finished
+//! calls in batches (one transaction for many calls). New events wake the loop at once; when
+//! nothing is due it sleeps until the next retry or the end of a suspension. Concurrency is
+//! bounded twice: `max_in_flight` calls in all, `max_in_flight_per_endpoint` per endpoint, so a
+//! slow endpoint fills only its own share.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::clock::{Clock, Micros};
+use crate::config::Config;
+use crate::domain::delivery::{CallRecord, Claimed};
+use crate::metrics::Metrics;
+use crate::store::{ClaimRequest, Store};
+
+pub mod call;
+pub mod schedule;
+pub mod signing;
+
+use call::Caller;
+use signing::SigningKey;
+
+/// Most deliveries claimed in one go.
+const CLAIM_BATCH: u32 = 256;
+/// Most calls recorded in one transaction.
+const RECORD_BATCH: usize = 512;
+/// How long past the time-out a claimed delivery stays leased.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// The longest the loop sleeps without being woken: a safety net, not the way work is found.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// What one step of the loop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Calls were started for this many deliveries.
+    Dispatched(usize),
+    /// Nothing could be claimed now.
+    Idle,
+}
+
+/// Everything the dispatcher needs; cheap to clone into each call's task.
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    clock: Clock,
+    caller: Caller,
+    metrics: Arc<Metrics>,
+    /// Calls in flight, by endpoint seq.
+    in_flight: Arc<Mutex<HashMap<i64, u32>>>,
+    slots: Arc<Semaphore>,
+    records: mpsc::Sender<CallRecord>,
+}
+
+impl Dispatcher {
+    /// A dispatcher, and the receiving end of its finished calls for [`Dispatcher::record`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<(Dispatcher, mpsc::Receiver<CallRecord>)> {
+        let delivery = &config.delivery;
+        let caller = Caller::new(delivery.timeout, delivery.max_in_flight)?;
+        let (records, finished) = mpsc::channel(RECORD_BATCH * 4);
+        let dispatcher = Dispatcher {
+            clock: Clock::new(&config.timezone)?,
+            slots: Arc::new(Semaphore::new(delivery.max_in_flight as usize)),
+            store,
+            config,
+            caller,
+            metrics,
+            in_flight: Arc::default(),
+            records,
+        };
+        Ok((dispatcher, finished))
+    }
+
+    /// Runs until `shutdown` completes, then lets calls in flight finish and be recorded.
+    pub async fn run(self, finished: mpsc::Receiver<CallRecord>, shutdown: impl Future<Output = ()>) {
+        if let Err(e) = self.store.release_leases().await {
+            tracing::error!(error = %e, "cannot release old leases; they will expire");
+        }
+        let recorder = tokio::spawn(self.clone().record(finished));
+        let wake = self.store.new_work();
+        tokio::pin!(shutdown);
+        loop {
+            let idle_for = match self.dispatch_next().await {
+                Ok(Outcome::Dispatched(n)) if n == CLAIM_BATCH as usize => continue,
+                Ok(_) => self.until_next_due().await,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming deliveries failed; trying again in a second");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(idle_for) => {}
+                () = &mut shutdown => break,
+            }
+        }
+        // Calls in flight end within the time-out; waiting for every slot waits for them.
+        let all = self.config.delivery.max_in_flight;
+        let _ = self.slots.acquire_many(all).await;
+        drop(self.records);
+        let _ = recorder.await;
+    }
+
+    /// Claims what is due and starts a call for each; the loop's one step.
+    pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
+        let free = self.slots.available_permits() as u32;
+        if free == 0 {
+            return Ok(Outcome::Idle);
+        }
+        let delivery = &self.config.delivery;
+        let room = {
+            let in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
+            let cap = delivery.max_in_flight_per_endpoint;
+            in_flight
+                .iter()
+                .map(|(seq, n)| (*seq, cap.saturating_sub(*n)))
+                .collect()
+        };
+        let now = self.clock.now();
+        let request = ClaimRequest {
+            now,
+            lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
+            limit: free.min(CLAIM_BATCH),
+            room,
+            per_endpoint: delivery.max_in_flight_per_endpoint,
+        };
+        let claimed = self.store.claim_due(&request).await?;
+        if claimed.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        let count = claimed.len();
+        for delivery in claimed {
+            let slot = self
+                .slots
+                .clone()
+                .try_acquire_owned()
+                .expect("no more were claimed than slots were free");
+            *self
+                .in_flight
+                .lock()
+                .expect("the in-flight lock is never poisoned")
+                .entry(delivery.endpoint_seq)
+                .or_default() += 1;
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.call(delivery).await;
+                drop(slot);
+            });
+        }
+        Ok(Outcome::Dispatched(count))
+    }
+
+    /// Makes one call and hands its record to the recorder.
+    async fn call(&self, delivery: Claimed) {
+        let endpoint_seq = delivery.endpoint_seq;
+        let keys: Vec<SigningKey> = SigningKey::from_secret(&delivery.secret).into_iter().collect();
+        let started_at = self.clock.now();
+        let (mut record, elapsed) = self.caller.call(delivery, &keys, started_at).await;
+        let ended_at = started_at + elapsed.as_micros() as Micros;
+        record.next = schedule::after_attempt(
+            &self.config.delivery,
+            record.claimed.attempt,
+            record.verdict,
+            ended_at,
+            crate::ids::unit_random(),
+        );
+        self.metrics.call(&record, elapsed);
+        {
+            let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
+            if let Some(n) = in_flight.get_mut(&endpoint_seq) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(&endpoint_seq);
+                }
+            }
+        }
+        // The recorder only stops after every sender is gone, so this cannot fail while we run.
+        let _ = self.records.send(record).await;
+    }
+
+    /// Writes finished calls in batches until every sender is gone.
+    async fn record(self, mut finished: mpsc::Receiver<CallRecord>) {
+        let suspension = self.config.suspension.clone();
+        let rule = move |health, call: &CallRecord| {
+            let ended_at = call.started_at + call.duration_ms * 1000;
+            schedule::after_call(&suspension, health, call.verdict, ended_at)
+        };
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            // A failed write is tried again: the calls were made, and until they are recorded
+            // their deliveries stay leased, so nothing else calls them meanwhile.
+            while let Err(e) = self.store.record_calls(&batch, &rule).await {
+                tracing::error!(error = %e, calls = batch.len(), "recording calls failed; trying again in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            batch.clear();
+        }
+    }
+
+    /// How long the loop may sleep before something is due.
+    async fn until_next_due(&self) -> Duration {
+        match self.store.next_due().await {
+            Ok(Some(at)) => Duration::from_micros((at - self.clock.now()).max(0) as u64).min(MAX_IDLE),
+            Ok(None) => MAX_IDLE,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the next due time failed");
+                Duration::from_secs(1)
+            }
+        }
+    }
+}

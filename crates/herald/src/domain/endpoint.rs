@@ -1,0 +1,341 @@
+//! Endpoints: a customer's URL, the event types it subscribes to, how calls to it are
+//! authenticated and signed, and the state the dispatcher keeps for it.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, text};
+use crate::clock::Micros;
+
+/// The subscription to every event type.
+pub const ALL_EVENTS: &str = "*";
+
+/// How deliveries to one endpoint are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// Deliveries run side by side (the default).
+    Parallel,
+    /// Each application's events arrive in the order they happened.
+    Fifo,
+}
+
+/// Only the strings `"parallel"` and `"fifo"`: serde's derived reader would also take
+/// `{"fifo": null}`, which no client means.
+impl<'de> Deserialize<'de> for Ordering {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ordering, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "parallel" => Ok(Ordering::Parallel),
+            "fifo" => Ok(Ordering::Fifo),
+            other => Err(serde::de::Error::unknown_variant(other, &["parallel", "fifo"])),
+        }
+    }
+}
+
+/// Whether an endpoint is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    Active,
+    /// Resting after repeated failures, until `suspended_until`.
+    Suspended,
+    /// Failing for too long, or answered 410: waits for someone to resume it.
+    Disabled,
+}
+
+/// The credentials Herald presents on every call to an endpoint.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Auth {
+    Basic { username: String, password: String },
+    Bearer { token: String },
+    Header { name: String, value: String },
+}
+
+/// What stands in for a credential wherever it is shown after creation.
+pub const MASK: &str = "********";
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.masked().kind())
+    }
+}
+
+impl Auth {
+    fn kind(&self) -> &'static str {
+        match self {
+            Auth::Basic { .. } => "basic",
+            Auth::Bearer { .. } => "bearer",
+            Auth::Header { .. } => "header",
+        }
+    }
+
+    /// The same credentials with every secret part replaced by [`MASK`].
+    pub fn masked(&self) -> Auth {
+        match self {
+            Auth::Basic { username, .. } => Auth::Basic {
+                username: username.clone(),
+                password: MASK.into(),
+            },
+            Auth::Bearer { .. } => Auth::Bearer { token: MASK.into() },
+            Auth::Header { name, .. } => Auth::Header {
+                name: name.clone(),
+                value: MASK.into(),
+            },
+        }
+    }
+
+    /// Checks that the credentials can be sent as HTTP headers and clash with none of ours.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let visible = |field: &str, value: &str| {
+            text(field, value, 4096)?;
+            if value.chars().any(|c| c.is_control()) {
+                return Err(Invalid::field(field, "must not contain control characters"));
+            }
+            Ok(())
+        };
+        match self {
+            Auth::Basic { username, password } => {
+                visible("auth.username", username)?;
+                if username.contains(':') {
+                    return Err(Invalid::field("auth.username", "must not contain ':'"));
+                }
+                visible("auth.password", password)
+            }
+            Auth::Bearer { token } => visible("auth.token", token),
+            Auth::Header { name, value } => {
+                let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                if name.is_empty() || name.len() > 100 || !name.chars().all(token_char) {
+                    return Err(Invalid::field(
+                        "auth.name",
+                        "must be an HTTP header name such as X-Api-Key",
+                    ));
+                }
+                let lower = name.to_ascii_lowercase();
+                let reserved = [
+                    "host",
+                    "content-type",
+                    "content-length",
+                    "user-agent",
+                    "connection",
+                    "transfer-encoding",
+                ];
+                if reserved.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+                    return Err(Invalid::field("auth.name", &format!("{name} is set by Herald itself")));
+                }
+                visible("auth.value", value)
+            }
+        }
+    }
+}
+
+/// A subscribed endpoint, as stored.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Keyset position for paging; not shown.
+    pub seq: i64,
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub events: Vec<String>,
+    pub ordering: Ordering,
+    pub auth: Option<Auth>,
+    /// The current signing secret, `whsec_…`.
+    pub secret: String,
+    pub state: EndpointState,
+    pub suspended_until: Option<Micros>,
+    pub consecutive_failures: u32,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+impl Endpoint {
+    /// Whether this endpoint gets events of `event_type`.
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.events.iter().any(|e| e == ALL_EVENTS || e == event_type)
+    }
+}
+
+/// What the dispatcher keeps of an endpoint's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub state: EndpointState,
+    /// While suspended: when the next (probe) call may be made.
+    pub suspended_until: Option<Micros>,
+    pub consecutive_failures: u32,
+    /// When the current run of failures began.
+    pub failing_since: Option<Micros>,
+    /// Suspensions in this run of failures; each one doubles the cool-down.
+    pub suspensions: u32,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            state: EndpointState::Active,
+            suspended_until: None,
+            consecutive_failures: 0,
+            failing_since: None,
+            suspensions: 0,
+        }
+    }
+}
+
+/// The fields of an endpoint a customer sets; validated before it is stored.
+#[derive(Debug, Clone)]
+pub struct EndpointSpec {
+    pub url: String,
+    pub description: String,
+    pub events: Vec<String>,
+    pub ordering: Ordering,
+    pub auth: Option<Auth>,
+}
+
+impl EndpointSpec {
+    /// Checks every field; `known_types` are the event types that exist.
+    pub fn check(&self, known_types: &[String]) -> Result<(), Invalid> {
+        check_url(&self.url)?;
+        if self.description.chars().count() > 1000 {
+            return Err(Invalid::field("description", "must be at most 1000 characters"));
+        }
+        check_events(&self.events, known_types)?;
+        if let Some(auth) = &self.auth {
+            auth.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// An `http` or `https` URL with a host, no credentials in it, and no fragment.
+pub fn check_url(raw: &str) -> Result<url::Url, Invalid> {
+    let bad = |problem: &str| Invalid {
+        code: "invalid_url",
+        message: format!("url: {problem}"),
+    };
+    if raw.len() > 2048 {
+        return Err(bad("must be at most 2048 characters"));
+    }
+    if raw.trim() != raw || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not contain spaces or control characters"));
+    }
+    if !raw.contains("://") || raw.split("://").nth(1).is_some_and(|rest| rest.starts_with('/')) {
+        return Err(bad("must name a host, as in https://hooks.example.com/herald"));
+    }
+    let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must start with http:// or https://"));
+    }
+    if url.host().is_none() {
+        return Err(bad("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials; use \"auth\" instead"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("must not have a #fragment"));
+    }
+    Ok(url)
+}
+
+/// A non-empty list of known event types without repeats, or `["*"]`.
+pub fn check_events(events: &[String], known_types: &[String]) -> Result<(), Invalid> {
+    if events.is_empty() {
+        return Err(Invalid::field(
+            "events",
+            "must list at least one event type, or \"*\" for all",
+        ));
+    }
+    if events.iter().any(|e| e == ALL_EVENTS) && events.len() > 1 {
+        return Err(Invalid::field(
+            "events",
+            "\"*\" already means every event type; list it alone",
+        ));
+    }
+    for (i, event) in events.iter().enumerate() {
+        if event != ALL_EVENTS && !known_types.contains(event) {
+            return Err(Invalid {
+                code: "unknown_event_type",
+                message: format!("events: unknown event type {event:?}"),
+            });
+        }
+        if events[..i].contains(event) {
+            return Err(Invalid::field("events", &format!("{event:?} appears twice")));
+        }
+    }
+    Ok(())
+}
+
+/// A `whsec_` secret whose key is 24 to 64 bytes of base64.
+pub fn check_secret(secret: &str) -> Result<(), Invalid> {
+    let key = secret.strip_prefix("whsec_").and_then(|b64| STANDARD.decode(b64).ok());
+    match key {
+        Some(key) if (24..=64).contains(&key.len()) => Ok(()),
+        _ => Err(Invalid::field(
+            "secret",
+            "must be \"whsec_\" and 24 to 64 bytes in base64",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_plain_http_or_https() {
+        assert!(check_url("https://hooks.example.com/herald?x=1").is_ok());
+        for bad in [
+            "ftp://example.com",
+            "example.com/hook",
+            "https://u:p@example.com",
+            "http://x.com/#f",
+            "http://",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_are_known_types_or_the_wildcard_alone() {
+        let known = ["ProcessStepChange".to_string()];
+        assert!(check_events(&["*".into()], &known).is_ok());
+        assert!(check_events(&["ProcessStepChange".into()], &known).is_ok());
+        assert_eq!(
+            check_events(&["Nope".into()], &known).unwrap_err().code,
+            "unknown_event_type"
+        );
+        assert!(check_events(&[], &known).is_err());
+        assert!(check_events(&["*".into(), "ProcessStepChange".into()], &known).is_err());
+    }
+
+    #[test]
+    fn credentials_are_masked_and_header_names_checked() {
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        assert_eq!(
+            auth.masked(),
+            Auth::Basic {
+                username: "u".into(),
+                password: MASK.into()
+            }
+        );
+        assert!(!format!("{auth:?}").contains('p'));
+        let header = |name: &str| Auth::Header {
+            name: name.into(),
+            value: "v".into(),
+        };
+        assert!(header("X-Api-Key").check().is_ok());
+        assert!(header("webhook-signature").check().is_err());
+        assert!(header("Bad Header").check().is_err());
+    }
+
+    #[test]
+    fn secrets_need_24_to_64_bytes() {
+        assert!(check_secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_ok());
+        assert!(check_secret("whsec_c2hvcnQ=").is_err());
+        assert!(check_secret("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_err());
+    }
+}

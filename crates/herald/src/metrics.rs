@@ -1,0 +1,176 @@
+//! Counters and histograms, rendered in Prometheus' text format at `GET /metrics`.
+//!
+//! A mutex-guarded map is plenty here: each request takes the lock once, briefly, and a few
+//! thousand requests a second do not contend on it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::domain::delivery::{Backlog, CallRecord, Verdict};
+
+/// Upper bounds, in seconds, of the latency buckets.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// A latency histogram with fixed buckets.
+#[derive(Default, Clone)]
+pub struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines of `name` with `labels`.
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let (open, braced) = if labels.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (format!("{labels},"), format!("{{{labels}}}"))
+        };
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(self.counts) {
+            cumulative += count;
+            let _ = writeln!(out, "{name}_bucket{{{open}le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{open}le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{braced} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braced} {}", self.count);
+    }
+}
+
+#[derive(Default)]
+struct Http {
+    /// (method, route, status) → requests answered.
+    answered: BTreeMap<(String, String, u16), u64>,
+    /// (method, route) → latency.
+    latency: BTreeMap<(String, String), Histogram>,
+}
+
+#[derive(Default)]
+struct Calls {
+    /// (outcome, error code) → calls made.
+    made: BTreeMap<(&'static str, String), u64>,
+    latency: Histogram,
+}
+
+/// Herald's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    http: Mutex<Http>,
+    calls: Mutex<Calls>,
+}
+
+impl Metrics {
+    /// Counts one answered HTTP request.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let mut http = self.http.lock().expect("the metrics lock is never poisoned");
+        *http
+            .answered
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        http.latency
+            .entry((method.to_owned(), route.to_owned()))
+            .or_default()
+            .observe(elapsed);
+    }
+
+    /// Counts one call to an endpoint by outcome and error code.
+    pub fn call(&self, record: &CallRecord, elapsed: Duration) {
+        let outcome = match record.verdict {
+            Verdict::Success => "success",
+            Verdict::Failure { .. } => "failure",
+            Verdict::Gone => "gone",
+        };
+        let code = record
+            .error
+            .as_deref()
+            .and_then(|e| e.split(':').next())
+            .unwrap_or("")
+            .to_owned();
+        let mut calls = self.calls.lock().expect("the metrics lock is never poisoned");
+        *calls.made.entry((outcome, code)).or_default() += 1;
+        calls.latency.observe(elapsed);
+    }
+
+    /// Everything, in Prometheus' text exposition format, with the gauges read at this moment.
+    pub fn render(&self, backlog: &Backlog) -> String {
+        let http = self.http.lock().expect("the metrics lock is never poisoned");
+        let mut out = String::new();
+        out.push_str("# HELP herald_http_requests_total HTTP requests answered, by method, route and status.\n");
+        out.push_str("# TYPE herald_http_requests_total counter\n");
+        for ((method, route, status), n) in &http.answered {
+            let _ = writeln!(
+                out,
+                "herald_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP herald_http_request_duration_seconds Time to answer HTTP requests.\n");
+        out.push_str("# TYPE herald_http_request_duration_seconds histogram\n");
+        for ((method, route), histogram) in &http.latency {
+            let labels = format!("method=\"{method}\",route=\"{route}\"");
+            histogram.render(&mut out, "herald_http_request_duration_seconds", &labels);
+        }
+        drop(http);
+        let calls = self.calls.lock().expect("the metrics lock is never poisoned");
+        out.push_str("# HELP herald_calls_total Calls made to endpoints, by outcome and error code.\n");
+        out.push_str("# TYPE herald_calls_total counter\n");
+        for ((outcome, code), n) in &calls.made {
+            let _ = writeln!(out, "herald_calls_total{{outcome=\"{outcome}\",error=\"{code}\"}} {n}");
+        }
+        out.push_str("# HELP herald_call_duration_seconds Time from sending a call to its answer.\n");
+        out.push_str("# TYPE herald_call_duration_seconds histogram\n");
+        calls.latency.render(&mut out, "herald_call_duration_seconds", "");
+        out.push_str("# HELP herald_deliveries_waiting Deliveries not yet succeeded nor given up.\n");
+        out.push_str("# TYPE herald_deliveries_waiting gauge\n");
+        let _ = writeln!(out, "herald_deliveries_waiting {}", backlog.deliveries_waiting);
+        out.push_str("# HELP herald_endpoints_suspended Endpoints suspended or disabled, by state.\n");
+        out.push_str("# TYPE herald_endpoints_suspended gauge\n");
+        let _ = writeln!(
+            out,
+            "herald_endpoints_suspended{{state=\"suspended\"}} {}",
+            backlog.endpoints_suspended
+        );
+        let _ = writeln!(
+            out,
+            "herald_endpoints_suspended{{state=\"disabled\"}} {}",
+            backlog.endpoints_disabled
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let mut h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(40));
+        h.observe(Duration::from_secs(60));
+        let mut out = String::new();
+        h.render(&mut out, "x", "a=\"b\"");
+        h.render(&mut out, "y", "");
+        assert!(
+            out.contains("y_bucket{le=\"+Inf\"} 3\n") && out.contains("y_count 3\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.005\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.05\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"10\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_count{a=\"b\"} 3\n"), "{out}");
+    }
+}

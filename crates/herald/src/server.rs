@@ -1,0 +1,83 @@
+//! Starting Herald: open the store, settle the admin token, and serve until shut down.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::rate_limit::RateLimiter;
+use crate::api::{self, AppState, auth::sha256};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::delivery::Dispatcher;
+use crate::metrics::Metrics;
+use crate::store::{self, Store};
+
+/// Runs Herald on `listener` until `shutdown` completes. Tests bind port 0 and own the
+/// shutdown; `herald serve` binds the configured address and waits for a signal.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = store::open(&config.database)
+        .await
+        .with_context(|| format!("opening {}", config.database))?;
+    let admin_digest = admin_digest(&config, store.as_ref()).await?;
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::default());
+    let state = AppState {
+        store: store.clone(),
+        clock: Clock::new(&config.timezone)?,
+        rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+        config: config.clone(),
+        logins: Arc::default(),
+        metrics: metrics.clone(),
+        admin_digest: Arc::new(admin_digest),
+    };
+    // One shutdown signal, heard by the API and the dispatcher alike.
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let (dispatcher, finished) = Dispatcher::new(store, config, metrics)?;
+    let dispatching = tokio::spawn(dispatcher.run(finished, until_true(stopped.clone())));
+    tracing::info!(address = %listener.local_addr()?, "herald is listening");
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(until_true(stopped))
+        .await?;
+    dispatching.await?;
+    tracing::info!("herald stopped");
+    Ok(())
+}
+
+/// Completes once the watched flag turns true (or its sender is gone).
+async fn until_true(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}
+
+/// The digest of the admin token: the configured one, else the one kept in the database,
+/// else a new one, kept and printed this once.
+async fn admin_digest(config: &Config, store: &dyn Store) -> anyhow::Result<[u8; 32]> {
+    if let Some(token) = &config.admin_token {
+        return Ok(sha256(token.0.as_bytes()));
+    }
+    if let Some(kept) = store.admin_token_digest().await? {
+        let bytes = STANDARD
+            .decode(kept)
+            .context("the stored admin token digest is corrupt")?;
+        return bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the stored admin token digest is corrupt"));
+    }
+    let token = crate::ids::admin_token();
+    let digest = sha256(token.as_bytes());
+    store.set_admin_token_digest(&STANDARD.encode(digest)).await?;
+    println!("Herald generated an admin token; it is shown this once, so keep it:\n\n    HERALD_ADMIN_TOKEN={token}\n");
+    Ok(digest)
+}

@@ -1,0 +1,197 @@
+//! The store: every read and write of Herald's data goes through these traits, one
+//! implementation per database, chosen by the URL's scheme.
+//!
+//! Invariants every backend keeps:
+//! - every account-owned row is keyed by its account first, and every query names the account,
+//!   so that another account's id is simply not found;
+//! - an event is written in the same transaction as the change that causes it: both exist or
+//!   neither does.
+
+use async_trait::async_trait;
+
+use crate::clock::Micros;
+use crate::domain::Invalid;
+use crate::domain::account::{Account, NewAccount};
+use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
+use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
+use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
+use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
+
+pub mod sqlite;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist for this account; names what it was.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The write clashes with what is stored, such as a login already taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The write breaks a rule that only the stored data can tell.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The database failed.
+    #[error("database: {0}")]
+    Other(#[from] sqlx::Error),
+}
+
+/// The result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a newest-first collection. Backends return up to `limit + 1` rows so that the
+/// caller can tell whether there is a next page.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: u32,
+    /// Only rows whose key is greater than this.
+    pub since: Option<i64>,
+    /// Only rows whose key is smaller than this: the cursor of the next page.
+    pub before: Option<i64>,
+}
+
+/// Which applications a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum ApplicationsOf {
+    /// Every application of the account.
+    All,
+    Job(i64),
+    Candidate(i64),
+}
+
+/// Accounts, their process, and the admin token.
+#[async_trait]
+pub trait AccountStore {
+    /// The SHA-256 digest (hex) of the admin token generated on first start, if any.
+    async fn admin_token_digest(&self) -> StoreResult<Option<String>>;
+    /// Keeps the digest of a generated admin token.
+    async fn set_admin_token_digest(&self, digest: &str) -> StoreResult<()>;
+    /// Creates an account and its process; a taken login is a `Conflict`.
+    async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account>;
+    async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>>;
+    async fn account(&self, login: &str) -> StoreResult<Account>;
+    /// The account and its argon2 password hash, to check a login.
+    async fn account_credentials(&self, login: &str) -> StoreResult<(Account, String)>;
+    /// Deletes the account and everything it owns.
+    async fn delete_account(&self, login: &str) -> StoreResult<()>;
+    async fn process(&self, account: i64, id: i64) -> StoreResult<Process>;
+}
+
+/// Jobs, candidates and applications, and the events their changes emit.
+#[async_trait]
+pub trait RecruitingStore {
+    async fn create_job(&self, account: &Account, job: &NewJob, at: Micros) -> StoreResult<Job>;
+    async fn job(&self, account: i64, id: i64) -> StoreResult<Job>;
+    async fn jobs(&self, account: i64, page: Page) -> StoreResult<Vec<Job>>;
+    async fn create_candidate(&self, account: i64, candidate: &NewCandidate, at: Micros) -> StoreResult<Candidate>;
+    async fn candidate(&self, account: i64, id: i64) -> StoreResult<Candidate>;
+    async fn candidates(&self, account: i64, page: Page) -> StoreResult<Vec<Candidate>>;
+    /// Creates an application at the first step of the job's process, with its
+    /// `ApplicationCreate` event. Unknown candidate or job ids are `Invalid`.
+    async fn create_application(
+        &self,
+        account: i64,
+        candidate_id: i64,
+        job_id: i64,
+        stamp: EventStamp,
+    ) -> StoreResult<(Application, Event)>;
+    /// The application with every step it went through.
+    async fn application(&self, account: i64, id: i64) -> StoreResult<Application>;
+    /// Applications newest first, each with its current step only.
+    async fn applications(&self, account: i64, of: ApplicationsOf, page: Page) -> StoreResult<Vec<Application>>;
+    /// Deletes an application, with its `ApplicationDelete` event.
+    async fn delete_application(&self, account: i64, id: i64, stamp: EventStamp) -> StoreResult<Event>;
+    /// Moves an application to a step of its process, with its `ProcessStepChange` event.
+    async fn move_application(
+        &self,
+        account: i64,
+        application_id: i64,
+        step_id: i64,
+        stamp: EventStamp,
+    ) -> StoreResult<(StepChange, Event)>;
+    async fn step_changes(&self, account: i64, page: Page) -> StoreResult<Vec<StepChange>>;
+    async fn step_change(&self, account: i64, change_id: i64) -> StoreResult<StepChange>;
+}
+
+/// Event types, published events and endpoints.
+#[async_trait]
+pub trait WebhookStore {
+    /// Every event type, built-in ones first.
+    async fn event_types(&self) -> StoreResult<Vec<EventType>>;
+    /// Registers an event type; a taken name is a `Conflict`.
+    async fn create_event_type(&self, event_type: &EventType, at: Micros) -> StoreResult<()>;
+    /// Writes an event a host product publishes. An unknown application is `Invalid`.
+    async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event>;
+    async fn event(&self, account: i64, id: &str) -> StoreResult<Event>;
+    async fn create_endpoint(
+        &self,
+        account: i64,
+        spec: &EndpointSpec,
+        id: &str,
+        secret: &str,
+        at: Micros,
+    ) -> StoreResult<Endpoint>;
+    async fn endpoint(&self, account: i64, id: &str) -> StoreResult<Endpoint>;
+    async fn endpoints(&self, account: i64, page: Page) -> StoreResult<Vec<Endpoint>>;
+    async fn update_endpoint(&self, account: i64, id: &str, spec: &EndpointSpec, at: Micros) -> StoreResult<Endpoint>;
+    async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()>;
+}
+
+/// How an endpoint's health changes with a call: the rule lives in the delivery engine, the
+/// store applies it inside the transaction that records the call.
+pub type HealthRule<'a> = &'a (dyn Fn(Health, &CallRecord) -> Health + Send + Sync);
+
+/// What the dispatcher may claim in one go.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub now: Micros,
+    /// Claimed deliveries are leased until then; a lease left by a dead process expires.
+    pub lease_until: Micros,
+    pub limit: u32,
+    /// Endpoints (by seq) with room for fewer calls than the per-endpoint cap, and how many.
+    /// An endpoint with no room is listed with 0.
+    pub room: Vec<(i64, u32)>,
+    /// The per-endpoint cap, for endpoints not in `room`.
+    pub per_endpoint: u32,
+}
+
+/// Deliveries, calls and the history of calls.
+#[async_trait]
+pub trait DeliveryStore {
+    /// Notified whenever new work may be due: an event with deliveries was written, a
+    /// delivery was rescheduled or an endpoint resumed.
+    fn new_work(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Leases due deliveries of callable endpoints: active ones, or one probe call for a
+    /// suspended one whose cool-down is over. FIFO endpoints get only the oldest pending
+    /// delivery of each application.
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
+    /// When the next pending delivery or suspended endpoint becomes due, if any.
+    async fn next_due(&self) -> StoreResult<Option<Micros>>;
+    /// Writes calls in one transaction: their tasks, their deliveries' next state, and their
+    /// endpoints' health by `rule`.
+    async fn record_calls(&self, calls: &[CallRecord], rule: HealthRule<'_>) -> StoreResult<()>;
+    /// Drops every lease: at the start of the only node, the leases of a process that died.
+    async fn release_leases(&self) -> StoreResult<()>;
+    /// The call history, newest first.
+    async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>>;
+    /// One call, with the request that was sent.
+    async fn task(&self, account: i64, id: i64) -> StoreResult<Task>;
+    /// Deliveries waiting and endpoints resting, for the metrics.
+    async fn backlog(&self) -> StoreResult<Backlog>;
+    /// Makes the task's delivery due now, even if it succeeded or failed before.
+    async fn retry_task(&self, account: i64, id: i64, now: Micros) -> StoreResult<()>;
+}
+
+/// Everything Herald keeps.
+pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync {}
+
+impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync> Store for T {}
+
+/// Opens the store a database URL names, creating and migrating it as needed.
+pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        anyhow::bail!("database {url:?}: PostgreSQL is not supported yet; use sqlite://PATH")
+    }
+}

@@ -1,0 +1,333 @@
+//! The delivery engine end to end: real calls to a real receiver on loopback, signed,
+//! recorded in the history, retried, and kept apart per endpoint.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, TestApp, spawn_app, spawn_app_with};
+use crate::receiver::{Answer, TestReceiver};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Subscribes `url` to every event; returns the endpoint resource as created (with secret).
+async fn subscribe(api: &Api<'_>, url: &str, extra: Value) -> Value {
+    let mut body = json!({"url": url, "events": ["*"]});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let created = api.post("/restapi/v1/webhook/endpoint", body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body
+}
+
+/// Moves the application one step on; returns when the API answered.
+async fn move_on(api: &Api<'_>, application: i64, step: i64) -> Instant {
+    let moved = api
+        .post(
+            "/restapi/v1/step",
+            json!({"application_id": application, "process_step_id": step}),
+        )
+        .await;
+    assert_eq!(moved.status, 201, "{}", moved.text);
+    Instant::now()
+}
+
+/// Waits until the history holds `count` tasks (the recorder writes them just after calls).
+async fn tasks(app: &TestApp, api: &Api<'_>, count: usize) -> Vec<Value> {
+    let _ = app;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let page = api.get("/restapi/v1/webhook/task?limit=100").await;
+        let items = page.body["items"].as_array().unwrap().clone();
+        if items.len() >= count {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} tasks expected, {} recorded",
+            items.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_step_change_is_posted_signed_with_the_spec_body_and_headers() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    let endpoint = subscribe(
+        &acme,
+        &receiver.url(),
+        json!({"events": ["ProcessStepChange"], "auth": {"type": "basic", "username": "hook", "password": "s3cret"}}),
+    )
+    .await;
+    let application = acme.new_application().await;
+    let steps = acme.step_ids().await;
+    let answered = move_on(&acme, application, steps[1]).await;
+
+    let call = receiver.wait_for(1, WAIT).await.remove(0);
+    let latency = call.at.duration_since(answered);
+    assert!(
+        latency < Duration::from_millis(500),
+        "the dispatcher is woken at once, not by a timer: {latency:?}"
+    );
+    let body = call.json();
+    assert_eq!(body["event"], "ProcessStepChange");
+    assert_eq!(
+        body["application"],
+        json!({"_self": format!("/restapi/v1/application/{application}")})
+    );
+    assert_eq!(body["data"]["from"], json!({"id": steps[0], "name": "New"}));
+    assert_eq!(body["data"]["to"], json!({"id": steps[1], "name": "Screening"}));
+    assert_eq!(call.header("webhook-id"), body["id"].as_str().unwrap());
+    assert_eq!(call.header("content-type"), "application/json");
+    assert!(call.header("user-agent").starts_with("Herald/"));
+    assert_eq!(call.header("authorization"), "Basic aG9vazpzM2NyZXQ=");
+    // Verified by the Standard Webhooks library, not by our own code.
+    let verifier = standardwebhooks::Webhook::new(endpoint["secret"].as_str().unwrap()).unwrap();
+    verifier
+        .verify(&call.body, &call.headers)
+        .expect("the signature verifies");
+    let wrong = standardwebhooks::Webhook::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+    assert!(wrong.verify(&call.body, &call.headers).is_err());
+    // Only the subscribed type was sent: ApplicationCreate went nowhere.
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn every_call_is_a_task_in_the_seed_shape_with_the_request_masked() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "Server Error")]);
+    let auth = json!({"type": "bearer", "token": "t0p-s3cret"});
+    subscribe(
+        &acme,
+        &receiver.url(),
+        json!({"events": ["ApplicationCreate"], "auth": auth}),
+    )
+    .await;
+    let application = acme.new_application().await;
+    receiver.wait_for(1, WAIT).await;
+
+    let items = tasks(&app, &acme, 1).await;
+    let task = &items[0];
+    assert_eq!(task["event"], "ApplicationCreate");
+    assert_eq!(task["response_status"], 500);
+    assert_eq!(task["response_body"], "Server Error");
+    assert_eq!(
+        task["application"],
+        json!({"_self": format!("/restapi/v1/application/{application}")})
+    );
+    let datetime = task["datetime"].as_str().unwrap();
+    assert!(datetime.len() == 19 && datetime.as_bytes()[10] == b' ', "{datetime}");
+    assert_eq!(task["attempt"], 1);
+    assert!(task["error"].as_str().unwrap().starts_with("http_status"));
+
+    let detail = acme.get(task["_self"].as_str().unwrap()).await;
+    assert_eq!(detail.status, 200, "{}", detail.text);
+    let request = &detail.body["request"];
+    assert_eq!(request["headers"]["authorization"], "Bearer ********");
+    assert!(
+        !detail.text.contains("t0p-s3cret"),
+        "credentials never appear in the history"
+    );
+    assert_eq!(request["headers"]["webhook-id"], task["event_id"]);
+    let sent: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["id"], task["event_id"]);
+    // Support sees the same history.
+    let admin = app.admin().get("/admin/v1/account/acme/webhook/task").await;
+    assert_eq!(admin.body["items"][0]["event_id"], task["event_id"]);
+}
+
+#[tokio::test]
+async fn a_failed_call_is_retried_on_the_schedule_with_the_same_webhook_id() {
+    let app = spawn_app_with(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_millis(200), Duration::from_millis(200)];
+        c.delivery.jitter = 0.0;
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "boom"), Answer::Status(503, "busy")]);
+    subscribe(&acme, &receiver.url(), json!({})).await;
+    acme.new_application().await;
+
+    let calls = receiver.wait_for(3, WAIT).await;
+    let ids: Vec<&str> = calls.iter().map(|c| c.header("webhook-id")).collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "retries carry the same webhook-id: {ids:?}"
+    );
+    let gap = calls[1].at.duration_since(calls[0].at);
+    assert!(gap >= Duration::from_millis(190), "the retry waits its turn: {gap:?}");
+    let items = tasks(&app, &acme, 3).await;
+    let statuses: Vec<i64> = items.iter().map(|t| t["response_status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, [200, 503, 500], "newest first");
+    let attempts: Vec<i64> = items.iter().map(|t| t["attempt"].as_i64().unwrap()).collect();
+    assert_eq!(attempts, [3, 2, 1]);
+}
+
+#[tokio::test]
+async fn calls_that_get_no_answer_are_recorded_with_status_0_and_the_reason() {
+    let app = spawn_app_with(|c| {
+        c.delivery.timeout = Duration::from_millis(300);
+        c.delivery.retry_schedule = vec![];
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let hanging = TestReceiver::start().await;
+    hanging.otherwise(Answer::Hang);
+    // A port nothing listens on: bind one, then close it.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    subscribe(&acme, &hanging.url(), json!({"description": "hangs"})).await;
+    subscribe(
+        &acme,
+        &format!("http://{closed}/hook"),
+        json!({"description": "refuses"}),
+    )
+    .await;
+    acme.new_application().await;
+
+    let items = tasks(&app, &acme, 2).await;
+    let mut errors: Vec<String> = items
+        .iter()
+        .map(|t| {
+            assert_eq!(t["response_status"], 0, "{t}");
+            assert_eq!(t["response_body"], t["error"], "{t}");
+            t["error"].as_str().unwrap().split(':').next().unwrap().to_owned()
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(errors, ["connection_refused", "timeout"]);
+    let timed_out = items
+        .iter()
+        .find(|t| t["error"].as_str().unwrap().starts_with("timeout"))
+        .unwrap();
+    let took = timed_out["duration_ms"].as_i64().unwrap();
+    assert!((250..2000).contains(&took), "the time-out ends the call: {took} ms");
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_a_healthy_one() {
+    let app = spawn_app_with(|c| {
+        c.delivery.timeout = Duration::from_secs(5);
+        c.delivery.max_in_flight_per_endpoint = 2;
+        c.delivery.max_in_flight = 8;
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let hanging = TestReceiver::start().await;
+    hanging.otherwise(Answer::Hang);
+    let fast = TestReceiver::start().await;
+    subscribe(&acme, &hanging.url(), json!({})).await;
+    subscribe(&acme, &fast.url(), json!({})).await;
+    let steps = acme.step_ids().await;
+    let application = acme.new_application().await;
+    for step in [1, 2, 3, 4, 5, 1, 2, 3] {
+        move_on(&acme, application, steps[step]).await;
+    }
+    let started = Instant::now();
+    let calls = fast.wait_for(9, WAIT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the fast endpoint got every event while the other hung"
+    );
+    assert_eq!(calls.len(), 9);
+    assert_eq!(
+        hanging.received().len(),
+        2,
+        "the hanging endpoint holds only its own two slots"
+    );
+}
+
+#[tokio::test]
+async fn retry_calls_the_endpoint_again_now() {
+    let app = spawn_app_with(|c| c.delivery.retry_schedule = vec![]).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "down")]);
+    subscribe(&acme, &receiver.url(), json!({})).await;
+    acme.new_application().await;
+    let items = tasks(&app, &acme, 1).await;
+    assert_eq!(items[0]["response_status"], 500);
+
+    let retried = acme
+        .post(&format!("{}/retry", items[0]["_self"].as_str().unwrap()), json!({}))
+        .await;
+    assert_eq!(retried.status, 202, "{}", retried.text);
+    let calls = receiver.wait_for(2, WAIT).await;
+    assert_eq!(calls[0].header("webhook-id"), calls[1].header("webhook-id"));
+    let items = tasks(&app, &acme, 2).await;
+    assert_eq!(items[0]["response_status"], 200);
+    assert_eq!(
+        acme.post("/restapi/v1/webhook/task/999/retry", json!({})).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_the_metrics_count_calls() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(410, "gone")]);
+    let endpoint = subscribe(&acme, &receiver.url(), json!({})).await;
+    acme.new_application().await;
+    tasks(&app, &acme, 1).await;
+    let read = acme.get(endpoint["_self"].as_str().unwrap()).await;
+    assert_eq!(read.body["state"], "disabled");
+    // Nothing is dropped: a new event waits for the endpoint to be resumed.
+    acme.new_application().await;
+    let metrics = app.anonymous().get("/metrics").await.text;
+    assert!(
+        metrics.contains("herald_calls_total{outcome=\"gone\",error=\"gone\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("herald_endpoints_suspended{state=\"disabled\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("herald_deliveries_waiting 2"), "{metrics}");
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_redirects_are_not_followed() {
+    let app =
+        spawn_app_with(|c| c.delivery.retry_schedule = vec![Duration::from_secs(3600), Duration::from_secs(3600)])
+            .await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Redirect, Answer::RetryAfter(429, 1)]);
+    subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    acme.new_application().await;
+    acme.new_application_for_new_candidate().await;
+
+    let calls = receiver.wait_for(3, WAIT).await;
+    let items = tasks(&app, &acme, 3).await;
+    let redirected = items
+        .iter()
+        .find(|t| t["response_status"] == 302)
+        .expect("the redirect is a task");
+    assert!(
+        redirected["error"].as_str().unwrap().starts_with("redirect"),
+        "{redirected}"
+    );
+    let limited = items
+        .iter()
+        .find(|t| t["response_status"] == 429)
+        .expect("the 429 is a task");
+    let again = calls
+        .iter()
+        .filter(|c| c.header("webhook-id") == limited["event_id"].as_str().unwrap())
+        .count();
+    assert_eq!(
+        again, 2,
+        "the 429 was tried again after its Retry-After of 1 s, not the hour of the schedule"
+    );
+}

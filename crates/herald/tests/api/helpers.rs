@@ -1,0 +1,246 @@
+//! The test harness: a real Herald on a random loopback port with its own SQLite file, and a
+//! small HTTP client that speaks to it as an account or as support.
+
+use std::net::SocketAddr;
+
+use herald::config::{Config, Secret};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server and what the test needs to reach it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db_path: std::path::PathBuf,
+    _dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// Starts Herald on `127.0.0.1:0` with a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts Herald with a configuration the test adjusts.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("herald.db");
+    let mut config = Config::defaults();
+    config.database = format!("sqlite://{}", db_path.display());
+    config.admin_token = Some(Secret(ADMIN_TOKEN.into()));
+    config.allow_private_targets = true;
+    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        herald::run(config, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("herald runs");
+    });
+    let app = TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        db_path,
+        _dir: dir,
+        _shutdown: tx,
+    };
+    // The listener is bound; wait for the store to be ready before the test speaks.
+    for _ in 0..200 {
+        if app.anonymous().get("/healthz").await.status == 200 {
+            return app;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("herald did not become healthy");
+}
+
+/// How a request authenticates.
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Admin,
+    Basic(String, String),
+}
+
+/// A client bound to one identity.
+pub struct Api<'a> {
+    app: &'a TestApp,
+    auth: Auth,
+}
+
+/// An answer: its status, headers and JSON body (`Null` when the body is empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The error code of an `INVALID` answer.
+    #[track_caller]
+    pub fn code(&self) -> &str {
+        assert_eq!(self.body["_status"], "INVALID", "{}", self.text);
+        self.body["error"]["code"].as_str().unwrap()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin(&self) -> Api<'_> {
+        Api {
+            app: self,
+            auth: Auth::Admin,
+        }
+    }
+
+    pub fn anonymous(&self) -> Api<'_> {
+        Api {
+            app: self,
+            auth: Auth::None,
+        }
+    }
+
+    pub fn as_account(&self, login: &str, password: &str) -> Api<'_> {
+        Api {
+            app: self,
+            auth: Auth::Basic(login.into(), password.into()),
+        }
+    }
+
+    /// Creates an account with the default six-step process and returns its client.
+    pub async fn new_account(&self, login: &str) -> Api<'_> {
+        let reply = self
+            .admin()
+            .post("/admin/v1/account", json!({"login": login, "password": PASSWORD}))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        self.as_account(login, PASSWORD)
+    }
+
+    /// A direct connection to the database, to check what the API cannot show.
+    pub async fn db(&self) -> SqlitePool {
+        SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+            .await
+            .unwrap()
+    }
+
+    /// How many events the log holds, for every account.
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db().await)
+            .await
+            .unwrap()
+    }
+}
+
+impl Api<'_> {
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.raw(method, path, body).await
+    }
+
+    /// Sends exactly these bytes with this content type.
+    pub async fn raw(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+        let mut request = self.app.client.request(method, self.app.url(path));
+        request = match &self.auth {
+            Auth::None => request,
+            Auth::Admin => request.bearer_auth(ADMIN_TOKEN),
+            Auth::Basic(login, password) => request.basic_auth(login, Some(password)),
+        };
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let response = request.send().await.expect("herald answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Creates a job, a candidate and an application; returns the application's id.
+    pub async fn new_application(&self) -> i64 {
+        let job = self.post("/restapi/v1/job", json!({"title": "Rust engineer"})).await;
+        assert_eq!(job.status, 201, "{}", job.text);
+        let candidate = self
+            .post(
+                "/restapi/v1/candidate",
+                json!({"first_name": "Ada", "last_name": "Lovelace"}),
+            )
+            .await;
+        assert_eq!(candidate.status, 201, "{}", candidate.text);
+        let application = self
+            .post(
+                "/restapi/v1/application",
+                json!({"candidate_id": candidate.body["id"], "job_id": job.body["id"]}),
+            )
+            .await;
+        assert_eq!(application.status, 201, "{}", application.text);
+        application.body["id"].as_i64().unwrap()
+    }
+
+    /// Another application, of a new candidate to the first job; returns its id.
+    pub async fn new_application_for_new_candidate(&self) -> i64 {
+        let candidate = self
+            .post(
+                "/restapi/v1/candidate",
+                json!({"first_name": "Grace", "last_name": "Hopper"}),
+            )
+            .await;
+        let application = self
+            .post(
+                "/restapi/v1/application",
+                json!({"candidate_id": candidate.body["id"], "job_id": 1}),
+            )
+            .await;
+        assert_eq!(application.status, 201, "{}", application.text);
+        application.body["id"].as_i64().unwrap()
+    }
+
+    /// The ids of the steps of the account's process, in order.
+    pub async fn step_ids(&self) -> Vec<i64> {
+        let root = self.get("/restapi/v1").await;
+        let process = self.get(root.body["process"]["_self"].as_str().unwrap()).await;
+        process.body["steps"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_i64().unwrap())
+            .collect()
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests: each starts the real server on a loopback port and speaks HTTP to it.
+
+mod helpers;
+
+mod accounts;
+mod bad_input;
+mod delivery;
+mod endpoints;
+mod events;
+mod isolation;
+mod operations;
+mod paging;
+mod receiver;
+mod recruiting;
+mod schemas;

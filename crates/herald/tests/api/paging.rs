@@ -1,0 +1,104 @@
+//! Keyset paging: `limit`, `since`, `pagecursor` and `_next`.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+fn ids(reply: &crate::helpers::Reply) -> Vec<i64> {
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_follow_next_until_it_is_empty() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    for i in 0..7 {
+        acme.post("/restapi/v1/job", json!({"title": format!("Job {i}")})).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/restapi/v1/job?limit=3".to_owned();
+    let mut pages = 0;
+    while !path.is_empty() {
+        let page = acme.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        seen.extend(ids(&page));
+        path = page.body["_next"].as_str().unwrap().to_owned();
+        pages += 1;
+        assert!(pages <= 3, "three pages of 3, 3 and 1");
+    }
+    assert_eq!(seen, [7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(
+        ids(&acme.get("/restapi/v1/job").await).len(),
+        7,
+        "the default limit is 20"
+    );
+}
+
+#[tokio::test]
+async fn new_items_written_while_paging_are_neither_repeated_nor_skipped() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    for i in 0..4 {
+        acme.post(
+            "/restapi/v1/candidate",
+            json!({"first_name": "C", "last_name": format!("{i}")}),
+        )
+        .await;
+    }
+    let first = acme.get("/restapi/v1/candidate?limit=2").await;
+    assert_eq!(ids(&first), [4, 3]);
+    for i in 0..3 {
+        acme.post(
+            "/restapi/v1/candidate",
+            json!({"first_name": "New", "last_name": format!("{i}")}),
+        )
+        .await;
+    }
+    let second = acme.get(first.body["_next"].as_str().unwrap()).await;
+    assert_eq!(ids(&second), [2, 1], "the cursor holds its place while new rows arrive");
+    assert_eq!(second.body["_next"], "");
+}
+
+#[tokio::test]
+async fn since_returns_only_newer_items() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    for i in 0..5 {
+        acme.post("/restapi/v1/job", json!({"title": format!("Job {i}")})).await;
+    }
+    let newer = acme.get("/restapi/v1/job?since=3").await;
+    assert_eq!(ids(&newer), [5, 4]);
+    let paged = acme.get("/restapi/v1/job?since=1&limit=2").await;
+    assert_eq!(ids(&paged), [5, 4]);
+    let next = paged.body["_next"].as_str().unwrap();
+    assert!(next.contains("since=1") && next.contains("limit=2"), "{next}");
+    assert_eq!(ids(&acme.get(next).await), [3, 2]);
+}
+
+#[tokio::test]
+async fn endpoints_page_and_take_an_endpoint_id_as_since() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let e = acme
+            .post(
+                "/restapi/v1/webhook/endpoint",
+                json!({"url": "https://example.com/h", "events": ["*"]}),
+            )
+            .await;
+        made.push(e.body["id"].as_str().unwrap().to_owned());
+    }
+    let page = acme
+        .get(&format!("/restapi/v1/webhook/endpoint?since={}&limit=1", made[0]))
+        .await;
+    assert_eq!(page.body["items"][0]["id"], made[2].as_str());
+    let next = acme.get(page.body["_next"].as_str().unwrap()).await;
+    assert_eq!(next.body["items"][0]["id"], made[1].as_str());
+    assert_eq!(next.body["_next"], "");
+}

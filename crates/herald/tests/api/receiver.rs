@@ -1,0 +1,133 @@
+//! A real receiver on a loopback port: it records every call it gets and answers what the
+//! test told it to.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::sync::Notify;
+
+/// How the receiver answers one call.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Status(u16, &'static str),
+    /// Never answers; the caller's time-out ends the call.
+    Hang,
+    /// A status with `Retry-After` in seconds.
+    RetryAfter(u16, u64),
+    /// A redirect to another path.
+    Redirect,
+}
+
+/// One call received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Mutex<Vec<Received>>,
+    script: Mutex<VecDeque<Answer>>,
+    otherwise: Mutex<Option<Answer>>,
+    arrived: Notify,
+}
+
+/// The receiver; dropped with the test's runtime.
+#[derive(Clone)]
+pub struct TestReceiver {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+impl TestReceiver {
+    /// A receiver that answers 200 unless told otherwise.
+    pub async fn start() -> TestReceiver {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new().route("/{*path}", post(receive)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestReceiver { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// The next calls get these answers, in order; later ones get `otherwise` (200 by default).
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.inner.script.lock().unwrap().extend(answers);
+    }
+
+    /// What every call gets once the script is spent.
+    pub fn otherwise(&self, answer: Answer) {
+        *self.inner.otherwise.lock().unwrap() = Some(answer);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` calls have arrived, for at most `within`.
+    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let arrived = self.inner.arrived.notified();
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "{count} calls expected within {within:?}, {} arrived",
+                    self.received().len()
+                );
+            }
+        }
+    }
+}
+
+async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = {
+        let next = inner.script.lock().unwrap().pop_front();
+        next.or_else(|| inner.otherwise.lock().unwrap().clone())
+            .unwrap_or(Answer::Status(200, "ok"))
+    };
+    inner.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    inner.arrived.notify_waiters();
+    match answer {
+        Answer::Status(status, body) => (StatusCode::from_u16(status).unwrap(), body).into_response(),
+        Answer::Hang => std::future::pending().await,
+        Answer::RetryAfter(status, seconds) => (
+            StatusCode::from_u16(status).unwrap(),
+            [("retry-after", seconds.to_string())],
+            "later",
+        )
+            .into_response(),
+        Answer::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response(),
+    }
+}
