@@ -6,17 +6,21 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::get;
+use axum::response::Response;
+use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AppState;
-use super::envelope::{Resource, created, no_content, ok};
+use super::envelope::{Link, Resource, created, no_content, ok};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Paging};
 use super::scope::Scope;
 use crate::clock::Clock;
+use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering, check_secret};
+use crate::domain::event::webhook_test;
 use crate::ids;
 use crate::store::StoreError;
 
@@ -125,6 +129,9 @@ pub fn router(prefix: &str) -> Router<AppState> {
             &format!("{prefix}/webhook/endpoint/{{id}}"),
             get(show).patch(update).delete(delete),
         )
+        .route(&format!("{prefix}/webhook/endpoint/{{id}}/resume"), post(resume))
+        .route(&format!("{prefix}/webhook/endpoint/{{id}}/test"), post(send_test))
+        .route(&format!("{prefix}/webhook/endpoint/{{id}}/replay"), post(replay))
 }
 
 async fn list(State(state): State<AppState>, scope: Scope, paging: Paging) -> ApiResult {
@@ -203,4 +210,87 @@ async fn update(
 async fn delete(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
     state.store.delete_endpoint(scope.account.id, &id).await?;
     Ok(no_content())
+}
+
+/// Makes a suspended or disabled endpoint active; its waiting deliveries go out at once.
+async fn resume(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
+    let endpoint = state
+        .store
+        .resume_endpoint(scope.account.id, &id, state.clock.now())
+        .await?;
+    Ok(ok(EndpointOut::new(endpoint, &scope.base, &state.clock)))
+}
+
+/// What a test call or a replay set in motion: 202, since the calls happen after the answer.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct DispatchOut {
+    #[serde(rename = "_self")]
+    self_: String,
+    endpoint: Link,
+    /// The test event's id, for a test call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    /// How many events will be delivered again, for a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deliveries: Option<u64>,
+    /// The calls, as they are made.
+    tasks: Link,
+}
+
+impl Resource for DispatchOut {
+    const SCHEMA: &'static str = "webhookdispatch";
+    const COLLECTION: &'static str = "webhookdispatches";
+    fn self_path(&self) -> &str {
+        &self.self_
+    }
+}
+
+fn dispatch_out(scope: &Scope, id: &str, action: &str, event_id: Option<String>, deliveries: Option<u64>) -> Response {
+    let endpoint = format!("{}/webhook/endpoint/{id}", scope.base);
+    let out = DispatchOut {
+        self_: format!("{endpoint}/{action}"),
+        endpoint: Link::to(endpoint),
+        event_id,
+        deliveries,
+        tasks: Link::to(format!("{}/webhook/task?endpoint={id}", scope.base)),
+    };
+    let mut response = ok(out);
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
+
+/// Sends the endpoint a `WebhookTest` event, whatever it subscribes to.
+async fn send_test(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
+    let event = state
+        .store
+        .send_test(scope.account.id, &id, webhook_test(), state.stamp())
+        .await?;
+    Ok(dispatch_out(&scope, &id, "test", Some(event.id), None))
+}
+
+/// `{"since": "YYYY-MM-DD HH:MM:SS"}` (or RFC 3339).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayIn {
+    since: String,
+}
+
+/// Delivers again every event since a date-time that the endpoint subscribes to.
+async fn replay(
+    State(state): State<AppState>,
+    scope: Scope,
+    EndpointId(id): EndpointId,
+    Json(input): Json<ReplayIn>,
+) -> ApiResult {
+    let since = state.clock.parse_datetime(&input.since).ok_or_else(|| {
+        Invalid::field(
+            "since",
+            "must be a date-time such as \"2021-04-01 12:13:14\" or RFC 3339",
+        )
+    })?;
+    let count = state
+        .store
+        .replay(scope.account.id, &id, since, state.clock.now())
+        .await?;
+    Ok(dispatch_out(&scope, &id, "replay", None, Some(count)))
 }

@@ -14,7 +14,7 @@ use super::AppState;
 use super::accounts::AccountOut;
 use super::applications::ApplicationOut;
 use super::candidates::CandidateOut;
-use super::endpoints::EndpointOut;
+use super::endpoints::{DispatchOut, EndpointOut};
 use super::envelope::{Many, One, Resource, SCHEMA_BASE};
 use super::error::{ApiError, ErrorBody};
 use super::events::{EventOut, EventTypeOut};
@@ -51,6 +51,7 @@ pub fn all() -> &'static HashMap<&'static str, Value> {
         add::<EventOut>(&mut all);
         add::<AccountOut>(&mut all);
         add::<TaskOut>(&mut all);
+        add::<DispatchOut>(&mut all);
         all
     })
 }

@@ -15,6 +15,9 @@ pub const APPLICATION_CREATE: &str = "ApplicationCreate";
 /// Built in: an application was deleted.
 pub const APPLICATION_DELETE: &str = "ApplicationDelete";
 
+/// Built in: a test call asked for by `POST …/endpoint/{id}/test`, sent to that endpoint alone.
+pub const WEBHOOK_TEST: &str = "WebhookTest";
+
 /// A kind of event endpoints can subscribe to. `schema` describes the body's `data`.
 #[derive(Debug, Clone)]
 pub struct EventType {
@@ -25,7 +28,7 @@ pub struct EventType {
     pub builtin: bool,
 }
 
-/// The three types every Herald has.
+/// The types every Herald has: the three about applications, and the test call.
 pub fn builtin_types() -> Vec<EventType> {
     let step = json!({"type": "object", "required": ["id", "name"],
         "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}});
@@ -55,6 +58,12 @@ pub fn builtin_types() -> Vec<EventType> {
             name: APPLICATION_DELETE.into(),
             description: "An application was deleted; its link no longer answers.".into(),
             schema: object(json!(["step"]), json!({"step": step})),
+            builtin: true,
+        },
+        EventType {
+            name: WEBHOOK_TEST.into(),
+            description: "A test call, sent to one endpoint when asked; it carries no application.".into(),
+            schema: object(json!(["message"]), json!({"message": {"type": "string"}})),
             builtin: true,
         },
     ]
@@ -222,6 +231,15 @@ pub fn process_step_change(application_id: i64, from: &ProcessStep, to: &Process
         event_type: PROCESS_STEP_CHANGE.into(),
         application_id: Some(application_id),
         data: json!({"from": step_json(from), "to": step_json(to)}),
+    }
+}
+
+/// `WebhookTest`, for one endpoint.
+pub fn webhook_test() -> EventDraft {
+    EventDraft {
+        event_type: WEBHOOK_TEST.into(),
+        application_id: None,
+        data: json!({"message": "This is a test call from Herald."}),
     }
 }
 

@@ -176,6 +176,19 @@ pub trait DeliveryStore {
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>>;
     /// One call, with the request that was sent.
     async fn task(&self, account: i64, id: i64) -> StoreResult<Task>;
+    /// Makes a suspended or disabled endpoint active again, its failures forgotten.
+    async fn resume_endpoint(&self, account: i64, id: &str, at: Micros) -> StoreResult<Endpoint>;
+    /// Delivers again to the endpoint every event of the account written since `since`
+    /// that it subscribes to; returns how many.
+    async fn replay(&self, account: i64, endpoint_id: &str, since: Micros, now: Micros) -> StoreResult<u64>;
+    /// Writes a test event delivered to this endpoint alone.
+    async fn send_test(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        draft: EventDraft,
+        stamp: EventStamp,
+    ) -> StoreResult<Event>;
     /// Deliveries waiting and endpoints resting, for the metrics.
     async fn backlog(&self) -> StoreResult<Backlog>;
     /// Makes the task's delivery due now, even if it succeeded or failed before.

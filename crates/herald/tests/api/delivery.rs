@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use crate::helpers::{Api, TestApp, spawn_app, spawn_app_with};
 use crate::receiver::{Answer, TestReceiver};
 
-const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Subscribes `url` to every event; returns the endpoint resource as created (with secret).
-async fn subscribe(api: &Api<'_>, url: &str, extra: Value) -> Value {
+pub async fn subscribe(api: &Api<'_>, url: &str, extra: Value) -> Value {
     let mut body = json!({"url": url, "events": ["*"]});
     body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let created = api.post("/restapi/v1/webhook/endpoint", body).await;
@@ -20,7 +20,7 @@ async fn subscribe(api: &Api<'_>, url: &str, extra: Value) -> Value {
 }
 
 /// Moves the application one step on; returns when the API answered.
-async fn move_on(api: &Api<'_>, application: i64, step: i64) -> Instant {
+pub async fn move_on(api: &Api<'_>, application: i64, step: i64) -> Instant {
     let moved = api
         .post(
             "/restapi/v1/step",
@@ -32,7 +32,7 @@ async fn move_on(api: &Api<'_>, application: i64, step: i64) -> Instant {
 }
 
 /// Waits until the history holds `count` tasks (the recorder writes them just after calls).
-async fn tasks(app: &TestApp, api: &Api<'_>, count: usize) -> Vec<Value> {
+pub async fn tasks(app: &TestApp, api: &Api<'_>, count: usize) -> Vec<Value> {
     let _ = app;
     let deadline = Instant::now() + WAIT;
     loop {

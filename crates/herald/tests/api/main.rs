@@ -5,6 +5,8 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod delivery;
+mod durability;
+mod endpoint_ops;
 mod endpoints;
 mod events;
 mod isolation;

@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::webhooks::{Fanout, insert_event};
 use super::{SqliteStore, decode_word, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
-use crate::domain::endpoint::{Auth, EndpointState, Health};
+use crate::domain::endpoint::{Auth, Endpoint, EndpointState, Health};
+use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
 
 /// The columns [`claimed_from`] reads, in order.
@@ -280,6 +282,59 @@ impl DeliveryStore for SqliteStore {
         let mut task = task_from(&row);
         task.request = Some((row.get(12), row.get(13)));
         Ok(task)
+    }
+
+    async fn resume_endpoint(&self, account: i64, id: &str, at: Micros) -> StoreResult<Endpoint> {
+        let done = sqlx::query(
+            "UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
+                 failing_since = NULL, suspensions = 0, updated_at = ? WHERE account_id = ? AND id = ?",
+        )
+        .bind(at)
+        .bind(account)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("endpoint"));
+        }
+        self.wake.notify_one();
+        self.endpoint_from(&self.write, account, id).await
+    }
+
+    async fn replay(&self, account: i64, endpoint_id: &str, since: Micros, now: Micros) -> StoreResult<u64> {
+        let endpoint = self.endpoint_from(&self.write, account, endpoint_id).await?;
+        let done = sqlx::query(
+            "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
+             SELECT ?1, ?2, ev.seq, ev.application_id, 'pending', ?3, ?3 FROM events ev
+             WHERE ev.account_id = ?1 AND ev.created_at >= ?4
+               AND EXISTS (SELECT 1 FROM json_each(?5) j WHERE j.value IN ('*', ev.event_type))
+             ORDER BY ev.seq",
+        )
+        .bind(account)
+        .bind(endpoint.seq)
+        .bind(now)
+        .bind(since)
+        .bind(serde_json::to_string(&endpoint.events).expect("event names serialise"))
+        .execute(&self.write)
+        .await?;
+        self.wake.notify_one();
+        Ok(done.rows_affected())
+    }
+
+    async fn send_test(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        draft: EventDraft,
+        stamp: EventStamp,
+    ) -> StoreResult<Event> {
+        let endpoint = self.endpoint_from(&self.write, account, endpoint_id).await?;
+        let event = draft.stamp(stamp);
+        let mut tx = self.write.begin().await?;
+        insert_event(&mut tx, account, &event, Fanout::Only(endpoint.seq)).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(event)
     }
 
     async fn backlog(&self) -> StoreResult<Backlog> {

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
+use super::webhooks::{Fanout, insert_event};
 use super::{SqliteStore, conflict, fetch_limit, found, step_from};
 use crate::clock::Micros;
 use crate::domain::Invalid;
@@ -317,7 +318,7 @@ impl RecruitingStore for SqliteStore {
         )))?;
         record_step(&mut tx, account, id, None, first.id, stamp.at).await?;
         let event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
-        super::webhooks::insert_event(&mut tx, account, &event).await?;
+        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         let application = Self::application_on(&mut tx, account, id).await?;
         tx.commit().await?;
         self.wake.notify_one();
@@ -357,7 +358,7 @@ impl RecruitingStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         let event = event::application_delete(id, &step).stamp(stamp);
-        super::webhooks::insert_event(&mut tx, account, &event).await?;
+        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok(event)
@@ -379,7 +380,7 @@ impl RecruitingStore for SqliteStore {
         check_move(&from, &to)?;
         let change_id = record_step(&mut tx, account, application_id, Some(from.id), to.id, stamp.at).await?;
         let event = event::process_step_change(application_id, &from, &to).stamp(stamp);
-        super::webhooks::insert_event(&mut tx, account, &event).await?;
+        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok((

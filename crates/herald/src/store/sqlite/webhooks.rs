@@ -10,9 +10,22 @@ use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Order
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::{Page, StoreError, StoreResult, WebhookStore};
 
-/// Appends an event to the log, and a delivery for each endpoint of the account that
-/// subscribes to its type, inside the caller's transaction.
-pub(super) async fn insert_event(conn: &mut SqliteConnection, account: i64, event: &Event) -> sqlx::Result<()> {
+/// Who gets deliveries of an event being written.
+#[derive(Clone, Copy)]
+pub(super) enum Fanout {
+    /// Every endpoint of the account that subscribes to the event's type.
+    Subscribers,
+    /// This endpoint (by seq) alone, whatever it subscribes to: a test event.
+    Only(i64),
+}
+
+/// Appends an event to the log, and its deliveries, inside the caller's transaction.
+pub(super) async fn insert_event(
+    conn: &mut SqliteConnection,
+    account: i64,
+    event: &Event,
+    fanout: Fanout,
+) -> sqlx::Result<()> {
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO events (id, account_id, event_type, application_id, created_at, body) VALUES (?, ?, ?, ?, ?, ?)
          RETURNING seq",
@@ -25,16 +38,23 @@ pub(super) async fn insert_event(conn: &mut SqliteConnection, account: i64, even
     .bind(&event.body)
     .fetch_one(&mut *conn)
     .await?;
+    let only = match fanout {
+        Fanout::Subscribers => None,
+        Fanout::Only(endpoint) => Some(endpoint),
+    };
     sqlx::query(
         "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4 FROM endpoints e
-         WHERE e.account_id = ?1 AND EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5))",
+         WHERE e.account_id = ?1 AND CASE WHEN ?6 IS NULL
+             THEN EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5))
+             ELSE e.seq = ?6 END",
     )
     .bind(account)
     .bind(seq)
     .bind(event.application_id)
     .bind(event.created_at)
     .bind(&event.event_type)
+    .bind(only)
     .execute(conn)
     .await?;
     Ok(())
@@ -146,7 +166,7 @@ impl WebhookStore for SqliteStore {
             }
         }
         let event = draft.stamp(stamp);
-        insert_event(&mut tx, account, &event).await?;
+        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok(event)
@@ -253,7 +273,7 @@ impl WebhookStore for SqliteStore {
 impl SqliteStore {
     /// Reads an endpoint through `pool`: the writer right after a write, so that the answer
     /// shows it.
-    async fn endpoint_from(&self, pool: &sqlx::SqlitePool, account: i64, id: &str) -> StoreResult<Endpoint> {
+    pub(super) async fn endpoint_from(&self, pool: &sqlx::SqlitePool, account: i64, id: &str) -> StoreResult<Endpoint> {
         let row: Option<EndpointRow> = sqlx::query_as(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ? AND id = ?"
         ))

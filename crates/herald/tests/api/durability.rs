@@ -1,0 +1,212 @@
+//! Nothing is lost: the real binary is killed with SIGKILL under load, restarted on the same
+//! database, and every event it acknowledged (and any it wrote) still reaches the endpoint.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::ADMIN_TOKEN;
+use crate::receiver::TestReceiver;
+
+const ACKNOWLEDGED_BEFORE_KILL: usize = 90;
+
+fn start(db: &std::path::Path, listen: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["serve", "--listen", listen, "--admin-token", ADMIN_TOKEN])
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HERALD_DELIVERY_RETRY_SCHEDULE", "100ms,100ms,100ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the herald binary starts")
+}
+
+/// A separate process can only be watched from outside: ask until it answers.
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "herald did not start");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// One client's load: applications made and moved, counting acknowledged events, until the
+/// server stops answering.
+async fn load(client: reqwest::Client, base: String, acknowledged: Arc<AtomicUsize>, job: i64, steps: Vec<i64>) {
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .basic_auth("acme", Some("correct horse"))
+            .json(&body)
+            .send()
+    };
+    for i in 0..200 {
+        let Ok(candidate) = post(
+            "/restapi/v1/candidate",
+            json!({"first_name": "C", "last_name": format!("{i}")}),
+        )
+        .await
+        else {
+            return;
+        };
+        let Ok(candidate) = candidate.json::<serde_json::Value>().await else {
+            return;
+        };
+        let body = json!({"candidate_id": candidate["id"], "job_id": job});
+        match post("/restapi/v1/application", body).await {
+            Ok(r) if r.status() == 201 => {
+                acknowledged.fetch_add(1, Ordering::SeqCst);
+                let application: serde_json::Value = r.json().await.unwrap_or_default();
+                for step in &steps[1..3] {
+                    let body = json!({"application_id": application["id"], "process_step_id": step});
+                    match post("/restapi/v1/step", body).await {
+                        Ok(r) if r.status() == 201 => acknowledged.fetch_add(1, Ordering::SeqCst),
+                        _ => return,
+                    };
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_under_load_delivers_every_event_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("herald.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    let receiver = TestReceiver::start().await;
+
+    let mut server = start(&db, &listen);
+    wait_healthy(&client, &base).await;
+    let admin = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    admin(
+        "/admin/v1/account",
+        json!({"login": "acme", "password": "correct horse"}),
+    )
+    .await
+    .unwrap();
+    let endpoint = json!({"url": receiver.url(), "events": ["*"]});
+    assert_eq!(
+        admin("/admin/v1/account/acme/webhook/endpoint", endpoint)
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let as_acme = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .basic_auth("acme", Some("correct horse"))
+    };
+    let job: serde_json::Value = client
+        .post(format!("{base}/restapi/v1/job"))
+        .basic_auth("acme", Some("correct horse"))
+        .json(&json!({"title": "Rust engineer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let process: serde_json::Value = as_acme("/restapi/v1/process/1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let steps: Vec<i64> = process["steps"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let loads: Vec<_> = (0..6)
+        .map(|_| {
+            tokio::spawn(load(
+                client.clone(),
+                base.clone(),
+                acknowledged.clone(),
+                job["id"].as_i64().unwrap(),
+                steps.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.load(Ordering::SeqCst) < ACKNOWLEDGED_BEFORE_KILL {
+        assert!(Instant::now() < deadline, "the load did not get going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix: no shutdown code runs.
+    server.wait().unwrap();
+    for load in loads {
+        load.await.unwrap();
+    }
+    let acknowledged = acknowledged.load(Ordering::SeqCst);
+
+    let mut server = start(&db, &listen);
+    wait_healthy(&client, &base).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let written: Vec<String> = sqlx::query_scalar("SELECT id FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        written.len() >= acknowledged,
+        "every acknowledged event was written: {} < {acknowledged}",
+        written.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let received = receiver.received();
+        let distinct: HashSet<&str> = received.iter().map(|c| c.header("webhook-id")).collect();
+        let missing = written.iter().filter(|id| !distinct.contains(id.as_str())).count();
+        if missing == 0 {
+            eprintln!(
+                "durability: {acknowledged} acknowledged, {} written, {} calls, {} repeats",
+                written.len(),
+                received.len(),
+                received.len() - distinct.len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} events never arrived",
+            written.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
