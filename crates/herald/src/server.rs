@@ -13,7 +13,7 @@ use crate::api::rate_limit::RateLimiter;
 use crate::api::{self, AppState, auth::sha256};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, retention};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
 
@@ -45,6 +45,12 @@ pub async fn run(
         shutdown.await;
         let _ = stop.send(true);
     });
+    let purging = tokio::spawn(retention::run(
+        store.clone(),
+        state.clock.clone(),
+        config.retention.keep,
+        until_true(stopped.clone()),
+    ));
     let (dispatcher, finished) = Dispatcher::new(store, config, metrics)?;
     let dispatching = tokio::spawn(dispatcher.run(finished, until_true(stopped.clone())));
     tracing::info!(address = %listener.local_addr()?, "herald is listening");
@@ -52,6 +58,7 @@ pub async fn run(
         .with_graceful_shutdown(until_true(stopped))
         .await?;
     dispatching.await?;
+    purging.await?;
     tracing::info!("herald stopped");
     Ok(())
 }

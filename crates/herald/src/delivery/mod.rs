@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::store::{ClaimRequest, Store};
 
 pub mod call;
+pub mod retention;
 pub mod schedule;
 pub mod signing;
 

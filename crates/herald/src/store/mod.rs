@@ -189,6 +189,9 @@ pub trait DeliveryStore {
         draft: EventDraft,
         stamp: EventStamp,
     ) -> StoreResult<Event>;
+    /// Deletes up to `batch` tasks and up to `batch` events written before `before`, keeping
+    /// events that still have a pending delivery; returns how many rows went.
+    async fn purge(&self, before: Micros, batch: u32) -> StoreResult<u64>;
     /// Deliveries waiting and endpoints resting, for the metrics.
     async fn backlog(&self) -> StoreResult<Backlog>;
     /// Makes the task's delivery due now, even if it succeeded or failed before.

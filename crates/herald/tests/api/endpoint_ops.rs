@@ -192,3 +192,46 @@ async fn replay_delivers_again_every_event_since_a_date() {
         .await;
     assert_eq!(bad.status, 422);
 }
+
+#[tokio::test]
+async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
+    let app = spawn_app_with(|c| c.retention.keep = Duration::from_millis(1500)).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    let fine = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    acme.new_application().await;
+    tasks(&app, &acme, 1).await;
+    // Then a disabled endpoint makes the next event wait.
+    acme.delete(fine["_self"].as_str().unwrap()).await;
+    let gone = TestReceiver::start().await;
+    gone.script([crate::receiver::Answer::Status(410, "gone")]);
+    subscribe(&acme, &gone.url(), json!({"events": ["ApplicationCreate"]})).await;
+    acme.new_application_for_new_candidate().await;
+    gone.wait_for(1, WAIT).await;
+
+    let db = app.db().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if events == 1 && tasks == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected one waiting event and no tasks, found {events} and {tasks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'pending'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1, "the event whose delivery waits is kept past retention");
+}

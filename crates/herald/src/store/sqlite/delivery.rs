@@ -337,6 +337,28 @@ impl DeliveryStore for SqliteStore {
         Ok(event)
     }
 
+    async fn purge(&self, before: Micros, batch: u32) -> StoreResult<u64> {
+        let tasks = sqlx::query(
+            "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&self.write)
+        .await?;
+        // Deliveries that are done go with their event (ON DELETE CASCADE).
+        let events = sqlx::query(
+            "DELETE FROM events WHERE seq IN (
+                 SELECT e.seq FROM events e WHERE e.created_at < ?
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state = 'pending')
+                 ORDER BY e.created_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&self.write)
+        .await?;
+        Ok(tasks.rows_affected() + events.rows_affected())
+    }
+
     async fn backlog(&self) -> StoreResult<Backlog> {
         let (deliveries_waiting, endpoints_suspended, endpoints_disabled): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending'),

@@ -1,0 +1,43 @@
+//! Retention: events and tasks older than `retention.keep` are purged in small batches, each
+//! its own short transaction, so that the purge never holds the database long enough to stall
+//! delivery. An event with a delivery still pending is kept, whatever its age: nothing that
+//! waits is lost.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// Rows deleted per transaction.
+const BATCH: u32 = 500;
+
+/// Purges on a period of a tenth of `keep`, between 100 ms and 10 minutes, until `shutdown`.
+pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: impl Future<Output = ()>) {
+    let period = (keep / 10).clamp(Duration::from_millis(100), Duration::from_secs(600));
+    tokio::pin!(shutdown);
+    loop {
+        let cutoff = clock.now() - keep.as_micros() as i64;
+        let mut purged = 0;
+        loop {
+            match store.purge(cutoff, BATCH).await {
+                Ok(0) => break,
+                Ok(n) => purged += n,
+                Err(e) => {
+                    tracing::error!(error = %e, "purging old events and tasks failed");
+                    break;
+                }
+            }
+            // Let delivery's writes in between batches.
+            tokio::task::yield_now().await;
+        }
+        if purged > 0 {
+            tracing::info!(rows = purged, "purged events and tasks past retention");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = &mut shutdown => return,
+        }
+    }
+}
