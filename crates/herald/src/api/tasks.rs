@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Paging, path_id};
 use super::scope::Scope;
 use crate::clock::Clock;
-use crate::domain::delivery::{Task, TaskFilter};
+use crate::domain::delivery::{DeliveryState, Task, TaskFilter};
 use crate::domain::event::application_path;
 
 /// One call in the history.
@@ -40,6 +40,9 @@ pub struct TaskOut {
     duration_ms: i64,
     /// A stable code and a sentence, for calls that failed.
     error: Option<String>,
+    /// Where this call's delivery stands now: `failed` once its retries are spent; `null`
+    /// once it is gone (its endpoint was deleted).
+    delivery: Option<DeliveryState>,
     /// Only on a single task: what was sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<RequestOut>,
@@ -92,6 +95,7 @@ impl TaskOut {
             attempt: task.attempt,
             duration_ms: task.duration_ms,
             error: task.error,
+            delivery: task.delivery_state,
             request,
         }
     }

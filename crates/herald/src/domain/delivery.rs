@@ -24,6 +24,17 @@ pub enum Next {
     Failed,
 }
 
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting for its next call (or in flight).
+    Pending,
+    Succeeded,
+    /// The retry schedule is spent; it can still be retried by hand or replayed.
+    Failed,
+}
+
 /// A delivery leased for one call, with everything the call needs.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -77,6 +88,8 @@ pub struct Task {
     pub response_status: u16,
     pub response_body: String,
     pub error: Option<String>,
+    /// Where the task's delivery stands now; `None` once it is gone (endpoint deleted).
+    pub delivery_state: Option<DeliveryState>,
     /// Only read for a single task: the headers and body sent.
     pub request: Option<(String, String)>,
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{Api, TestApp, spawn_app, spawn_app_with};
-use crate::receiver::{Answer, TestReceiver};
+use crate::receiver::{Answer, TestReceiver, closing_server};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -330,4 +330,112 @@ async fn retry_after_is_honoured_and_redirects_are_not_followed() {
         again, 2,
         "the 429 was tried again after its Retry-After of 1 s, not the hour of the schedule"
     );
+}
+
+#[tokio::test]
+async fn a_delivery_that_exhausts_its_schedule_is_marked_failed() {
+    let app = spawn_app_with(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_millis(50)];
+        c.delivery.jitter = 0.0;
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.otherwise(Answer::Status(500, "down"));
+    subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    acme.new_application().await;
+    receiver.wait_for(2, WAIT).await;
+    let items = tasks(&app, &acme, 2).await;
+    assert!(items.iter().all(|t| t["delivery"] == "failed"), "{items:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "a failed delivery is not called again by itself"
+    );
+
+    receiver.otherwise(Answer::Status(200, "ok"));
+    acme.post(&format!("{}/retry", items[0]["_self"].as_str().unwrap()), json!({}))
+        .await;
+    let items = tasks(&app, &acme, 3).await;
+    assert_eq!(items[0]["delivery"], "succeeded");
+    assert_eq!(items[0]["attempt"], 3);
+}
+
+#[tokio::test]
+async fn answers_are_kept_up_to_16_kib_and_a_closed_connection_is_status_0() {
+    let app = spawn_app_with(|c| c.delivery.retry_schedule = vec![]).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Large(500, 100 * 1024)]);
+    subscribe(&acme, &receiver.url(), json!({"description": "large"})).await;
+    subscribe(
+        &acme,
+        &format!("http://{}/hook", closing_server().await),
+        json!({"description": "closes"}),
+    )
+    .await;
+    acme.new_application().await;
+    let items = tasks(&app, &acme, 2).await;
+    let large = items
+        .iter()
+        .find(|t| t["response_status"] == 500)
+        .expect("the large answer is a task");
+    assert_eq!(large["response_body"].as_str().unwrap().len(), 16 * 1024);
+    let closed = items
+        .iter()
+        .find(|t| t["response_status"] == 0)
+        .expect("the closed connection is a task");
+    let code = closed["error"].as_str().unwrap().split(':').next().unwrap();
+    assert_eq!(code, "connection_reset", "{closed}");
+}
+
+#[tokio::test]
+async fn the_history_filters_by_event_status_application_endpoint_and_time() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let ok = TestReceiver::start().await;
+    let failing = TestReceiver::start().await;
+    failing.otherwise(Answer::Status(500, "no"));
+    let ok_endpoint = subscribe(&acme, &ok.url(), json!({})).await;
+    subscribe(&acme, &failing.url(), json!({"events": ["ProcessStepChange"]})).await;
+    let first = acme.new_application().await;
+    let second = acme.new_application_for_new_candidate().await;
+    let steps = acme.step_ids().await;
+    move_on(&acme, first, steps[1]).await;
+    let all = tasks(&app, &acme, 4).await;
+    assert_eq!(
+        all.len(),
+        4,
+        "two creations and a move to one endpoint, the move to the other"
+    );
+
+    assert_eq!(count_tasks(&app, "event=ProcessStepChange").await, 2);
+    assert_eq!(count_tasks(&app, "response_status=500").await, 1);
+    assert_eq!(count_tasks(&app, &format!("application={second}")).await, 1);
+    assert_eq!(
+        count_tasks(&app, &format!("endpoint={}", ok_endpoint["id"].as_str().unwrap())).await,
+        3
+    );
+    assert_eq!(count_tasks(&app, "from=2000-01-01%2000:00:00").await, 4);
+    assert_eq!(count_tasks(&app, "to=2000-01-01T00:00:00Z").await, 0);
+    assert_eq!(
+        count_tasks(&app, "event=ProcessStepChange&response_status=200").await,
+        1
+    );
+    assert_eq!(acme_get(&app, "from=yesterday").await.status, 400);
+    assert_eq!(acme_get(&app, "response_status=abc").await.status, 400);
+}
+
+/// How many tasks the history lists for a query.
+async fn count_tasks(app: &TestApp, query: &str) -> usize {
+    let page = acme_get(app, query).await;
+    assert_eq!(page.status, 200, "{query}: {}", page.text);
+    page.body["items"].as_array().unwrap().len()
+}
+
+async fn acme_get(app: &TestApp, query: &str) -> crate::helpers::Reply {
+    app.as_account("acme", crate::helpers::PASSWORD)
+        .get(&format!("/restapi/v1/webhook/task?{query}"))
+        .await
 }

@@ -99,3 +99,77 @@ fn herald_config_prints_the_defaults_which_load() {
     std::fs::write(&file, text).unwrap();
     herald::config::Config::load(Some(&file), [], &Default::default()).expect("the printed defaults load");
 }
+
+/// Starts `herald serve` with no token in `dir`, on a free port; returns the child and its URL.
+fn serve_without_token(dir: &std::path::Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = herald()
+        .current_dir(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Waits for the server's health, then stops it and returns what it printed.
+async fn run_until_healthy(mut child: std::process::Child, base: &str) -> String {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(std::time::Instant::now() < deadline, "herald did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn with_no_configuration_a_token_is_generated_kept_and_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base) = serve_without_token(dir.path());
+    let printed = run_until_healthy(child, &base).await;
+    assert!(
+        dir.path().join("herald.db").exists(),
+        "the database is herald.db in the working folder"
+    );
+    let token = printed
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("HERALD_ADMIN_TOKEN="))
+        .unwrap_or_else(|| panic!("the token is printed: {printed}"))
+        .to_owned();
+
+    // A second start keeps the token and prints nothing about it.
+    let (child, base) = serve_without_token(dir.path());
+    let client = reqwest::Client::new();
+    let check = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client
+                .get(format!("{base}/admin/v1/account"))
+                .bearer_auth(&token)
+                .send()
+                .await
+            {
+                return r.status();
+            }
+            assert!(std::time::Instant::now() < deadline, "herald did not start again");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    };
+    assert_eq!(check.await, 200, "the kept token still opens the admin API");
+    let printed = run_until_healthy(child, &base).await;
+    assert!(!printed.contains("HERALD_ADMIN_TOKEN"), "printed once only: {printed}");
+}

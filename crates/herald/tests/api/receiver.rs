@@ -24,6 +24,8 @@ pub enum Answer {
     RetryAfter(u16, u64),
     /// A redirect to another path.
     Redirect,
+    /// A status with a body of this many bytes.
+    Large(u16, usize),
 }
 
 /// One call received.
@@ -129,5 +131,19 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         )
             .into_response(),
         Answer::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response(),
+        Answer::Large(status, size) => (StatusCode::from_u16(status).unwrap(), "x".repeat(size)).into_response(),
     }
+}
+
+/// A server that accepts each connection, reads the request, and closes it without a word.
+pub async fn closing_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buffer).await;
+        }
+    });
+    addr
 }

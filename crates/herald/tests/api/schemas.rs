@@ -577,3 +577,28 @@ async fn a_broken_answer_does_not_validate() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn tasks_test_calls_and_replays_validate_against_their_schemas() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let receiver = crate::receiver::TestReceiver::start().await;
+    let endpoint = crate::delivery::subscribe(&acme, &receiver.url(), json!({})).await;
+    let path = endpoint["_self"].as_str().unwrap().to_owned();
+    let test = acme.post(&format!("{path}/test"), json!({})).await;
+    assert_valid_as(&app, &test, 202, "webhookdispatch").await;
+    let replay = acme
+        .post(&format!("{path}/replay"), json!({"since": "2000-01-01 00:00:00"}))
+        .await;
+    assert_valid_as(&app, &replay, 202, "webhookdispatch").await;
+
+    let items = crate::delivery::tasks(&app, &acme, 1).await;
+    let list = acme.get("/restapi/v1/webhook/task").await;
+    assert_valid_as(&app, &list, 200, "webhooktasks").await;
+    let detail = acme.get(items[0]["_self"].as_str().unwrap()).await;
+    assert_valid_as(&app, &detail, 200, "webhooktask").await;
+    let admin = app.admin().get("/admin/v1/account/acme/webhook/task").await;
+    assert_valid_as(&app, &admin, 200, "webhooktasks").await;
+    let resumed = acme.post(&format!("{path}/resume"), json!({})).await;
+    assert_valid_as(&app, &resumed, 200, "webhookendpoint").await;
+}

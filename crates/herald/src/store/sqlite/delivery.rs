@@ -60,7 +60,8 @@ fn health_from((state, suspended_until, failures, failing_since, suspensions): H
 
 /// The columns [`task_from`] reads, in order.
 const TASK_COLUMNS: &str = "t.id, t.endpoint_id, t.event_id, t.event_type, t.application_id, t.attempt, t.url,
-    t.created_at, t.duration_ms, t.response_status, t.response_body, t.error";
+    t.created_at, t.duration_ms, t.response_status, t.response_body, t.error,
+    (SELECT d.state FROM deliveries d WHERE d.id = t.delivery_id)";
 
 fn task_from(row: &SqliteRow) -> Task {
     Task {
@@ -76,6 +77,9 @@ fn task_from(row: &SqliteRow) -> Task {
         response_status: row.get::<i64, _>(9) as u16,
         response_body: row.get(10),
         error: row.get(11),
+        delivery_state: row
+            .get::<Option<String>, _>(12)
+            .and_then(|state| decode_word("state", state).ok()),
         request: None,
     }
 }
@@ -280,7 +284,7 @@ impl DeliveryStore for SqliteStore {
         .await?;
         let row = found(row, "task")?;
         let mut task = task_from(&row);
-        task.request = Some((row.get(12), row.get(13)));
+        task.request = Some((row.get(13), row.get(14)));
         Ok(task)
     }
 
