@@ -18,6 +18,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the default configuration file, with every key and its default.
     Config,
+    /// Measure delivery: a real server, a local receiver, events through the API.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// How `herald serve` is configured; each flag wins over the file and the environment.

@@ -5,6 +5,7 @@
 //! admin APIs over the `domain` types. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
