@@ -34,6 +34,7 @@ pub async fn run(
         store: store.clone(),
         clock: Clock::new(&config.timezone)?,
         rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+        catalogue: Arc::default(),
         config: config.clone(),
         logins: Arc::default(),
         metrics: metrics.clone(),

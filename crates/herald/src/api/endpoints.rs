@@ -162,7 +162,7 @@ async fn create(State(state): State<AppState>, scope: Scope, Json(input): Json<E
         ordering: input.ordering.unwrap_or(Ordering::Parallel),
         auth: input.auth,
     };
-    spec.check(&state.event_type_names().await?)?;
+    spec.check(&state.event_type_names(&spec.events).await?)?;
     let secret = match input.secret {
         Some(secret) => {
             check_secret(&secret)?;
@@ -199,7 +199,7 @@ async fn update(
         ordering: patch.ordering.unwrap_or(current.ordering),
         auth: patch.auth.unwrap_or(current.auth),
     };
-    spec.check(&state.event_type_names().await?)?;
+    spec.check(&state.event_type_names(&spec.events).await?)?;
     let endpoint = state
         .store
         .update_endpoint(scope.account.id, &id, &spec, state.clock.now())

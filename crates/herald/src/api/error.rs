@@ -138,7 +138,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Invalid(invalid) => ApiError::Invalid(invalid),
-            StoreError::Other(e) => ApiError::Internal(e.into()),
+            StoreError::Other(e) => ApiError::Internal(anyhow::anyhow!(e)),
         }
     }
 }

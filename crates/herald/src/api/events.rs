@@ -156,11 +156,12 @@ async fn register(State(state): State<AppState>, _: Admin, Json(input): Json<Eve
         builtin: false,
     };
     state.store.create_event_type(&event_type, state.clock.now()).await?;
+    state.catalogue.forget();
     Ok(created(EventTypeOut::from(event_type)))
 }
 
 async fn publish(State(state): State<AppState>, scope: Scope, Json(input): Json<EventIn>) -> ApiResult {
-    let types = state.store.event_types().await?;
+    let types = state.catalogue.types(state.store.as_ref(), &[&input.event]).await?;
     let Some(event_type) = types.iter().find(|t| t.name == input.event) else {
         let message = format!("event: unknown event type {:?}; register it first", input.event);
         return Err(Invalid {

@@ -13,6 +13,7 @@ use axum::response::Response;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::endpoint::ALL_EVENTS;
 use crate::domain::event::EventStamp;
 use crate::ids;
 use crate::metrics::Metrics;
@@ -23,6 +24,7 @@ mod accounts;
 mod applications;
 pub mod auth;
 mod candidates;
+pub mod catalogue;
 mod endpoints;
 pub mod envelope;
 pub mod error;
@@ -49,6 +51,7 @@ pub struct AppState {
     pub logins: Arc<auth::LoginCache>,
     pub metrics: Arc<Metrics>,
     pub rate_limit: Arc<rate_limit::RateLimiter>,
+    pub catalogue: Arc<catalogue::Catalogue>,
     /// SHA-256 of the admin token.
     pub admin_digest: Arc<[u8; 32]>,
 }
@@ -64,9 +67,11 @@ impl AppState {
         }
     }
 
-    /// The names of every event type, to check subscriptions against.
-    pub async fn event_type_names(&self) -> Result<Vec<String>, ApiError> {
-        Ok(self.store.event_types().await?.into_iter().map(|t| t.name).collect())
+    /// The names of the event types, to check a subscription to `wanted` against.
+    pub async fn event_type_names(&self, wanted: &[String]) -> Result<Vec<String>, ApiError> {
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| *w != ALL_EVENTS).collect();
+        let types = self.catalogue.types(self.store.as_ref(), &wanted).await?;
+        Ok(types.iter().map(|t| t.name.clone()).collect())
     }
 }
 

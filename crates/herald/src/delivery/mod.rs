@@ -11,13 +11,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::clock::{Clock, Micros};
 use crate::config::Config;
 use crate::domain::delivery::{CallRecord, Claimed};
 use crate::metrics::Metrics;
-use crate::store::{ClaimRequest, Store};
+use crate::store::{ClaimRequest, HealthRule, Store};
 
 pub mod call;
 pub mod retention;
@@ -57,6 +57,8 @@ pub struct Dispatcher {
     in_flight: Arc<Mutex<HashMap<i64, u32>>>,
     slots: Arc<Semaphore>,
     records: mpsc::Sender<CallRecord>,
+    /// The store's signal of new work, also given when recorded calls free their endpoints.
+    wake: Arc<Notify>,
 }
 
 impl Dispatcher {
@@ -72,6 +74,7 @@ impl Dispatcher {
         let dispatcher = Dispatcher {
             clock: Clock::new(&config.timezone)?,
             slots: Arc::new(Semaphore::new(delivery.max_in_flight as usize)),
+            wake: store.new_work(),
             store,
             config,
             caller,
@@ -88,12 +91,14 @@ impl Dispatcher {
             tracing::error!(error = %e, "cannot release old leases; they will expire");
         }
         let recorder = tokio::spawn(self.clone().record(finished));
-        let wake = self.store.new_work();
+        let wake = self.wake.clone();
         tokio::pin!(shutdown);
         loop {
             let idle_for = match self.dispatch_next().await {
                 Ok(Outcome::Dispatched(n)) if n == CLAIM_BATCH as usize => continue,
-                Ok(_) => self.until_next_due().await,
+                // The calls just started wake the loop when they end; no timer is needed.
+                Ok(Outcome::Dispatched(_)) => MAX_IDLE,
+                Ok(Outcome::Idle) => self.until_next_due().await,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; trying again in a second");
                     Duration::from_secs(1)
@@ -163,7 +168,6 @@ impl Dispatcher {
 
     /// Makes one call and hands its record to the recorder.
     async fn call(&self, delivery: Claimed) {
-        let endpoint_seq = delivery.endpoint_seq;
         let keys: Vec<SigningKey> = SigningKey::from_secret(&delivery.secret).into_iter().collect();
         let started_at = self.clock.now();
         let (mut record, elapsed) = self.caller.call(delivery, &keys, started_at).await;
@@ -176,15 +180,6 @@ impl Dispatcher {
             crate::ids::unit_random(),
         );
         self.metrics.call(&record, elapsed);
-        {
-            let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
-            if let Some(n) = in_flight.get_mut(&endpoint_seq) {
-                *n -= 1;
-                if *n == 0 {
-                    in_flight.remove(&endpoint_seq);
-                }
-            }
-        }
         // The recorder only stops after every sender is gone, so this cannot fail while we run.
         let _ = self.records.send(record).await;
     }
@@ -192,19 +187,37 @@ impl Dispatcher {
     /// Writes finished calls in batches until every sender is gone.
     async fn record(self, mut finished: mpsc::Receiver<CallRecord>) {
         let suspension = self.config.suspension.clone();
-        let rule = move |health, call: &CallRecord| {
+        let rule: HealthRule = Arc::new(move |health, call: &CallRecord| {
             let ended_at = call.started_at + call.duration_ms * 1000;
             schedule::after_call(&suspension, health, call.verdict, ended_at)
-        };
+        });
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
             // A failed write is tried again: the calls were made, and until they are recorded
             // their deliveries stay leased, so nothing else calls them meanwhile.
-            while let Err(e) = self.store.record_calls(&batch, &rule).await {
-                tracing::error!(error = %e, calls = batch.len(), "recording calls failed; trying again in a second");
+            let calls: Arc<[CallRecord]> = batch.drain(..).collect();
+            while let Err(e) = self.store.record_calls(calls.clone(), rule.clone()).await {
+                tracing::error!(error = %e, calls = calls.len(), "recording calls failed; trying again in a second");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            batch.clear();
+            // Only now that the outcome (a renewed suspension, say) is written does the
+            // endpoint get its room back; until then the loop could claim on stale health.
+            self.release(&calls);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Gives each recorded call's endpoint its room back.
+    fn release(&self, calls: &[CallRecord]) {
+        let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
+        for call in calls {
+            let seq = call.claimed.endpoint_seq;
+            if let Some(n) = in_flight.get_mut(&seq) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(&seq);
+                }
+            }
         }
     }
 

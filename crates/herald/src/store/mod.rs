@@ -7,6 +7,8 @@
 //! - an event is written in the same transaction as the change that causes it: both exist or
 //!   neither does.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::clock::Micros;
@@ -33,7 +35,7 @@ pub enum StoreError {
     Invalid(#[from] Invalid),
     /// The database failed.
     #[error("database: {0}")]
-    Other(#[from] sqlx::Error),
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The result of a store call.
@@ -139,7 +141,7 @@ pub trait WebhookStore {
 
 /// How an endpoint's health changes with a call: the rule lives in the delivery engine, the
 /// store applies it inside the transaction that records the call.
-pub type HealthRule<'a> = &'a (dyn Fn(Health, &CallRecord) -> Health + Send + Sync);
+pub type HealthRule = Arc<dyn Fn(Health, &CallRecord) -> Health + Send + Sync>;
 
 /// What the dispatcher may claim in one go.
 #[derive(Debug, Clone)]
@@ -160,7 +162,7 @@ pub struct ClaimRequest {
 pub trait DeliveryStore {
     /// Notified whenever new work may be due: an event with deliveries was written, a
     /// delivery was rescheduled or an endpoint resumed.
-    fn new_work(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    fn new_work(&self) -> Arc<tokio::sync::Notify>;
     /// Leases due deliveries of callable endpoints: active ones, or one probe call for a
     /// suspended one whose cool-down is over. FIFO endpoints get only the oldest pending
     /// delivery of each application.
@@ -169,7 +171,7 @@ pub trait DeliveryStore {
     async fn next_due(&self) -> StoreResult<Option<Micros>>;
     /// Writes calls in one transaction: their tasks, their deliveries' next state, and their
     /// endpoints' health by `rule`.
-    async fn record_calls(&self, calls: &[CallRecord], rule: HealthRule<'_>) -> StoreResult<()>;
+    async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()>;
     /// Drops every lease: at the start of the only node, the leases of a process that died.
     async fn release_leases(&self) -> StoreResult<()>;
     /// The call history, newest first.
@@ -204,9 +206,9 @@ pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore +
 impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync> Store for T {}
 
 /// Opens the store a database URL names, creating and migrating it as needed.
-pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(url)?))
     } else {
         anyhow::bail!("database {url:?}: PostgreSQL is not supported yet; use sqlite://PATH")
     }

@@ -174,13 +174,8 @@ async fn a_server_killed_under_load_delivers_every_event_after_restart() {
 
     let mut server = start(&db, &listen);
     wait_healthy(&client, &base).await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let written: Vec<String> = sqlx::query_scalar("SELECT id FROM events")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let written: Vec<String> = crate::helpers::column(&connection, "SELECT id FROM events");
     assert!(
         written.len() >= acknowledged,
         "every acknowledged event was written: {} < {acknowledged}",

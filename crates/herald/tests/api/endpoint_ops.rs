@@ -44,8 +44,11 @@ async fn an_endpoint_that_keeps_failing_is_suspended_probed_and_resumed() {
     acme.new_application_for_new_candidate().await;
 
     let suspended = endpoint_until(&acme, path, |e| e["state"] == "suspended").await;
-    assert_eq!(suspended["consecutive_failures"], 3);
+    assert!(suspended["consecutive_failures"].as_i64().unwrap() >= 3, "{suspended}");
     assert!(suspended["suspended_until"].is_string());
+    // A call claimed just before the suspension may still land; then nothing, for the rest of
+    // the 600 ms cool-down.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let calls_when_suspended = receiver.received().len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -53,10 +56,11 @@ async fn an_endpoint_that_keeps_failing_is_suspended_probed_and_resumed() {
         calls_when_suspended,
         "no call while suspended"
     );
+    let failures = acme.get(path).await.body["consecutive_failures"].as_i64().unwrap();
 
     // The cool-down ends with one probe; it fails, so the suspension is renewed.
     receiver.wait_for(calls_when_suspended + 1, WAIT).await;
-    let renewed = endpoint_until(&acme, path, |e| e["consecutive_failures"] == 4).await;
+    let renewed = endpoint_until(&acme, path, |e| e["consecutive_failures"].as_i64() > Some(failures)).await;
     assert_eq!(renewed["state"], "suspended");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -209,17 +213,11 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
     acme.new_application_for_new_candidate().await;
     gone.wait_for(1, WAIT).await;
 
-    let db = app.db().await;
+    let db = app.db();
     let deadline = Instant::now() + WAIT;
     loop {
-        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-        let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks")
-            .fetch_one(&db)
-            .await
-            .unwrap();
+        let events: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM events");
+        let tasks: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM tasks");
         if events == 1 && tasks == 0 {
             break;
         }
@@ -229,9 +227,6 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'pending'")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let waiting: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM deliveries WHERE state = 'pending'");
     assert_eq!(waiting, 1, "the event whose delivery waits is kept past retention");
 }

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use herald::config::{Config, Secret};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -132,18 +131,15 @@ impl TestApp {
     }
 
     /// A direct connection to the database, to check what the API cannot show.
-    pub async fn db(&self) -> SqlitePool {
-        SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
-            .await
-            .unwrap()
+    pub fn db(&self) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(&self.db_path).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        db
     }
 
     /// How many events the log holds, for every account.
     pub async fn event_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(&self.db().await)
-            .await
-            .unwrap()
+        scalar(&self.db(), "SELECT count(*) FROM events")
     }
 }
 
@@ -243,4 +239,19 @@ impl Api<'_> {
             .map(|s| s["id"].as_i64().unwrap())
             .collect()
     }
+}
+
+/// The single value a query answers.
+pub fn scalar<T: rusqlite::types::FromSql>(db: &rusqlite::Connection, sql: &str) -> T {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The first column of every row a query answers.
+pub fn column<T: rusqlite::types::FromSql>(db: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    let mut statement = db.prepare(sql).unwrap();
+    statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }

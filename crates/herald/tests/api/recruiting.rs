@@ -85,10 +85,11 @@ async fn an_application_starts_at_the_first_step_and_emits_application_create() 
     assert_eq!(application.body["candidate"]["first_name"], "Ada");
     assert_eq!(application.body["job"]["title"], "Rust engineer");
 
-    let db = app.db().await;
-    let (event, body): (String, String) = sqlx::query_as("SELECT event_type, body FROM events")
-        .fetch_one(&db)
-        .await
+    let db = app.db();
+    let (event, body): (String, String) = db
+        .query_row("SELECT event_type, body FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(event, "ApplicationCreate");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -134,11 +135,8 @@ async fn moving_an_application_records_the_step_and_a_process_step_change() {
         "newest first"
     );
 
-    let db = app.db().await;
-    let body: String = sqlx::query_scalar("SELECT body FROM events WHERE event_type = 'ProcessStepChange'")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let db = app.db();
+    let body: String = crate::helpers::scalar(&db, "SELECT body FROM events WHERE event_type = 'ProcessStepChange'");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["data"]["from"], json!({"id": steps[0], "name": "New"}));
     assert_eq!(body["data"]["to"], json!({"id": steps[2], "name": "Interview"}));
@@ -156,10 +154,8 @@ async fn a_step_change_and_its_event_are_written_together_or_not_at_all() {
     let id = acme.new_application().await;
     let steps = acme.step_ids().await;
     // Make every new event fail to be written, as a full disk or a crash mid-write would.
-    let db = app.db().await;
-    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END")
-        .execute(&db)
-        .await
+    let db = app.db();
+    db.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END")
         .unwrap();
 
     let moved = acme
@@ -191,10 +187,7 @@ async fn a_step_change_and_its_event_are_written_together_or_not_at_all() {
         )
         .await;
     assert_eq!(created.status, 500);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM applications")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let count: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM applications");
     assert_eq!(count, 1, "no application without its ApplicationCreate");
 }
 
@@ -207,11 +200,8 @@ async fn deleting_an_application_emits_application_delete() {
     assert_eq!(acme.delete(&path).await.status, 204);
     assert_eq!(acme.get(&path).await.status, 404);
     assert_eq!(acme.delete(&path).await.status, 404);
-    let db = app.db().await;
-    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM events ORDER BY seq")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let db = app.db();
+    let types: Vec<String> = crate::helpers::column(&db, "SELECT event_type FROM events ORDER BY seq");
     assert_eq!(types, ["ApplicationCreate", "ApplicationDelete"]);
 }
 

@@ -1,15 +1,15 @@
-//! The SQLite store: one file, WAL mode, one writing connection and a few reading ones.
+//! The SQLite store: one file in WAL mode, written by one thread that commits batches of
+//! writes together, and read by a few others (see `engine`).
 //!
 //! A single writer means writes never fight over the database lock; readers see the last
 //! committed state without waiting. `synchronous = NORMAL` in WAL mode survives a killed
 //! process (it can lose the last commits only on power loss or an OS crash).
 
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::Notify;
 
 use super::{AccountStore, Page, StoreError, StoreResult};
@@ -17,75 +17,85 @@ use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
 use crate::domain::recruiting::{Process, ProcessStep, StepStatus};
+use engine::Engine;
 
 mod delivery;
+mod engine;
+mod migrate;
 mod recruiting;
 mod webhooks;
 
 /// Herald's data in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
+    db: Engine,
     /// Wakes the dispatcher after a commit that made work due.
     wake: Arc<Notify>,
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Other(Box::new(e))
+    }
+}
+
+/// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names; query parameters are ignored.
+fn path_of(url: &str) -> anyhow::Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    anyhow::ensure!(
+        !path.is_empty() && !path.starts_with(":memory:"),
+        "{url:?} names no database file"
+    );
+    Ok(PathBuf::from(path))
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://PATH`).
-    pub async fn open(url: &str) -> Result<SqliteStore, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
-        let store = SqliteStore {
-            write,
-            read,
+    pub fn open(url: &str) -> anyhow::Result<SqliteStore> {
+        let path = path_of(url)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writer = engine::connect(&path, flags)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        migrate::run(&writer)?;
+        seed_builtin_types(&writer)?;
+        Ok(SqliteStore {
+            db: Engine::start(&path, writer)?,
             wake: Arc::default(),
-        };
-        store.seed_builtin_types().await?;
-        Ok(store)
+        })
     }
+}
 
-    async fn seed_builtin_types(&self) -> Result<(), sqlx::Error> {
-        for t in builtin_types() {
-            sqlx::query(
-                "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES (?, ?, ?, 1, 0)
-                 ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema",
-            )
-            .bind(&t.name)
-            .bind(&t.description)
-            .bind(t.schema.to_string())
-            .execute(&self.write)
-            .await?;
-        }
-        Ok(())
+fn seed_builtin_types(conn: &Connection) -> rusqlite::Result<()> {
+    for t in builtin_types() {
+        conn.execute(
+            "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES (?, ?, ?, 1, 0)
+             ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema",
+            params![t.name, t.description, t.schema.to_string()],
+        )?;
     }
+    Ok(())
+}
+
+/// Whether an error is a unique-constraint violation.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 /// Turns a unique-constraint violation into a `Conflict` with `message`.
-fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.into()),
-        _ => StoreError::Other(e),
+fn conflict(message: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(message.into())
+        } else {
+            e.into()
+        }
     }
-}
-
-/// Reads an enum stored as its bare word (`fifo`).
-fn decode_word<T: serde::de::DeserializeOwned>(column: &str, word: String) -> StoreResult<T> {
-    serde_json::from_value(serde_json::Value::String(word))
-        .map_err(|e| StoreError::Other(sqlx::Error::Decode(format!("{column}: {e}").into())))
 }
 
 /// Maps "no row" to `NotFound(what)`.
@@ -93,157 +103,196 @@ fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {
     row.ok_or(StoreError::NotFound(what))
 }
 
-/// SQLite has no unsigned integers; limits are small, so this never saturates in practice.
+/// Rows to fetch for a page: one more than its limit, to tell whether a next page exists.
 fn fetch_limit(page: Page) -> i64 {
     i64::from(page.limit) + 1
 }
 
-type AccountRow = (i64, String, String, i64, Micros);
+/// Reads an enum stored as its bare word (`fifo`).
+fn decode_word<T: serde::de::DeserializeOwned>(column: &str, word: String) -> StoreResult<T> {
+    serde_json::from_value(serde_json::Value::String(word))
+        .map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
+}
+
+/// Reads a value stored as JSON text; the store wrote it, so a failure is corruption.
+fn decode<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
+}
 
 const ACCOUNT_COLUMNS: &str =
     "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at";
 
-fn account_from((id, login, name, process_id, created_at): AccountRow) -> Account {
-    Account {
-        id,
-        login,
-        name,
-        process_id,
-        created_at,
-    }
+fn account_from(row: &Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        login: row.get(1)?,
+        name: row.get(2)?,
+        process_id: row.get(3)?,
+        created_at: row.get(4)?,
+    })
 }
 
-fn step_from((id, process_id, name, status): (i64, i64, String, String)) -> ProcessStep {
-    ProcessStep {
-        id,
-        process_id,
-        name,
+/// The columns [`step_from`] reads, from `process_steps s`, starting at `at`.
+const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
+
+fn step_from(row: &Row, at: usize) -> rusqlite::Result<ProcessStep> {
+    let status: String = row.get(at + 3)?;
+    Ok(ProcessStep {
+        id: row.get(at)?,
+        process_id: row.get(at + 1)?,
+        name: row.get(at + 2)?,
         status: StepStatus::parse(&status).unwrap_or(StepStatus::Current),
-    }
+    })
 }
 
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn admin_token_digest(&self) -> StoreResult<Option<String>> {
-        let row = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'admin_token_sha256'")
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row)
+        self.db
+            .read(|conn| {
+                let digest = conn
+                    .query_row(
+                        "SELECT value FROM settings WHERE name = 'admin_token_sha256'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok(digest)
+            })
+            .await
     }
 
     async fn set_admin_token_digest(&self, digest: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ('admin_token_sha256', ?)
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(digest)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        let digest = digest.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO settings (name, value) VALUES ('admin_token_sha256', ?)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    [digest],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account> {
-        let mut tx = self.write.begin().await?;
-        let account_id: i64 = sqlx::query_scalar(
-            "INSERT INTO accounts (login, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&new.login)
-        .bind(&new.name)
-        .bind(password_hash)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(conflict(format!("the login {:?} is taken", new.login)))?;
-        let process_id: i64 = sqlx::query_scalar("INSERT INTO processes (account_id, name) VALUES (?, ?) RETURNING id")
-            .bind(account_id)
-            .bind(&new.process_name)
-            .fetch_one(&mut *tx)
-            .await?;
-        for (position, name) in new.steps.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO process_steps (account_id, process_id, position, name, status) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(account_id)
-            .bind(process_id)
-            .bind(position as i64)
-            .bind(name)
-            .bind(StepStatus::at(position, new.steps.len()).as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Account {
-            id: account_id,
-            login: new.login.clone(),
-            name: new.name.clone(),
-            process_id,
-            created_at: at,
-        })
+        let (new, password_hash) = (new.clone(), password_hash.to_owned());
+        self.db
+            .write(move |conn| {
+                let account_id: i64 = conn
+                    .query_row(
+                        "INSERT INTO accounts (login, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                        params![new.login, new.name, password_hash, at],
+                        |r| r.get(0),
+                    )
+                    .map_err(conflict(format!("the login {:?} is taken", new.login)))?;
+                let process_id: i64 = conn.query_row(
+                    "INSERT INTO processes (account_id, name) VALUES (?, ?) RETURNING id",
+                    params![account_id, new.process_name],
+                    |r| r.get(0),
+                )?;
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO process_steps (account_id, process_id, position, name, status) VALUES (?, ?, ?, ?, ?)",
+                )?;
+                for (position, name) in new.steps.iter().enumerate() {
+                    let status = StepStatus::at(position, new.steps.len()).as_str();
+                    insert.execute(params![account_id, process_id, position as i64, name, status])?;
+                }
+                Ok(Account { id: account_id, login: new.login, name: new.name, process_id, created_at: at })
+            })
+            .await
     }
 
     async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>> {
-        let rows: Vec<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts a
-             WHERE (?1 IS NULL OR a.id > ?1) AND (?2 IS NULL OR a.id < ?2) ORDER BY a.id DESC LIMIT ?3"
-        ))
-        .bind(page.since)
-        .bind(page.before)
-        .bind(fetch_limit(page))
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(account_from).collect())
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts a
+                     WHERE (?1 IS NULL OR a.id > ?1) AND (?2 IS NULL OR a.id < ?2) ORDER BY a.id DESC LIMIT ?3"
+                ))?;
+                let rows = statement.query_map(params![page.since, page.before, fetch_limit(page)], account_from)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
     }
 
     async fn account(&self, login: &str) -> StoreResult<Account> {
-        let row: Option<AccountRow> =
-            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = ?"))
-                .bind(login)
-                .fetch_optional(&self.read)
-                .await?;
-        found(row, "account").map(account_from)
+        let login = login.to_owned();
+        self.db
+            .read(move |conn| {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = ?");
+                let row = conn.prepare_cached(&sql)?.query_row([login], account_from).optional()?;
+                found(row, "account")
+            })
+            .await
     }
 
     async fn account_credentials(&self, login: &str) -> StoreResult<(Account, String)> {
-        let row: Option<(i64, String, String, i64, Micros, String)> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?"
-        ))
-        .bind(login)
-        .fetch_optional(&self.read)
-        .await?;
-        let (id, login, name, process_id, created_at, hash) = found(row, "account")?;
-        Ok((account_from((id, login, name, process_id, created_at)), hash))
+        let login = login.to_owned();
+        self.db
+            .read(move |conn| {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?");
+                let row = conn
+                    .prepare_cached(&sql)?
+                    .query_row([login], |r| Ok((account_from(r)?, r.get::<_, String>(5)?)))
+                    .optional()?;
+                found(row, "account")
+            })
+            .await
     }
 
     async fn delete_account(&self, login: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM accounts WHERE login = ?")
-            .bind(login)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("account"));
-        }
-        Ok(())
+        let login = login.to_owned();
+        self.db
+            .write(
+                move |conn| match conn.execute("DELETE FROM accounts WHERE login = ?", [login])? {
+                    0 => Err(StoreError::NotFound("account")),
+                    _ => Ok(()),
+                },
+            )
+            .await
     }
 
     async fn process(&self, account: i64, id: i64) -> StoreResult<Process> {
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM processes WHERE account_id = ? AND id = ?")
-            .bind(account)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        let name = found(name, "process")?;
-        let steps: Vec<(i64, i64, String, String)> = sqlx::query_as(
-            "SELECT id, process_id, name, status FROM process_steps
-             WHERE account_id = ? AND process_id = ? ORDER BY position",
-        )
-        .bind(account)
-        .bind(id)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(Process {
-            id,
-            name,
-            steps: steps.into_iter().map(step_from).collect(),
-        })
+        self.db
+            .read(move |conn| {
+                let name: Option<String> = conn
+                    .query_row(
+                        "SELECT name FROM processes WHERE account_id = ? AND id = ?",
+                        [account, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let name = found(name, "process")?;
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {STEP_COLUMNS} FROM process_steps s
+                     WHERE s.account_id = ? AND s.process_id = ? ORDER BY s.position"
+                ))?;
+                let steps = statement.query_map([account, id], |r| step_from(r, 0))?;
+                Ok(Process {
+                    id,
+                    name,
+                    steps: steps.collect::<rusqlite::Result<_>>()?,
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_files() {
+        assert_eq!(path_of("sqlite://herald.db").unwrap(), PathBuf::from("herald.db"));
+        assert_eq!(
+            path_of("sqlite:///tmp/x.db?mode=rwc").unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(path_of("sqlite:data/h.db").unwrap(), PathBuf::from("data/h.db"));
+        assert!(path_of("sqlite::memory:").is_err());
+        assert!(path_of("sqlite://").is_err());
     }
 }

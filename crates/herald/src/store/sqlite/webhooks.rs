@@ -1,9 +1,9 @@
 //! Event types, the event log and endpoints in SQLite.
 
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{SqliteStore, conflict, decode_word, fetch_limit, found};
+use super::{SqliteStore, conflict, decode, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
@@ -20,50 +20,49 @@ pub(super) enum Fanout {
 }
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
-pub(super) async fn insert_event(
-    conn: &mut SqliteConnection,
-    account: i64,
-    event: &Event,
-    fanout: Fanout,
-) -> sqlx::Result<()> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO events (id, account_id, event_type, application_id, created_at, body) VALUES (?, ?, ?, ?, ?, ?)
-         RETURNING seq",
-    )
-    .bind(&event.id)
-    .bind(account)
-    .bind(&event.event_type)
-    .bind(event.application_id)
-    .bind(event.created_at)
-    .bind(&event.body)
-    .fetch_one(&mut *conn)
-    .await?;
+pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanout: Fanout) -> rusqlite::Result<()> {
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO events (id, account_id, event_type, application_id, created_at, body)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+        )?
+        .query_row(
+            params![
+                event.id,
+                account,
+                event.event_type,
+                event.application_id,
+                event.created_at,
+                event.body
+            ],
+            |r| r.get(0),
+        )?;
     let only = match fanout {
         Fanout::Subscribers => None,
         Fanout::Only(endpoint) => Some(endpoint),
     };
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4 FROM endpoints e
          WHERE e.account_id = ?1 AND CASE WHEN ?6 IS NULL
              THEN EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5))
              ELSE e.seq = ?6 END",
-    )
-    .bind(account)
-    .bind(seq)
-    .bind(event.application_id)
-    .bind(event.created_at)
-    .bind(&event.event_type)
-    .bind(only)
-    .execute(conn)
-    .await?;
+    )?
+    .execute(params![
+        account,
+        seq,
+        event.application_id,
+        event.created_at,
+        event.event_type,
+        only
+    ])?;
     Ok(())
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events, ordering, auth, secret, state,
     suspended_until, consecutive_failures, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
+/// An endpoint row, as [`endpoint_from`] decodes it.
 struct EndpointRow {
     seq: i64,
     id: String,
@@ -80,35 +79,54 @@ struct EndpointRow {
     updated_at: Micros,
 }
 
-/// Reads a value stored as JSON text; the store wrote it, so a failure is corruption.
-fn decode<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Other(sqlx::Error::Decode(format!("{column}: {e}").into())))
+fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
+    Ok(EndpointRow {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        url: row.get(2)?,
+        description: row.get(3)?,
+        events: row.get(4)?,
+        ordering: row.get(5)?,
+        auth: row.get(6)?,
+        secret: row.get(7)?,
+        state: row.get(8)?,
+        suspended_until: row.get(9)?,
+        consecutive_failures: row.get(10)?,
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+    })
+}
+
+fn endpoint_from(row: EndpointRow) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        seq: row.seq,
+        id: row.id,
+        url: row.url,
+        description: row.description,
+        events: decode("events", &row.events)?,
+        ordering: decode_word::<Ordering>("ordering", row.ordering)?,
+        auth: row.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
+        secret: row.secret,
+        state: decode_word::<EndpointState>("state", row.state)?,
+        suspended_until: row.suspended_until,
+        consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(u32::MAX),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// One endpoint of the account, on any connection.
+pub(super) fn endpoint_on(conn: &Connection, account: i64, id: &str) -> StoreResult<Endpoint> {
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ? AND id = ?");
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![account, id], endpoint_row)
+        .optional()?;
+    endpoint_from(found(row, "endpoint")?)
 }
 
 fn quoted<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("a plain enum serialises")
-}
-
-impl TryFrom<EndpointRow> for Endpoint {
-    type Error = StoreError;
-
-    fn try_from(row: EndpointRow) -> StoreResult<Endpoint> {
-        Ok(Endpoint {
-            seq: row.seq,
-            id: row.id,
-            url: row.url,
-            description: row.description,
-            events: decode("events", &row.events)?,
-            ordering: decode_word::<Ordering>("ordering", row.ordering)?,
-            auth: row.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
-            secret: row.secret,
-            state: decode_word::<EndpointState>("state", row.state)?,
-            suspended_until: row.suspended_until,
-            consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(u32::MAX),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
+    serde_json::to_string(value).expect("plain data serialises")
 }
 
 /// Turns an enum's JSON form (`"fifo"`) into its column text (`fifo`).
@@ -119,75 +137,92 @@ pub(super) fn column_text<T: serde::Serialize>(value: &T) -> String {
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn event_types(&self) -> StoreResult<Vec<EventType>> {
-        let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
-            "SELECT name, description, schema, builtin FROM event_types ORDER BY builtin DESC, created_at, name",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        rows.into_iter()
-            .map(|(name, description, schema, builtin)| {
-                Ok(EventType {
-                    name,
-                    description,
-                    schema: decode("schema", &schema)?,
-                    builtin,
-                })
+        self.db
+            .read(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT name, description, schema, builtin FROM event_types ORDER BY builtin DESC, created_at, name",
+                )?;
+                let rows = statement.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+                })?;
+                let mut types = Vec::new();
+                for row in rows {
+                    let (name, description, schema, builtin) = row?;
+                    types.push(EventType { name, description, schema: decode("schema", &schema)?, builtin });
+                }
+                Ok(types)
             })
-            .collect()
+            .await
     }
 
     async fn create_event_type(&self, event_type: &EventType, at: Micros) -> StoreResult<()> {
-        sqlx::query("INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES (?, ?, ?, 0, ?)")
-            .bind(&event_type.name)
-            .bind(&event_type.description)
-            .bind(event_type.schema.to_string())
-            .bind(at)
-            .execute(&self.write)
+        let event_type = event_type.clone();
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES (?, ?, ?, 0, ?)",
+                    params![
+                        event_type.name,
+                        event_type.description,
+                        event_type.schema.to_string(),
+                        at
+                    ],
+                )
+                .map_err(conflict(format!("the event type {:?} exists", event_type.name)))?;
+                Ok(())
+            })
             .await
-            .map_err(conflict(format!("the event type {:?} exists", event_type.name)))?;
-        Ok(())
     }
 
     async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event> {
-        let mut tx = self.write.begin().await?;
-        if let Some(application) = draft.application_id {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM applications WHERE account_id = ? AND id = ?")
-                .bind(account)
-                .bind(application)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                let message = format!("application {application} does not exist");
-                return Err(Invalid {
-                    code: "unknown_application",
-                    message,
+        let event = self
+            .db
+            .write(move |conn| {
+                if let Some(application) = draft.application_id {
+                    let exists = conn
+                        .prepare_cached("SELECT 1 FROM applications WHERE account_id = ? AND id = ?")?
+                        .query_row([account, application], |_| Ok(()))
+                        .optional()?;
+                    if exists.is_none() {
+                        let message = format!("application {application} does not exist");
+                        return Err(Invalid {
+                            code: "unknown_application",
+                            message,
+                        }
+                        .into());
+                    }
                 }
-                .into());
-            }
-        }
-        let event = draft.stamp(stamp);
-        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        tx.commit().await?;
+                let event = draft.stamp(stamp);
+                insert_event(conn, account, &event, Fanout::Subscribers)?;
+                Ok(event)
+            })
+            .await?;
         self.wake.notify_one();
         Ok(event)
     }
 
     async fn event(&self, account: i64, id: &str) -> StoreResult<Event> {
-        let row: Option<(String, String, Option<i64>, Micros, String)> = sqlx::query_as(
-            "SELECT id, event_type, application_id, created_at, body FROM events WHERE account_id = ? AND id = ?",
-        )
-        .bind(account)
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?;
-        let (id, event_type, application_id, created_at, body) = found(row, "event")?;
-        Ok(Event {
-            id,
-            event_type,
-            application_id,
-            created_at,
-            body,
-        })
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                let row = conn
+                    .prepare_cached(
+                        "SELECT id, event_type, application_id, created_at, body FROM events
+                         WHERE account_id = ? AND id = ?",
+                    )?
+                    .query_row(params![account, id], |r| {
+                        Ok(Event {
+                            id: r.get(0)?,
+                            event_type: r.get(1)?,
+                            application_id: r.get(2)?,
+                            created_at: r.get(3)?,
+                            body: r.get(4)?,
+                        })
+                    })
+                    .optional()?;
+                found(row, "event")
+            })
+            .await
     }
 
     async fn create_endpoint(
@@ -198,89 +233,90 @@ impl WebhookStore for SqliteStore {
         secret: &str,
         at: Micros,
     ) -> StoreResult<Endpoint> {
-        sqlx::query(
-            "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
-                 suspended_until, consecutive_failures, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?)",
-        )
-        .bind(id)
-        .bind(account)
-        .bind(&spec.url)
-        .bind(&spec.description)
-        .bind(quoted(&spec.events))
-        .bind(column_text(&spec.ordering))
-        .bind(spec.auth.as_ref().map(quoted))
-        .bind(secret)
-        .bind(at)
-        .bind(at)
-        .execute(&self.write)
-        .await?;
-        self.endpoint_from(&self.write, account, id).await
+        let (spec, id, secret) = (spec.clone(), id.to_owned(), secret.to_owned());
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
+                         suspended_until, consecutive_failures, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?)",
+                    params![
+                        id,
+                        account,
+                        spec.url,
+                        spec.description,
+                        quoted(&spec.events),
+                        column_text(&spec.ordering),
+                        spec.auth.as_ref().map(quoted),
+                        secret,
+                        at,
+                        at
+                    ],
+                )?;
+                endpoint_on(conn, account, &id)
+            })
+            .await
     }
 
     async fn endpoint(&self, account: i64, id: &str) -> StoreResult<Endpoint> {
-        self.endpoint_from(&self.read, account, id).await
+        let id = id.to_owned();
+        self.db.read(move |conn| endpoint_on(conn, account, &id)).await
     }
 
     async fn endpoints(&self, account: i64, page: Page) -> StoreResult<Vec<Endpoint>> {
-        let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ?1
-             AND (?2 IS NULL OR seq > ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4"
-        ))
-        .bind(account)
-        .bind(page.since)
-        .bind(page.before)
-        .bind(fetch_limit(page))
-        .fetch_all(&self.read)
-        .await?;
-        rows.into_iter().map(Endpoint::try_from).collect()
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ?1
+                     AND (?2 IS NULL OR seq > ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4"
+                ))?;
+                let rows = statement.query_map(
+                    params![account, page.since, page.before, fetch_limit(page)],
+                    endpoint_row,
+                )?;
+                rows.map(|row| endpoint_from(row?)).collect()
+            })
+            .await
     }
 
     async fn update_endpoint(&self, account: i64, id: &str, spec: &EndpointSpec, at: Micros) -> StoreResult<Endpoint> {
-        let done = sqlx::query(
-            "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?
-             WHERE account_id = ? AND id = ?",
-        )
-        .bind(&spec.url)
-        .bind(&spec.description)
-        .bind(quoted(&spec.events))
-        .bind(column_text(&spec.ordering))
-        .bind(spec.auth.as_ref().map(quoted))
-        .bind(at)
-        .bind(account)
-        .bind(id)
-        .execute(&self.write)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("endpoint"));
-        }
-        self.endpoint_from(&self.write, account, id).await
+        let (id, spec) = (id.to_owned(), spec.clone());
+        self.db
+            .write(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?
+                     WHERE account_id = ? AND id = ?",
+                    params![
+                        spec.url,
+                        spec.description,
+                        quoted(&spec.events),
+                        column_text(&spec.ordering),
+                        spec.auth.as_ref().map(quoted),
+                        at,
+                        account,
+                        id
+                    ],
+                )?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound("endpoint"));
+                }
+                endpoint_on(conn, account, &id)
+            })
+            .await
     }
 
     async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM endpoints WHERE account_id = ? AND id = ?")
-            .bind(account)
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("endpoint"));
-        }
-        Ok(())
-    }
-}
-
-impl SqliteStore {
-    /// Reads an endpoint through `pool`: the writer right after a write, so that the answer
-    /// shows it.
-    pub(super) async fn endpoint_from(&self, pool: &sqlx::SqlitePool, account: i64, id: &str) -> StoreResult<Endpoint> {
-        let row: Option<EndpointRow> = sqlx::query_as(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ? AND id = ?"
-        ))
-        .bind(account)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-        found(row, "endpoint")?.try_into()
+        let id = id.to_owned();
+        self.db
+            .write(move |conn| {
+                match conn.execute(
+                    "DELETE FROM endpoints WHERE account_id = ? AND id = ?",
+                    params![account, id],
+                )? {
+                    0 => Err(StoreError::NotFound("endpoint")),
+                    _ => Ok(()),
+                }
+            })
+            .await
     }
 }
