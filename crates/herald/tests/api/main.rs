@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod compat;
 mod delivery;
 mod durability;
 mod endpoint_ops;

@@ -1,0 +1,98 @@
+//! The seed's own receivers, Flask and Express (`tests/compat/`), run against a real Herald:
+//! each gets a `ProcessStepChange`, answers 200, and fetches the application over the REST
+//! API with HTTP Basic. `scripts/compat-deps` installs what they need.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::delivery::{WAIT, move_on, subscribe, tasks};
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Installs Flask and Express with the project's own script, once for all tests.
+fn install() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let status = Command::new(repo().join("scripts/compat-deps"))
+            .status()
+            .expect("scripts/compat-deps runs");
+        assert!(status.success(), "scripts/compat-deps failed");
+    });
+}
+
+/// Starts a receiver on a free port and waits until it accepts connections.
+async fn start(program: &Path, script: &str, app: &TestApp) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(program)
+        .arg(repo().join("tests/compat").join(script))
+        .env("PORT", port.to_string())
+        .env("HERALD_URL", format!("http://{}", app.addr))
+        .env("HERALD_LOGIN", "acme")
+        .env("HERALD_PASSWORD", PASSWORD)
+        .env("NODE_PATH", repo().join("target/compat/node_modules"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "{script} did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, port)
+}
+
+/// A step change reaches the receiver, which answers 200 and reads the application back.
+async fn the_seed_receiver_works(program: PathBuf, script: &str) {
+    install();
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let (mut receiver, port) = start(&program, script, &app).await;
+    subscribe(
+        &acme,
+        &format!("http://127.0.0.1:{port}/webhook"),
+        json!({"events": ["ProcessStepChange"]}),
+    )
+    .await;
+    let application = acme.new_application().await;
+    move_on(&acme, application, acme.step_ids().await[1]).await;
+
+    let task = tasks(&app, &acme, 1).await.remove(0);
+    assert_eq!(task["response_status"], 200, "{task}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(task["response_body"].as_str().unwrap()).unwrap()["status"],
+        "received"
+    );
+    // The receiver fetched the application it was told about, with the account's Basic auth.
+    let fetched = r#"herald_http_requests_total{method="GET",route="/restapi/v1/application/{id}",status="200"} 1"#;
+    let deadline = Instant::now() + WAIT;
+    while !app.anonymous().get("/metrics").await.text.contains(fetched) {
+        assert!(
+            Instant::now() < deadline,
+            "{script} never fetched the application over the REST API"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+}
+
+#[tokio::test]
+async fn the_seeds_flask_receiver_works_unchanged() {
+    the_seed_receiver_works(repo().join("target/compat/venv/bin/python"), "flask_receiver.py").await;
+}
+
+#[tokio::test]
+async fn the_seeds_express_receiver_works_unchanged() {
+    the_seed_receiver_works(PathBuf::from("node"), "express_receiver.js").await;
+}
