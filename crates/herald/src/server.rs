@@ -13,6 +13,7 @@ use crate::api::rate_limit::RateLimiter;
 use crate::api::{self, AppState, auth::sha256};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::delivery::guard::Guard;
 use crate::delivery::{Dispatcher, retention};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
@@ -35,6 +36,7 @@ pub async fn run(
         clock: Clock::new(&config.timezone)?,
         rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
         catalogue: Arc::default(),
+        guard: Guard::new(config.allow_private_targets),
         config: config.clone(),
         logins: Arc::default(),
         metrics: metrics.clone(),

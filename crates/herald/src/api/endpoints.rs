@@ -163,6 +163,7 @@ async fn create(State(state): State<AppState>, scope: Scope, Json(input): Json<E
         auth: input.auth,
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
+    state.check_target(&spec.url).await?;
     let secret = match input.secret {
         Some(secret) => {
             check_secret(&secret)?;
@@ -200,6 +201,7 @@ async fn update(
         auth: patch.auth.unwrap_or(current.auth),
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
+    state.check_target(&spec.url).await?;
     let endpoint = state
         .store
         .update_endpoint(scope.account.id, &id, &spec, state.clock.now())

@@ -13,6 +13,8 @@ use axum::response::Response;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::delivery::guard::Guard;
+use crate::domain::Invalid;
 use crate::domain::endpoint::ALL_EVENTS;
 use crate::domain::event::EventStamp;
 use crate::ids;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub rate_limit: Arc<rate_limit::RateLimiter>,
     pub catalogue: Arc<catalogue::Catalogue>,
+    /// Which endpoint URLs may be saved: public addresses only, unless configured otherwise.
+    pub guard: Guard,
     /// SHA-256 of the admin token.
     pub admin_digest: Arc<[u8; 32]>,
 }
@@ -65,6 +69,17 @@ impl AppState {
             at,
             datetime: self.clock.datetime(at),
         }
+    }
+
+    /// Checks an endpoint's URL against the SSRF guard (its syntax was checked before).
+    pub async fn check_target(&self, url: &str) -> Result<(), ApiError> {
+        let Ok(url) = url::Url::parse(url) else { return Ok(()) };
+        self.guard.check_url(&url).await.map_err(|refused| {
+            ApiError::Invalid(Invalid {
+                code: "forbidden_target",
+                message: format!("url: {refused}"),
+            })
+        })
     }
 
     /// The names of the event types, to check a subscription to `wanted` against.

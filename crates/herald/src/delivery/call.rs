@@ -2,12 +2,14 @@
 //! what the answer means. The client is shared by every call, so connections are kept alive
 //! and reused.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
+use super::guard::Guard;
 use super::signing::{SigningKey, signature_header};
 use crate::clock::Micros;
 use crate::domain::delivery::{CallRecord, Claimed, Next, Verdict};
@@ -23,19 +25,22 @@ pub const USER_AGENT: &str = concat!("Herald/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone)]
 pub struct Caller {
     client: reqwest::Client,
+    guard: Guard,
 }
 
 impl Caller {
-    /// A caller whose calls give up after `timeout`, headers and body included.
-    pub fn new(timeout: Duration, max_in_flight: u32) -> reqwest::Result<Caller> {
+    /// A caller whose calls give up after `timeout`, headers and body included, and connect
+    /// only where `guard` allows.
+    pub fn new(timeout: Duration, max_in_flight: u32, guard: Guard) -> reqwest::Result<Caller> {
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(guard.clone()))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
             .pool_max_idle_per_host(max_in_flight as usize)
             .build()?;
-        Ok(Caller { client })
+        Ok(Caller { client, guard })
     }
 
     /// Calls the endpoint once; never fails: a call that got no answer is recorded as such.
@@ -56,19 +61,22 @@ impl Caller {
             add_auth(&mut headers, &mut shown, auth);
         }
         let started = Instant::now();
-        let result = self
-            .client
-            .post(&claimed.url)
-            .headers(headers)
-            .body(claimed.body.clone())
-            .send()
-            .await;
-        let (status, body, error, verdict) = match result {
-            Ok(response) => read_answer(response).await,
-            Err(e) => {
-                let error = failure_reason(&e);
-                (0, error.clone(), Some(error), Verdict::Failure { retry_after: None })
-            }
+        let (status, body, error, verdict) = match self.blocked(&claimed.url) {
+            Some(reason) => (0, reason.clone(), Some(reason), Verdict::Failure { retry_after: None }),
+            None => match self
+                .client
+                .post(&claimed.url)
+                .headers(headers)
+                .body(claimed.body.clone())
+                .send()
+                .await
+            {
+                Ok(response) => read_answer(response).await,
+                Err(e) => {
+                    let error = failure_reason(&e);
+                    (0, error.clone(), Some(error), Verdict::Failure { retry_after: None })
+                }
+            },
         };
         let elapsed = started.elapsed();
         let record = CallRecord {
@@ -83,6 +91,21 @@ impl Caller {
             next: Next::Succeeded,
         };
         (record, elapsed)
+    }
+}
+
+impl Caller {
+    /// Why the URL may not be called, for IP literals (host names are checked as they are
+    /// resolved, by the guard as the client's resolver).
+    fn blocked(&self, url: &str) -> Option<String> {
+        match url::Url::parse(url) {
+            Ok(url) => self
+                .guard
+                .check_literal(&url)
+                .err()
+                .map(|refused| format!("blocked: {refused}")),
+            Err(e) => Some(format!("invalid_url: {e}")),
+        }
     }
 }
 
@@ -197,7 +220,9 @@ fn failure_reason(e: &reqwest::Error) -> String {
         .collect::<Vec<_>>()
         .join(": ");
     let lower = chain.to_lowercase();
-    let code = if e.is_timeout() {
+    let code = if lower.contains("herald calls only public addresses") {
+        "blocked"
+    } else if e.is_timeout() {
         "timeout"
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         "dns"

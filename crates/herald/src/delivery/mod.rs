@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::store::{ClaimRequest, HealthRule, Store};
 
 pub mod call;
+pub mod guard;
 pub mod retention;
 pub mod schedule;
 pub mod signing;
@@ -69,7 +70,8 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<(Dispatcher, mpsc::Receiver<CallRecord>)> {
         let delivery = &config.delivery;
-        let caller = Caller::new(delivery.timeout, delivery.max_in_flight)?;
+        let guard = guard::Guard::new(config.allow_private_targets);
+        let caller = Caller::new(delivery.timeout, delivery.max_in_flight, guard)?;
         let (records, finished) = mpsc::channel(RECORD_BATCH * 4);
         let dispatcher = Dispatcher {
             clock: Clock::new(&config.timezone)?,

@@ -1391,7 +1391,6 @@ async fn a_since_that_names_no_endpoint_is_a_bad_query() {
 }
 
 #[tokio::test]
-#[ignore = "the SSRF guard is issue 4; this test is its acceptance check"]
 async fn private_targets_are_refused_when_an_endpoint_is_saved() {
     let w = world_of(
         spawn_app_with(|config| {

@@ -439,3 +439,44 @@ async fn acme_get(app: &TestApp, query: &str) -> crate::helpers::Reply {
         .get(&format!("/restapi/v1/webhook/task?{query}"))
         .await
 }
+
+#[tokio::test]
+async fn a_call_to_an_internal_address_is_blocked_even_if_it_was_stored() {
+    let app = spawn_app_with(|c| {
+        c.allow_private_targets = false;
+        c.delivery.retry_schedule = vec![];
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    // Saved through the API, a loopback URL is refused...
+    let refused = acme
+        .post(
+            "/restapi/v1/webhook/endpoint",
+            json!({"url": receiver.url(), "events": ["*"]}),
+        )
+        .await;
+    assert_eq!(refused.code(), "forbidden_target");
+    // ...and one that reached the database some other way is still never called: by its
+    // IP literal, or by a name that resolves to this machine.
+    let db = app.db();
+    for (id, url) in [
+        ("ep_literal", receiver.url()),
+        ("ep_name", format!("http://localhost:{}/hook", receiver.addr.port())),
+    ] {
+        db.execute(
+            "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
+                 consecutive_failures, created_at, updated_at)
+             VALUES (?1, 1, ?2, '', '[\"*\"]', 'parallel', NULL, 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', 'active', 0, 0, 0)",
+            rusqlite::params![id, url],
+        )
+        .unwrap();
+    }
+    acme.new_application().await;
+    let items = tasks(&app, &acme, 2).await;
+    for task in &items {
+        assert_eq!(task["response_status"], 0, "{task}");
+        assert!(task["error"].as_str().unwrap().starts_with("blocked:"), "{task}");
+    }
+    assert!(receiver.received().is_empty(), "no call reached the internal address");
+}
