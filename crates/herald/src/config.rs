@@ -50,6 +50,8 @@ pub struct DeliveryConfig {
     pub jitter: f64,
     pub max_in_flight: u32,
     pub max_in_flight_per_endpoint: u32,
+    /// How long a rotated secret keeps signing calls beside the new one.
+    pub secret_rotation_grace: Duration,
 }
 
 /// `[suspension]`: when an endpoint that keeps failing is rested.
@@ -114,6 +116,11 @@ const KEYS: &[(&str, &str, Kind)] = &[
         "delivery.max_in_flight_per_endpoint",
         "HERALD_DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT",
         Kind::Integer,
+    ),
+    (
+        "delivery.secret_rotation_grace",
+        "HERALD_DELIVERY_SECRET_ROTATION_GRACE",
+        Kind::Duration,
     ),
     (
         "suspension.after_failures",
@@ -303,6 +310,7 @@ impl Reader {
                 jitter: self.fraction("delivery.jitter")?,
                 max_in_flight: self.integer("delivery.max_in_flight", 1)?,
                 max_in_flight_per_endpoint: self.integer("delivery.max_in_flight_per_endpoint", 1)?,
+                secret_rotation_grace: self.parsed("delivery.secret_rotation_grace", parse_duration)?,
             },
             suspension: SuspensionConfig {
                 after_failures: self.integer("suspension.after_failures", 1)?,
@@ -465,6 +473,7 @@ mod tests {
             (c.delivery.max_in_flight, c.delivery.max_in_flight_per_endpoint),
             (512, 10)
         );
+        assert_eq!(c.delivery.secret_rotation_grace, Duration::from_secs(24 * 3600));
         assert_eq!(c.suspension.after_failures, 5);
         assert_eq!(c.suspension.first, Duration::from_secs(60));
         assert_eq!(c.suspension.max, Duration::from_secs(3600));

@@ -130,6 +130,10 @@ pub fn router(prefix: &str) -> Router<AppState> {
             get(show).patch(update).delete(delete),
         )
         .route(&format!("{prefix}/webhook/endpoint/{{id}}/resume"), post(resume))
+        .route(
+            &format!("{prefix}/webhook/endpoint/{{id}}/secret/rotate"),
+            post(rotate_secret),
+        )
         .route(&format!("{prefix}/webhook/endpoint/{{id}}/test"), post(send_test))
         .route(&format!("{prefix}/webhook/endpoint/{{id}}/replay"), post(replay))
 }
@@ -221,6 +225,21 @@ async fn resume(State(state): State<AppState>, scope: Scope, EndpointId(id): End
         .resume_endpoint(scope.account.id, &id, state.clock.now())
         .await?;
     Ok(ok(EndpointOut::new(endpoint, &scope.base, &state.clock)))
+}
+
+/// Gives the endpoint a new secret, shown in this answer only; the old one keeps signing
+/// calls (a second signature) for `delivery.secret_rotation_grace`.
+async fn rotate_secret(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
+    let secret = ids::webhook_secret();
+    let now = state.clock.now();
+    let grace = state.config.delivery.secret_rotation_grace.as_micros() as i64;
+    let endpoint = state
+        .store
+        .rotate_secret(scope.account.id, &id, &secret, now + grace, now)
+        .await?;
+    let mut out = EndpointOut::new(endpoint, &scope.base, &state.clock);
+    out.secret = Some(secret);
+    Ok(ok(out))
 }
 
 /// What a test call or a replay set in motion: 202, since the calls happen after the answer.

@@ -170,7 +170,11 @@ impl Dispatcher {
 
     /// Makes one call and hands its record to the recorder.
     async fn call(&self, delivery: Claimed) {
-        let keys: Vec<SigningKey> = SigningKey::from_secret(&delivery.secret).into_iter().collect();
+        let keys: Vec<SigningKey> = delivery
+            .secrets
+            .iter()
+            .filter_map(|s| SigningKey::from_secret(s))
+            .collect();
         let started_at = self.clock.now();
         let (mut record, elapsed) = self.caller.call(delivery, &keys, started_at).await;
         let ended_at = started_at + elapsed.as_micros() as Micros;

@@ -46,7 +46,8 @@ pub struct Claimed {
     pub endpoint_id: String,
     pub url: String,
     pub auth: Option<Auth>,
-    pub secret: String,
+    /// Every secret that signs this call: the current one, and a rotated one still in grace.
+    pub secrets: Vec<String>,
     pub event_id: String,
     pub event_type: String,
     pub application_id: Option<i64>,

@@ -137,6 +137,16 @@ pub trait WebhookStore {
     async fn endpoints(&self, account: i64, page: Page) -> StoreResult<Vec<Endpoint>>;
     async fn update_endpoint(&self, account: i64, id: &str, spec: &EndpointSpec, at: Micros) -> StoreResult<Endpoint>;
     async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()>;
+    /// Makes `secret` the endpoint's signing secret; the one it replaces keeps signing calls
+    /// until `previous_until`.
+    async fn rotate_secret(
+        &self,
+        account: i64,
+        id: &str,
+        secret: &str,
+        previous_until: Micros,
+        at: Micros,
+    ) -> StoreResult<Endpoint>;
 }
 
 /// How an endpoint's health changes with a call: the rule lives in the delivery engine, the

@@ -96,3 +96,64 @@ async fn the_seeds_flask_receiver_works_unchanged() {
 async fn the_seeds_express_receiver_works_unchanged() {
     the_seed_receiver_works(PathBuf::from("node"), "express_receiver.js").await;
 }
+
+/// Whether `verifier` (a Python or Node script of tests/compat) verifies `call` with `secret`.
+fn verified_by(program: &Path, verifier: &str, call: &crate::receiver::Received, secret: &str) -> bool {
+    let headers: serde_json::Map<String, serde_json::Value> = call
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let body = String::from_utf8(call.body.to_vec()).unwrap();
+    std::fs::write(
+        file.path(),
+        json!({"secret": secret, "body": body, "headers": headers}).to_string(),
+    )
+    .unwrap();
+    Command::new(program)
+        .arg(repo().join("tests/compat").join(verifier))
+        .arg(file.path())
+        .env("NODE_PATH", repo().join("target/compat/node_modules"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[tokio::test]
+async fn the_python_and_npm_standard_webhooks_libraries_verify_herald_calls() {
+    install();
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let receiver = crate::receiver::TestReceiver::start().await;
+    let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    let old = endpoint["secret"].as_str().unwrap().to_owned();
+    let rotated = acme
+        .post(
+            &format!("{}/secret/rotate", endpoint["_self"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    let new = rotated.body["secret"].as_str().unwrap().to_owned();
+    acme.new_application().await;
+    let call = receiver.wait_for(1, WAIT).await.remove(0);
+
+    let python = repo().join("target/compat/venv/bin/python");
+    let node = PathBuf::from("node");
+    for (program, verifier) in [(&python, "verify.py"), (&node, "verify.js")] {
+        assert!(
+            verified_by(program, verifier, &call, &new),
+            "{verifier} verifies with the new secret"
+        );
+        assert!(
+            verified_by(program, verifier, &call, &old),
+            "{verifier} verifies with the rotated one"
+        );
+        let stranger = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        assert!(
+            !verified_by(program, verifier, &call, stranger),
+            "{verifier} refuses another secret"
+        );
+    }
+}

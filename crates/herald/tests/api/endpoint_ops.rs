@@ -230,3 +230,49 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
     let waiting: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM deliveries WHERE state = 'pending'");
     assert_eq!(waiting, 1, "the event whose delivery waits is kept past retention");
 }
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_signing_until_its_grace_ends() {
+    let app = spawn_app_with(|c| c.delivery.secret_rotation_grace = Duration::from_millis(800)).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    let path = endpoint["_self"].as_str().unwrap();
+    let old = endpoint["secret"].as_str().unwrap().to_owned();
+
+    let rotated = acme.post(&format!("{path}/secret/rotate"), json!({})).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new = rotated.body["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(
+        acme.get(path).await.body.get("secret").is_none(),
+        "shown only in the rotation's answer"
+    );
+
+    let verifies = |call: &crate::receiver::Received, secret: &str| {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&call.body, &call.headers)
+            .is_ok()
+    };
+    acme.new_application().await;
+    let during = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(
+        during.header("webhook-signature").split(' ').count(),
+        2,
+        "one signature per valid secret"
+    );
+    assert!(
+        verifies(&during, &old) && verifies(&during, &new),
+        "both secrets verify during the grace"
+    );
+
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    acme.new_application_for_new_candidate().await;
+    let after = receiver.wait_for(2, WAIT).await.remove(1);
+    assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
+    assert!(
+        verifies(&after, &new) && !verifies(&after, &old),
+        "the old secret is retired after the grace"
+    );
+}

@@ -23,7 +23,8 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         UNION ALL
         SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
         FROM busy WHERE busy.seq IS NOT NULL)
-    SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering
+    SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
+           e.previous_secret, e.previous_secret_until
     FROM busy JOIN endpoints e ON e.seq = busy.seq";
 
 /// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
@@ -49,6 +50,8 @@ struct Target {
     state: String,
     suspended_until: Option<Micros>,
     ordering: String,
+    previous_secret: Option<String>,
+    previous_secret_until: Option<Micros>,
 }
 
 fn target_from(row: &Row) -> rusqlite::Result<Target> {
@@ -61,10 +64,21 @@ fn target_from(row: &Row) -> rusqlite::Result<Target> {
         state: row.get(5)?,
         suspended_until: row.get(6)?,
         ordering: row.get(7)?,
+        previous_secret: row.get(8)?,
+        previous_secret_until: row.get(9)?,
     })
 }
 
 impl Target {
+    /// The secrets that sign its calls now.
+    fn secrets(&self, now: Micros) -> Vec<String> {
+        let previous = self
+            .previous_secret
+            .clone()
+            .filter(|_| self.previous_secret_until.is_some_and(|until| until > now));
+        std::iter::once(self.secret.clone()).chain(previous).collect()
+    }
+
     /// How many calls may start now: the room left under the cap when active; one probe when
     /// a suspension is over and nothing is in flight; none otherwise.
     fn room(&self, request: &ClaimRequest) -> u32 {
@@ -145,6 +159,7 @@ impl DeliveryStore for SqliteStore {
                         continue;
                     }
                     let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
+                    let secrets = target.secrets(request.now);
                     let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
                         Ok(Claimed {
                             delivery_id: r.get(0)?,
@@ -154,7 +169,7 @@ impl DeliveryStore for SqliteStore {
                             endpoint_id: target.id.clone(),
                             url: target.url.clone(),
                             auth: auth.clone(),
-                            secret: target.secret.clone(),
+                            secrets: secrets.clone(),
                             event_id: r.get(3)?,
                             event_type: r.get(4)?,
                             application_id: r.get(5)?,

@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "claim_by_endpoint",
         include_str!("../../../migrations/sqlite/0004_claim_by_endpoint.sql"),
     ),
+    (
+        5,
+        "secret_rotation",
+        include_str!("../../../migrations/sqlite/0005_secret_rotation.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -305,6 +305,30 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
+    async fn rotate_secret(
+        &self,
+        account: i64,
+        id: &str,
+        secret: &str,
+        previous_until: Micros,
+        at: Micros,
+    ) -> StoreResult<Endpoint> {
+        let (id, secret) = (id.to_owned(), secret.to_owned());
+        self.db
+            .write(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE endpoints SET previous_secret = secret, previous_secret_until = ?, secret = ?, updated_at = ?
+                     WHERE account_id = ? AND id = ?",
+                    params![previous_until, secret, at, account, id],
+                )?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound("endpoint"));
+                }
+                endpoint_on(conn, account, &id)
+            })
+            .await
+    }
+
     async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()> {
         let id = id.to_owned();
         self.db
