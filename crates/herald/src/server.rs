@@ -35,6 +35,7 @@ pub async fn run(
         store: store.clone(),
         clock: Clock::new(&config.timezone)?,
         rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+        failed_logins: Arc::default(),
         catalogue: Arc::default(),
         guard: Guard::new(config.allow_private_targets),
         config: config.clone(),
@@ -57,7 +58,9 @@ pub async fn run(
     let (dispatcher, finished) = Dispatcher::new(store, config, metrics)?;
     let dispatching = tokio::spawn(dispatcher.run(finished, until_true(stopped.clone())));
     tracing::info!(address = %listener.local_addr()?, "herald is listening");
-    axum::serve(listener, api::app(state))
+    // The peer's address reaches the handlers, for the per-address limit on failed logins.
+    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(until_true(stopped))
         .await?;
     dispatching.await?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -41,10 +41,13 @@ impl FromRequestParts<AppState> for Tenant {
         let unauthorized = |message| ApiError::Unauthorized { message, basic: true };
         let (login, password) = basic_credentials(&parts.headers)
             .ok_or(unauthorized("send the account's login and password with HTTP Basic"))?;
+        let (address, now) = (client_address(parts), Instant::now());
+        state.failed_logins.check(Some(&login), address, now)?;
         let Some(account) = state.logins.verify(state.store.as_ref(), &login, &password).await? else {
+            state.failed_logins.failed(Some(&login), address, now);
             return Err(unauthorized("wrong login or password"));
         };
-        state.rate_limit.check(account.id, Instant::now())?;
+        state.rate_limit.check(&account.id, now)?;
         Ok(Tenant(account))
     }
 }
@@ -53,24 +56,30 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message| ApiError::Unauthorized { message, basic: false };
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized {
-                message: "send the admin token as Authorization: Bearer",
-                basic: false,
-            })?;
+            .ok_or(unauthorized("send the admin token as Authorization: Bearer"))?;
+        let (address, now) = (client_address(parts), Instant::now());
+        state.failed_logins.check(None, address, now)?;
         if constant_time_eq(&sha256(token.trim().as_bytes()), &state.admin_digest[..]) {
             Ok(Admin)
         } else {
-            Err(ApiError::Unauthorized {
-                message: "wrong admin token",
-                basic: false,
-            })
+            state.failed_logins.failed(None, address, now);
+            Err(unauthorized("wrong admin token"))
         }
     }
+}
+
+/// The peer's address, when the server was started with it (not in router-only tests).
+fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {

@@ -53,6 +53,7 @@ pub struct AppState {
     pub logins: Arc<auth::LoginCache>,
     pub metrics: Arc<Metrics>,
     pub rate_limit: Arc<rate_limit::RateLimiter>,
+    pub failed_logins: Arc<rate_limit::FailedLogins>,
     pub catalogue: Arc<catalogue::Catalogue>,
     /// Which endpoint URLs may be saved: public addresses only, unless configured otherwise.
     pub guard: Guard,

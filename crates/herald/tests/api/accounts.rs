@@ -136,3 +136,38 @@ async fn calls_past_the_rate_limit_get_429_with_retry_after() {
         "support is not limited"
     );
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_login_then_the_address() {
+    let app = spawn_app().await;
+    app.new_account("acme").await;
+    app.new_account("globex").await;
+    for _ in 0..10 {
+        assert_eq!(app.as_account("acme", "guess").get("/restapi/v1").await.status, 401);
+    }
+    let locked = app.as_account("acme", PASSWORD).get("/restapi/v1").await;
+    assert_eq!(
+        locked.status, 429,
+        "even the right password waits once the login is locked"
+    );
+    assert!(locked.headers.contains_key("retry-after"));
+    assert_eq!(
+        app.as_account("globex", PASSWORD).get("/restapi/v1").await.status,
+        200,
+        "other logins still work"
+    );
+
+    // Wrong admin tokens count against the address, which then locks every login from it.
+    for _ in 0..40 {
+        let wrong = app
+            .client
+            .get(app.url("/admin/v1/account"))
+            .bearer_auth("guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+    }
+    assert_eq!(app.admin().get("/admin/v1/account").await.status, 429);
+    assert_eq!(app.as_account("globex", PASSWORD).get("/restapi/v1").await.status, 429);
+}
