@@ -194,6 +194,15 @@ impl Config {
         Reader { values }.config()
     }
 
+    /// The configuration a TOML text gives over the defaults, without the environment: for
+    /// tools, tests and the fuzz target.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut values = BTreeMap::new();
+        layer_toml(&mut values, DEFAULT_TOML, "built-in defaults")?;
+        layer_toml(&mut values, text, "configuration")?;
+        Reader { values }.config()
+    }
+
     /// The configuration with every default, for tests and tools.
     pub fn defaults() -> Config {
         Config::load(None, [], &Overrides::default()).expect("the built-in defaults are valid")

@@ -25,24 +25,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = store::open(&config.database)
-        .await
-        .with_context(|| format!("opening {}", config.database))?;
-    let admin_digest = admin_digest(&config, store.as_ref()).await?;
-    let config = Arc::new(config);
-    let metrics = Arc::new(Metrics::default());
-    let state = AppState {
-        store: store.clone(),
-        clock: Clock::new(&config.timezone)?,
-        rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
-        failed_logins: Arc::default(),
-        catalogue: Arc::default(),
-        guard: Guard::new(config.allow_private_targets),
-        config: config.clone(),
-        logins: Arc::default(),
-        metrics: metrics.clone(),
-        admin_digest: Arc::new(admin_digest),
-    };
+    let state = state(config).await?;
+    let (store, config, metrics) = (state.store.clone(), state.config.clone(), state.metrics.clone());
     // One shutdown signal, heard by the API and the dispatcher alike.
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
@@ -67,6 +51,27 @@ pub async fn run(
     purging.await?;
     tracing::info!("herald stopped");
     Ok(())
+}
+
+/// Opens the store, settles the admin token, and builds what every handler shares: all of
+/// Herald but its sockets and background tasks (a fuzz target drives `api::app` with it).
+pub async fn state(config: Config) -> anyhow::Result<AppState> {
+    let store = store::open(&config.database)
+        .await
+        .with_context(|| format!("opening {}", config.database))?;
+    let admin_digest = admin_digest(&config, store.as_ref()).await?;
+    Ok(AppState {
+        store,
+        clock: Clock::new(&config.timezone)?,
+        rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+        failed_logins: Arc::default(),
+        catalogue: Arc::default(),
+        guard: Guard::new(config.allow_private_targets),
+        logins: Arc::default(),
+        metrics: Arc::new(Metrics::default()),
+        admin_digest: Arc::new(admin_digest),
+        config: Arc::new(config),
+    })
 }
 
 /// Completes once the watched flag turns true (or its sender is gone).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{Api, TestApp, spawn_app, spawn_app_with};
-use crate::receiver::{Answer, TestReceiver, closing_server};
+use crate::receiver::{Answer, TestReceiver, closing_server, dripping_server};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -479,4 +479,27 @@ async fn a_call_to_an_internal_address_is_blocked_even_if_it_was_stored() {
         assert!(task["error"].as_str().unwrap().starts_with("blocked:"), "{task}");
     }
     assert!(receiver.received().is_empty(), "no call reached the internal address");
+}
+
+#[tokio::test]
+async fn a_slow_drip_endpoint_holds_a_call_no_longer_than_the_time_out() {
+    let app = spawn_app_with(|c| {
+        c.delivery.timeout = Duration::from_millis(500);
+        c.delivery.retry_schedule = vec![];
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    subscribe(&acme, &format!("http://{}/hook", dripping_server().await), json!({})).await;
+    acme.new_application().await;
+    let task = tasks(&app, &acme, 1).await.remove(0);
+    let took = task["duration_ms"].as_i64().unwrap();
+    assert!(
+        (450..1500).contains(&took),
+        "the call was cut at the time-out: {took} ms"
+    );
+    assert_eq!(task["response_status"], 500);
+    assert!(
+        task["response_body"].as_str().unwrap().len() < 16,
+        "only what dripped in time"
+    );
 }

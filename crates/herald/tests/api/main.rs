@@ -13,6 +13,7 @@ mod events;
 mod isolation;
 mod operations;
 mod paging;
+mod property;
 mod receiver;
 mod recruiting;
 mod schemas;

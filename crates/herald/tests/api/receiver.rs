@@ -147,3 +147,29 @@ pub async fn closing_server() -> SocketAddr {
     });
     addr
 }
+
+/// A server that answers `500` headers at once, then drips its body a byte every 100 ms.
+pub async fn dripping_server() -> SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buffer).await;
+                let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 100000\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for _ in 0..100_000 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    if socket.write_all(b"x").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
