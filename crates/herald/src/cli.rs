@@ -18,6 +18,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the default configuration file, with every key and its default.
     Config,
+    /// Run a local receiver that prints every call and answers a chosen status.
+    Listen(crate::listen::ListenArgs),
     /// Measure delivery: a real server, a local receiver, events through the API.
     Bench(crate::bench::BenchArgs),
 }

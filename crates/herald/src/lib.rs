@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod ids;
+pub mod listen;
 pub mod metrics;
 pub mod server;
 pub mod store;

@@ -15,6 +15,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => serve(args),
+        Command::Listen(args) => match herald::listen::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("herald listen: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Bench(args) => match herald::bench::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

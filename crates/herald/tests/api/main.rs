@@ -15,5 +15,6 @@ mod operations;
 mod paging;
 mod property;
 mod receiver;
+mod receiving;
 mod recruiting;
 mod schemas;
