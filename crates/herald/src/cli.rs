@@ -1,4 +1,6 @@
-//! The command line: `herald serve` runs the server; `herald config` prints the defaults.
+//! The command line: `herald serve` runs the server, `herald listen` a local receiver,
+//! `herald account|endpoint|task|event` drive a running server, `herald config` prints the
+//! defaults and `herald bench` measures.
 
 use std::path::PathBuf;
 
@@ -20,6 +22,34 @@ pub enum Command {
     Config,
     /// Run a local receiver that prints every call and answers a chosen status.
     Listen(crate::listen::ListenArgs),
+    /// Manage accounts on a running server (admin API)
+    Account {
+        #[command(flatten)]
+        remote: crate::support::Remote,
+        #[command(subcommand)]
+        command: crate::support::AccountCommand,
+    },
+    /// Manage an account's endpoints on a running server
+    Endpoint {
+        #[command(flatten)]
+        remote: crate::support::Remote,
+        #[command(subcommand)]
+        command: crate::support::EndpointCommand,
+    },
+    /// Read and retry the call history
+    Task {
+        #[command(flatten)]
+        remote: crate::support::Remote,
+        #[command(subcommand)]
+        command: crate::support::TaskCommand,
+    },
+    /// Publish events as a host product does
+    Event {
+        #[command(flatten)]
+        remote: crate::support::Remote,
+        #[command(subcommand)]
+        command: crate::support::EventCommand,
+    },
     /// Measure delivery: a real server, a local receiver, events through the API.
     Bench(crate::bench::BenchArgs),
 }

@@ -16,5 +16,6 @@ pub mod listen;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod support;
 
 pub use server::run;

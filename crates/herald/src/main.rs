@@ -15,6 +15,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => serve(args),
+        Command::Account { remote, command } => herald::support::run(&remote, |client| command.run(client)),
+        Command::Endpoint { remote, command } => herald::support::run(&remote, |client| command.run(client)),
+        Command::Task { remote, command } => herald::support::run(&remote, |client| command.run(client)),
+        Command::Event { remote, command } => herald::support::run(&remote, |client| command.run(client)),
         Command::Listen(args) => match herald::listen::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod cli;
 mod compat;
 mod delivery;
 mod durability;
