@@ -6,9 +6,8 @@
 //! bounded twice: `max_in_flight` calls in all, `max_in_flight_per_endpoint` per endpoint, so a
 //! slow endpoint fills only its own share.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -17,21 +16,21 @@ use crate::clock::{Clock, Micros};
 use crate::config::Config;
 use crate::domain::delivery::{CallRecord, Claimed};
 use crate::metrics::Metrics;
-use crate::store::{ClaimRequest, HealthRule, Store};
+use crate::store::{ClaimRequest, Store};
 
 pub mod call;
 pub mod guard;
+mod recorder;
 pub mod retention;
 pub mod schedule;
 pub mod signing;
 
 use call::Caller;
+use recorder::{InFlight, Recorder};
 use signing::SigningKey;
 
 /// Most deliveries claimed in one go.
 const CLAIM_BATCH: u32 = 256;
-/// Most calls recorded in one transaction.
-const RECORD_BATCH: usize = 512;
 /// How long past the time-out a claimed delivery stays leased.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The longest the loop sleeps without being woken: a safety net, not the way work is found.
@@ -55,7 +54,7 @@ pub struct Dispatcher {
     caller: Caller,
     metrics: Arc<Metrics>,
     /// Calls in flight, by endpoint seq.
-    in_flight: Arc<Mutex<HashMap<i64, u32>>>,
+    in_flight: InFlight,
     slots: Arc<Semaphore>,
     records: mpsc::Sender<CallRecord>,
     /// The store's signal of new work, also given when recorded calls free their endpoints.
@@ -72,7 +71,7 @@ impl Dispatcher {
         let delivery = &config.delivery;
         let guard = guard::Guard::new(config.allow_private_targets);
         let caller = Caller::new(delivery.timeout, delivery.max_in_flight, guard)?;
-        let (records, finished) = mpsc::channel(RECORD_BATCH * 4);
+        let (records, finished) = mpsc::channel(recorder::RECORD_BATCH * 4);
         let dispatcher = Dispatcher {
             clock: Clock::new(&config.timezone)?,
             slots: Arc::new(Semaphore::new(delivery.max_in_flight as usize)),
@@ -92,7 +91,13 @@ impl Dispatcher {
         if let Err(e) = self.store.release_leases().await {
             tracing::error!(error = %e, "cannot release old leases; they will expire");
         }
-        let recorder = tokio::spawn(self.clone().record(finished));
+        let recorder = Recorder {
+            store: self.store.clone(),
+            suspension: self.config.suspension.clone(),
+            in_flight: self.in_flight.clone(),
+            wake: self.wake.clone(),
+        };
+        let recorder = tokio::spawn(recorder.run(finished));
         let wake = self.wake.clone();
         tokio::pin!(shutdown);
         loop {
@@ -115,7 +120,8 @@ impl Dispatcher {
         // Calls in flight end within the time-out; waiting for every slot waits for them.
         let all = self.config.delivery.max_in_flight;
         let _ = self.slots.acquire_many(all).await;
-        drop(self.records);
+        // The recorder stops once every sender is gone: this one, and the calls' (done now).
+        drop(self);
         let _ = recorder.await;
     }
 
@@ -188,43 +194,6 @@ impl Dispatcher {
         self.metrics.call(&record, elapsed);
         // The recorder only stops after every sender is gone, so this cannot fail while we run.
         let _ = self.records.send(record).await;
-    }
-
-    /// Writes finished calls in batches until every sender is gone.
-    async fn record(self, mut finished: mpsc::Receiver<CallRecord>) {
-        let suspension = self.config.suspension.clone();
-        let rule: HealthRule = Arc::new(move |health, call: &CallRecord| {
-            let ended_at = call.started_at + call.duration_ms * 1000;
-            schedule::after_call(&suspension, health, call.verdict, ended_at)
-        });
-        let mut batch = Vec::with_capacity(RECORD_BATCH);
-        while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-            // A failed write is tried again: the calls were made, and until they are recorded
-            // their deliveries stay leased, so nothing else calls them meanwhile.
-            let calls: Arc<[CallRecord]> = batch.drain(..).collect();
-            while let Err(e) = self.store.record_calls(calls.clone(), rule.clone()).await {
-                tracing::error!(error = %e, calls = calls.len(), "recording calls failed; trying again in a second");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            // Only now that the outcome (a renewed suspension, say) is written does the
-            // endpoint get its room back; until then the loop could claim on stale health.
-            self.release(&calls);
-            self.wake.notify_one();
-        }
-    }
-
-    /// Gives each recorded call's endpoint its room back.
-    fn release(&self, calls: &[CallRecord]) {
-        let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
-        for call in calls {
-            let seq = call.claimed.endpoint_seq;
-            if let Some(n) = in_flight.get_mut(&seq) {
-                *n -= 1;
-                if *n == 0 {
-                    in_flight.remove(&seq);
-                }
-            }
-        }
     }
 
     /// How long the loop may sleep before something is due.

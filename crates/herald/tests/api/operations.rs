@@ -173,3 +173,38 @@ async fn with_no_configuration_a_token_is_generated_kept_and_printed_once() {
     let printed = run_until_healthy(child, &base).await;
     assert!(!printed.contains("HERALD_ADMIN_TOKEN"), "printed once only: {printed}");
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve_without_token(dir.path());
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(std::time::Instant::now() < deadline, "herald did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "herald did not stop within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    assert!(status.success(), "{status}");
+}
