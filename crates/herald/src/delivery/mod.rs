@@ -103,9 +103,9 @@ impl Dispatcher {
         loop {
             let idle_for = match self.dispatch_next().await {
                 Ok(Outcome::Dispatched(n)) if n == CLAIM_BATCH as usize => continue,
-                // The calls just started wake the loop when they end; no timer is needed.
-                Ok(Outcome::Dispatched(_)) => MAX_IDLE,
-                Ok(Outcome::Idle) => self.until_next_due().await,
+                // Calls in flight wake the loop when they are recorded, but a retry of another
+                // endpoint may fall due before then: sleep until the next due time either way.
+                Ok(_) => self.until_next_due().await,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; trying again in a second");
                     Duration::from_secs(1)

@@ -503,3 +503,32 @@ async fn a_slow_drip_endpoint_holds_a_call_no_longer_than_the_time_out() {
         "only what dripped in time"
     );
 }
+
+#[tokio::test]
+async fn a_retry_falls_due_on_time_while_another_endpoint_hangs() {
+    let app = spawn_app_with(|c| {
+        c.delivery.timeout = Duration::from_secs(20);
+        c.delivery.retry_schedule = vec![Duration::from_millis(300)];
+        c.delivery.jitter = 0.0;
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let hanging = TestReceiver::start().await;
+    hanging.otherwise(Answer::Hang);
+    let flaky = TestReceiver::start().await;
+    flaky.script([Answer::Status(500, "once")]);
+    subscribe(&acme, &hanging.url(), json!({"events": ["ApplicationCreate"]})).await;
+    subscribe(&acme, &flaky.url(), json!({"events": ["ProcessStepChange"]})).await;
+    let application = acme.new_application().await;
+    move_on(&acme, application, acme.step_ids().await[1]).await;
+    flaky.wait_for(1, WAIT).await;
+    // While the step change waits for its retry, a new call starts, and hangs.
+    acme.new_application_for_new_candidate().await;
+    hanging.wait_for(2, WAIT).await;
+    let calls = flaky.wait_for(2, Duration::from_secs(5)).await;
+    let gap = calls[1].at.duration_since(calls[0].at);
+    assert!(
+        gap < Duration::from_secs(2),
+        "the retry came {gap:?} after the failure, not when the hanging call ended"
+    );
+}
