@@ -78,11 +78,13 @@ impl Webhook {
             .parse()
             .map_err(|_| VerifyError::InvalidTimestamp)?;
         let signatures = header("webhook-signature")?;
-        if now - timestamp > TOLERANCE_SECONDS {
-            return Err(VerifyError::TooOld(now - timestamp));
+        // Subtractions of untrusted numbers saturate rather than overflow.
+        let age = now.saturating_sub(timestamp);
+        if age > TOLERANCE_SECONDS {
+            return Err(VerifyError::TooOld(age));
         }
-        if timestamp - now > TOLERANCE_SECONDS {
-            return Err(VerifyError::TooNew(timestamp - now));
+        if age < -TOLERANCE_SECONDS {
+            return Err(VerifyError::TooNew(age.saturating_neg()));
         }
         let expected = self.mac(id, timestamp, body);
         let matches = signatures
@@ -192,6 +194,12 @@ mod tests {
         assert_eq!(
             Webhook::new("whsec_not base64!").unwrap_err(),
             VerifyError::InvalidSecret
+        );
+        let far = headers("m", &i64::MIN.to_string(), "v1,x");
+        let overflowing = webhook.verify_at(BODY, &far, i64::MAX);
+        assert!(
+            matches!(overflowing, Err(VerifyError::TooOld(_))),
+            "no overflow: {overflowing:?}"
         );
         assert!(!format!("{webhook:?}").contains("C2FV"));
     }

@@ -351,6 +351,13 @@ impl Server {
     }
 }
 
+/// The server never outlives the benchmark, whatever ends it.
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// User and system CPU time of a process, from `/proc/PID/stat`.
 fn cpu_of(path: &str) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(path)?;

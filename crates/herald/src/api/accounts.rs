@@ -2,7 +2,7 @@
 //! with its hiring process.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::{Admin, hash_password};
 use super::envelope::{IdLink, Link, Resource, created, no_content, ok};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Paging};
+use super::extract::{Json, Paging, Path};
 use crate::clock::Clock;
 use crate::domain::account::{Account, NewAccount};
 

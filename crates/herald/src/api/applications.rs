@@ -1,7 +1,7 @@
 //! `/restapi/v1/application`: a candidate's application to a job, and where it stands.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +9,7 @@ use super::AppState;
 use super::auth::Tenant;
 use super::envelope::{Resource, created, no_content, ok};
 use super::error::ApiResult;
-use super::extract::{Json, Paging, path_id};
+use super::extract::{Json, Paging, Path, path_id};
 use crate::clock::rfc3339;
 use crate::domain::event::application_path;
 use crate::domain::recruiting::{Application, StepVisit};

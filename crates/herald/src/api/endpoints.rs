@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -15,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::AppState;
 use super::envelope::{Link, Resource, created, no_content, ok};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Paging};
+use super::extract::{Json, Paging, Path};
 use super::scope::Scope;
 use crate::clock::Clock;
 use crate::domain::Invalid;
@@ -111,9 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for EndpointId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         params
             .remove("id")
             .map(EndpointId)
@@ -242,7 +239,7 @@ async fn rotate_secret(State(state): State<AppState>, scope: Scope, EndpointId(i
     Ok(ok(out))
 }
 
-/// What a test call or a replay set in motion: 202, since the calls happen after the answer.
+/// What a test call or a replay set in motion (the calls happen after the answer).
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct DispatchOut {
     #[serde(rename = "_self")]
@@ -275,9 +272,7 @@ fn dispatch_out(scope: &Scope, id: &str, action: &str, event_id: Option<String>,
         deliveries,
         tasks: Link::to(format!("{}/webhook/task?endpoint={id}", scope.base)),
     };
-    let mut response = ok(out);
-    *response.status_mut() = StatusCode::ACCEPTED;
-    response
+    ok(out)
 }
 
 /// Sends the endpoint a `WebhookTest` event, whatever it subscribes to.

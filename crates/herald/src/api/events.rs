@@ -3,7 +3,7 @@
 //! (`POST /admin/v1/account/{login}/event`), as a host product does.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::{Admin, Tenant};
 use super::envelope::{Link, Resource, created, ok};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Paging};
+use super::extract::{Json, Paging, Path};
 use super::scope::Scope;
 use crate::domain::Invalid;
 use crate::domain::event::{Event, EventDraft, EventType, check_schema, check_type_name};

@@ -59,6 +59,25 @@ where
     }
 }
 
+/// Path parameters; a path that cannot be read (bad percent-encoding, say) names nothing,
+/// so it is a 404 in the error envelope rather than axum's plain-text 400.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(_) => Err(ApiError::NotFound("no such path".into())),
+        }
+    }
+}
+
 /// Reads a numeric id from a path; anything else names nothing, so it is a 404.
 pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()

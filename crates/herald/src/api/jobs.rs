@@ -1,7 +1,7 @@
 //! `/restapi/v1/job`: job openings, and the applications to each.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use super::applications::ApplicationOut;
 use super::auth::Tenant;
 use super::envelope::{IdLink, Link, Resource, created, ok};
 use super::error::ApiResult;
-use super::extract::{Json, Paging, path_id};
+use super::extract::{Json, Paging, Path, path_id};
 use crate::domain::recruiting::{Job, NewJob};
 use crate::store::ApplicationsOf;
 

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
@@ -18,6 +17,7 @@ use super::endpoints::{DispatchOut, EndpointOut};
 use super::envelope::{Many, One, Resource, SCHEMA_BASE};
 use super::error::{ApiError, ErrorBody};
 use super::events::{EventOut, EventTypeOut};
+use super::extract::Path;
 use super::jobs::JobOut;
 use super::root::RootOut;
 use super::steps::{ProcessOut, StepChangeOut};

@@ -2,7 +2,7 @@
 //! and `/restapi/v1/process/{id}` (the steps themselves).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Tenant;
 use super::envelope::{IdLink, Resource, created, ok};
 use super::error::ApiResult;
-use super::extract::{Json, Paging, path_id};
+use super::extract::{Json, Paging, Path, path_id};
 use crate::clock::rfc3339;
 use crate::domain::event::application_path;
 use crate::domain::recruiting::{Process, StepChange};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::Value;
@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::AppState;
 use super::envelope::{Link, Resource, ok};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Paging, path_id};
+use super::extract::{Paging, Path, path_id};
 use super::scope::Scope;
 use crate::clock::Clock;
 use crate::domain::delivery::{DeliveryState, Task, TaskFilter};
@@ -157,12 +157,10 @@ async fn show(State(state): State<AppState>, scope: Scope, Path(params): Path<Ha
     Ok(ok(TaskOut::new(task, &scope.base, &state.clock)))
 }
 
-/// Calls the task's endpoint again with its event, now; answers 202 with the task retried.
+/// Calls the task's endpoint again with its event, now; answers 200 with the task retried.
 async fn retry(State(state): State<AppState>, scope: Scope, Path(params): Path<HashMap<String, String>>) -> ApiResult {
     let id = path_id(params.get("id").map_or("", String::as_str), "task")?;
     state.store.retry_task(scope.account.id, id, state.clock.now()).await?;
     let task = state.store.task(scope.account.id, id).await?;
-    let mut response = ok(TaskOut::new(task, &scope.base, &state.clock));
-    *response.status_mut() = axum::http::StatusCode::ACCEPTED;
-    Ok(response)
+    Ok(ok(TaskOut::new(task, &scope.base, &state.clock)))
 }

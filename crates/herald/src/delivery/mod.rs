@@ -57,6 +57,8 @@ pub struct Dispatcher {
     in_flight: InFlight,
     slots: Arc<Semaphore>,
     records: mpsc::Sender<CallRecord>,
+    /// The endpoint the last claim ended with; the next starts after it.
+    last_endpoint: Arc<std::sync::atomic::AtomicI64>,
     /// The store's signal of new work, also given when recorded calls free their endpoints.
     wake: Arc<Notify>,
 }
@@ -81,6 +83,7 @@ impl Dispatcher {
             caller,
             metrics,
             in_flight: Arc::default(),
+            last_endpoint: Arc::default(),
             records,
         };
         Ok((dispatcher, finished))
@@ -145,6 +148,7 @@ impl Dispatcher {
             now,
             lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
             limit: free.min(CLAIM_BATCH),
+            after_endpoint: self.last_endpoint.load(std::sync::atomic::Ordering::Relaxed),
             room,
             per_endpoint: delivery.max_in_flight_per_endpoint,
         };
@@ -153,6 +157,10 @@ impl Dispatcher {
             return Ok(Outcome::Idle);
         }
         let count = claimed.len();
+        if let Some(last) = claimed.last() {
+            self.last_endpoint
+                .store(last.endpoint_seq, std::sync::atomic::Ordering::Relaxed);
+        }
         for delivery in claimed {
             let slot = self
                 .slots

@@ -43,6 +43,9 @@ pub fn next_retry(
 /// The endpoint's health after one call's verdict.
 pub fn after_call(config: &SuspensionConfig, health: Health, verdict: Verdict, now: Micros) -> Health {
     match verdict {
+        // A call in flight when the endpoint was disabled does not bring it back: only a
+        // person resuming it does.
+        Verdict::Success if health.state == EndpointState::Disabled => health,
         Verdict::Success => Health::default(),
         Verdict::Gone => Health {
             state: EndpointState::Disabled,
@@ -177,9 +180,9 @@ mod tests {
         let health = fail(&config, Health::default(), 0);
         let later = fail(&config, health, 5 * 86400 * S);
         assert_eq!(later.state, EndpointState::Disabled);
-        assert_eq!(
-            after_call(&config, Health::default(), Verdict::Gone, 0).state,
-            EndpointState::Disabled
-        );
+        let gone = after_call(&config, Health::default(), Verdict::Gone, 0);
+        assert_eq!(gone.state, EndpointState::Disabled);
+        let straggler = after_call(&config, gone, Verdict::Success, 1);
+        assert_eq!(straggler.state, EndpointState::Disabled, "until someone resumes it");
     }
 }

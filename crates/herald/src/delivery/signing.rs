@@ -1,37 +1,22 @@
 //! Standard Webhooks v1 signatures: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`,
 //! keyed with the base64-decoded part of a `whsec_` secret.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use herald_receiver::Webhook;
 
-/// A signing key, decoded once from its `whsec_…` form.
-#[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKey(****)")
-    }
-}
+/// A signing key, decoded once from its `whsec_…` form. Signing is the receivers' crate's
+/// own code, so that what Herald signs and what receivers verify cannot drift apart.
+#[derive(Clone, Debug)]
+pub struct SigningKey(Webhook);
 
 impl SigningKey {
     /// Decodes `whsec_<base64>`; `None` if the secret is not of that form.
     pub fn from_secret(secret: &str) -> Option<SigningKey> {
-        let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-        STANDARD.decode(encoded).ok().filter(|k| !k.is_empty()).map(SigningKey)
+        Webhook::new(secret).ok().map(SigningKey)
     }
 
     /// `v1,<signature>` of one message.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+        self.0.sign(id, timestamp, body)
     }
 }
 

@@ -150,13 +150,6 @@ pub struct Endpoint {
     pub updated_at: Micros,
 }
 
-impl Endpoint {
-    /// Whether this endpoint gets events of `event_type`.
-    pub fn subscribes_to(&self, event_type: &str) -> bool {
-        self.events.iter().any(|e| e == ALL_EVENTS || e == event_type)
-    }
-}
-
 /// What the dispatcher keeps of an endpoint's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Health {

@@ -64,7 +64,7 @@ pub enum ApplicationsOf {
 /// Accounts, their process, and the admin token.
 #[async_trait]
 pub trait AccountStore {
-    /// The SHA-256 digest (hex) of the admin token generated on first start, if any.
+    /// The SHA-256 digest (base64) of the admin token generated on first start, if any.
     async fn admin_token_digest(&self) -> StoreResult<Option<String>>;
     /// Keeps the digest of a generated admin token.
     async fn set_admin_token_digest(&self, digest: &str) -> StoreResult<()>;
@@ -157,9 +157,12 @@ pub type HealthRule = Arc<dyn Fn(Health, &CallRecord) -> Health + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub now: Micros,
-    /// Claimed deliveries are leased until then; a lease left by a dead process expires.
+    /// Claimed deliveries are leased until then. (SQLite, a single node, keeps leases until
+    /// the call is recorded and releases them all at start.)
     pub lease_until: Micros,
     pub limit: u32,
+    /// The endpoint (seq) the last claim ended with: this one starts after it.
+    pub after_endpoint: i64,
     /// Endpoints (by seq) with room for fewer calls than the per-endpoint cap, and how many.
     /// An endpoint with no room is listed with 0.
     pub room: Vec<(i64, u32)>,
@@ -170,8 +173,9 @@ pub struct ClaimRequest {
 /// Deliveries, calls and the history of calls.
 #[async_trait]
 pub trait DeliveryStore {
-    /// Notified whenever new work may be due: an event with deliveries was written, a
-    /// delivery was rescheduled or an endpoint resumed.
+    /// Notified whenever new work may be due: an event with deliveries was written, a task
+    /// retried, an endpoint resumed. (The recorder wakes the dispatcher itself after
+    /// recording calls.)
     fn new_work(&self) -> Arc<tokio::sync::Notify>;
     /// Leases due deliveries of callable endpoints: active ones, or one probe call for a
     /// suspended one whose cool-down is over. FIFO endpoints get only the oldest pending

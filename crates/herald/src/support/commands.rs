@@ -345,8 +345,9 @@ impl EndpointCommand {
                 let sent = client.post(&format!("{}/{id}/test", endpoints(&account)), json!({}))?;
                 show(client, &sent, |s| {
                     format!(
-                        "test event {} sent; see `herald task list --endpoint {id}`\n",
-                        cell(&s["event_id"])
+                        "test event {} sent; see `herald task list -a {} --endpoint {id}`\n",
+                        cell(&s["event_id"]),
+                        account.account
                     )
                 });
             }
@@ -451,9 +452,16 @@ impl TaskCommand {
                 if follow {
                     loop {
                         client.sleep(Duration::from_secs(1));
-                        let page = client.get(&format!("{base}&since={newest}"))?;
-                        // Newest first on the page; print oldest first, as a log reads.
-                        for task in items(&page).iter().rev() {
+                        // Every page of what came since, so that a burst longer than a page is
+                        // printed whole.
+                        let mut new = Vec::new();
+                        let mut next = Some(format!("{base}&since={newest}"));
+                        while let Some(path) = next.take() {
+                            let page = client.get(&path)?;
+                            new.extend(items(&page).iter().cloned());
+                            next = page["_next"].as_str().filter(|n| !n.is_empty()).map(str::to_owned);
+                        }
+                        for task in new.iter().rev() {
                             newest = newest.max(task["id"].as_i64().unwrap_or(0));
                             if client.json {
                                 println!("{task}");

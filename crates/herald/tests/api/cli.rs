@@ -147,7 +147,7 @@ async fn the_history_is_a_table_and_tasks_can_be_retried_and_replayed() {
     let id = endpoint["id"].as_str().unwrap().to_owned();
     acme.new_application().await;
     receiver.wait_for(1, WAIT).await;
-    crate::delivery::tasks(&app, &acme, 1).await;
+    crate::delivery::tasks(&acme, 1).await;
 
     let list = herald(&app, &["task", "list", "-a", "acme"]).await;
     assert_eq!(list.code, 0, "{}", list.stderr);

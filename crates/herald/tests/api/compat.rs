@@ -67,7 +67,7 @@ async fn the_seed_receiver_works(program: PathBuf, script: &str) {
     let application = acme.new_application().await;
     move_on(&acme, application, acme.step_ids().await[1]).await;
 
-    let task = tasks(&app, &acme, 1).await.remove(0);
+    let task = tasks(&acme, 1).await.remove(0);
     assert_eq!(task["response_status"], 200, "{task}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(task["response_body"].as_str().unwrap()).unwrap()["status"],

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn the_catalogue_has_the_three_builtin_types_with_schemas() {
+async fn the_catalogue_has_the_builtin_types_with_schemas() {
     let app = spawn_app().await;
     let acme = app.new_account("acme").await;
     let catalogue = acme.get("/restapi/v1/webhook/event").await;
@@ -17,7 +17,12 @@ async fn the_catalogue_has_the_three_builtin_types_with_schemas() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    for builtin in ["ProcessStepChange", "ApplicationCreate", "ApplicationDelete"] {
+    for builtin in [
+        "ProcessStepChange",
+        "ApplicationCreate",
+        "ApplicationDelete",
+        "WebhookTest",
+    ] {
         assert!(names.contains(&builtin), "{names:?}");
     }
     let step_change = acme.get("/restapi/v1/webhook/event/ProcessStepChange").await;

@@ -79,3 +79,19 @@ async fn another_accounts_resources_are_not_found() {
         200
     );
 }
+
+#[tokio::test]
+async fn another_accounts_tasks_are_not_found_nor_retried() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let globex = app.new_account("globex").await;
+    let receiver = crate::receiver::TestReceiver::start().await;
+    crate::delivery::subscribe(&acme, &receiver.url(), json!({})).await;
+    acme.new_application().await;
+    let task = crate::delivery::tasks(&acme, 1).await.remove(0);
+    let path = task["_self"].as_str().unwrap();
+    assert_eq!(globex.get(path).await.status, 404);
+    assert_eq!(globex.post(&format!("{path}/retry"), json!({})).await.status, 404);
+    assert_eq!(globex.get("/restapi/v1/webhook/task").await.body["items"], json!([]));
+    assert_eq!(receiver.received().len(), 1, "globex's retry called nothing");
+}

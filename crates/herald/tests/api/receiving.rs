@@ -63,7 +63,7 @@ async fn the_axum_extractor_hands_over_typed_events_once() {
 
     let application = acme.new_application().await;
     move_on(&acme, application, acme.step_ids().await[1]).await;
-    let task = tasks(&app, &acme, 1).await.remove(0);
+    let task = tasks(&acme, 1).await.remove(0);
     assert_eq!(task["response_status"], 200, "{task}");
     {
         let events = handled.events.lock().unwrap();
@@ -80,7 +80,7 @@ async fn the_axum_extractor_hands_over_typed_events_once() {
     // The same event again (a retry by hand): acknowledged, not handled twice.
     acme.post(&format!("{}/retry", task["_self"].as_str().unwrap()), json!({}))
         .await;
-    let again = tasks(&app, &acme, 2).await.remove(0);
+    let again = tasks(&acme, 2).await.remove(0);
     assert_eq!(again["response_status"], 200);
     assert!(
         again["response_body"].as_str().unwrap().contains("duplicate"),
@@ -131,7 +131,7 @@ async fn herald_listen_prints_each_call_and_its_signature() {
         line.contains(&format!("/restapi/v1/application/{application}")),
         "{line}"
     );
-    let task = tasks(&app, &acme, 1).await.remove(0);
+    let task = tasks(&acme, 1).await.remove(0);
     assert_eq!(task["response_status"], 202, "the chosen status");
     let _ = listen.kill();
     let _ = listen.wait();

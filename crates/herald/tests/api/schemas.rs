@@ -583,13 +583,13 @@ async fn tasks_test_calls_and_replays_validate_against_their_schemas() {
     let endpoint = crate::delivery::subscribe(&acme, &receiver.url(), json!({})).await;
     let path = endpoint["_self"].as_str().unwrap().to_owned();
     let test = acme.post(&format!("{path}/test"), json!({})).await;
-    assert_valid_as(&app, &test, 202, "webhookdispatch").await;
+    assert_valid_as(&app, &test, 200, "webhookdispatch").await;
     let replay = acme
         .post(&format!("{path}/replay"), json!({"since": "2000-01-01 00:00:00"}))
         .await;
-    assert_valid_as(&app, &replay, 202, "webhookdispatch").await;
+    assert_valid_as(&app, &replay, 200, "webhookdispatch").await;
 
-    let items = crate::delivery::tasks(&app, &acme, 1).await;
+    let items = crate::delivery::tasks(&acme, 1).await;
     let list = acme.get("/restapi/v1/webhook/task").await;
     assert_valid_as(&app, &list, 200, "webhooktasks").await;
     let detail = acme.get(items[0]["_self"].as_str().unwrap()).await;

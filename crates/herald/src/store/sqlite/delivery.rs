@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::webhooks::{Fanout, column_text, endpoint_on, insert_event};
@@ -25,7 +26,8 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until
-    FROM busy JOIN endpoints e ON e.seq = busy.seq";
+    FROM busy JOIN endpoints e ON e.seq = busy.seq
+    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
 
 /// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
 /// oldest pending one.
@@ -33,7 +35,7 @@ const DUE_OF_ENDPOINT: &str =
     "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body
     FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
     WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2
-      AND (d.leased_until IS NULL OR d.leased_until < ?2)
+      AND d.leased_until IS NULL
       AND (?3 = 'parallel' OR NOT EXISTS (
            SELECT 1 FROM deliveries o
            WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS d.application_id
@@ -81,12 +83,7 @@ impl Target {
 
     /// How many calls may start now: the room left under the cap when active; one probe when
     /// a suspension is over and nothing is in flight; none otherwise.
-    fn room(&self, request: &ClaimRequest) -> u32 {
-        let in_room = request
-            .room
-            .iter()
-            .find(|(seq, _)| *seq == self.seq)
-            .map(|(_, room)| *room);
+    fn room(&self, request: &ClaimRequest, in_room: Option<u32>) -> u32 {
         match self.state.as_str() {
             "active" => in_room.unwrap_or(request.per_endpoint),
             "suspended" if self.suspended_until.is_some_and(|until| until <= request.now) => {
@@ -145,16 +142,20 @@ impl DeliveryStore for SqliteStore {
         let request = request.clone();
         self.db
             .write(move |conn| {
-                let targets: Vec<Target> = conn
+                let mut targets: Vec<Target> = conn
                     .prepare_cached(ENDPOINTS_WITH_WORK)?
-                    .query_map([], target_from)?
+                    .query_map([request.now], target_from)?
                     .collect::<Result<_, _>>()?;
+                // Start after the endpoint the last claim ended with, so that when the global
+                // cap binds, every endpoint gets its turn.
+                targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
+                let room: HashMap<i64, u32> = request.room.iter().copied().collect();
                 let mut due = conn.prepare_cached(DUE_OF_ENDPOINT)?;
                 let mut lease = conn.prepare_cached("UPDATE deliveries SET leased_until = ? WHERE id = ?")?;
                 let mut chosen = Vec::new();
                 for target in targets {
                     let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
-                    let room = target.room(&request).min(left);
+                    let room = target.room(&request, room.get(&target.seq).copied()).min(left);
                     if room == 0 {
                         continue;
                     }
@@ -282,9 +283,7 @@ impl DeliveryStore for SqliteStore {
                 }
                 Ok(())
             })
-            .await?;
-        self.wake.notify_one();
-        Ok(())
+            .await
     }
 
     async fn release_leases(&self) -> StoreResult<()> {
@@ -300,32 +299,36 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>> {
-        let filter = filter.clone();
+        // Only the filters given become conditions, so that SQLite can use the index of the
+        // endpoint or application filter and seek straight to the page's keyset.
+        let mut conditions = vec!["t.account_id = ?".to_owned()];
+        let mut values: Vec<Value> = vec![account.into()];
+        let mut add = |condition: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                conditions.push(condition.to_owned());
+                values.push(value);
+            }
+        };
+        add("t.event_type = ?", filter.event.clone().map(Value::Text));
+        add(
+            "t.response_status = ?",
+            filter.response_status.map(|s| i64::from(s).into()),
+        );
+        add("t.application_id = ?", filter.application.map(Value::Integer));
+        add("t.endpoint_id = ?", filter.endpoint.clone().map(Value::Text));
+        add("t.created_at >= ?", filter.from.map(Value::Integer));
+        add("t.created_at < ?", filter.to.map(Value::Integer));
+        add("t.id > ?", page.since.map(Value::Integer));
+        add("t.id < ?", page.before.map(Value::Integer));
+        values.push(fetch_limit(page).into());
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t WHERE {} ORDER BY t.id DESC LIMIT ?",
+            conditions.join(" AND ")
+        );
         self.db
             .read(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.account_id = ?1
-                       AND (?2 IS NULL OR t.event_type = ?2) AND (?3 IS NULL OR t.response_status = ?3)
-                       AND (?4 IS NULL OR t.application_id = ?4) AND (?5 IS NULL OR t.endpoint_id = ?5)
-                       AND (?6 IS NULL OR t.created_at >= ?6) AND (?7 IS NULL OR t.created_at < ?7)
-                       AND (?8 IS NULL OR t.id > ?8) AND (?9 IS NULL OR t.id < ?9)
-                     ORDER BY t.id DESC LIMIT ?10"
-                ))?;
-                let rows = statement.query_map(
-                    params![
-                        account,
-                        filter.event,
-                        filter.response_status.map(i64::from),
-                        filter.application,
-                        filter.endpoint,
-                        filter.from,
-                        filter.to,
-                        page.since,
-                        page.before,
-                        fetch_limit(page)
-                    ],
-                    task_from,
-                )?;
+                let mut statement = conn.prepare_cached(&sql)?;
+                let rows = statement.query_map(rusqlite::params_from_iter(values), task_from)?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await
@@ -420,7 +423,7 @@ impl DeliveryStore for SqliteStore {
                 let count = conn.execute(
                     "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
                      SELECT ?1, ?2, ev.seq, ev.application_id, 'pending', ?3, ?3 FROM events ev
-                     WHERE ev.account_id = ?1 AND ev.created_at >= ?4
+                     WHERE ev.account_id = ?1 AND ev.created_at >= ?4 AND ev.event_type <> 'WebhookTest'
                        AND EXISTS (SELECT 1 FROM json_each(?5) j WHERE j.value IN ('*', ev.event_type))
                      ORDER BY ev.seq",
                     params![account, endpoint.seq, now, since, events],

@@ -209,7 +209,7 @@ impl AccountStore for SqliteStore {
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "SELECT {ACCOUNT_COLUMNS} FROM accounts a
-                     WHERE (?1 IS NULL OR a.id > ?1) AND (?2 IS NULL OR a.id < ?2) ORDER BY a.id DESC LIMIT ?3"
+                     WHERE a.id > coalesce(?1, -1) AND a.id < coalesce(?2, 9223372036854775807) ORDER BY a.id DESC LIMIT ?3"
                 ))?;
                 let rows = statement.query_map(params![page.since, page.before, fetch_limit(page)], account_from)?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -190,7 +190,7 @@ impl RecruitingStore for SqliteStore {
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = ?1
-                     AND (?2 IS NULL OR j.id > ?2) AND (?3 IS NULL OR j.id < ?3) ORDER BY j.id DESC LIMIT ?4"
+                     AND j.id > coalesce(?2, -1) AND j.id < coalesce(?3, 9223372036854775807) ORDER BY j.id DESC LIMIT ?4"
                 ))?;
                 let rows = statement.query_map(params![account, page.since, page.before, fetch_limit(page)], |r| {
                     job_from(r, 0)
@@ -240,7 +240,7 @@ impl RecruitingStore for SqliteStore {
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "SELECT {CANDIDATE_COLUMNS} FROM candidates c WHERE c.account_id = ?1
-                     AND (?2 IS NULL OR c.id > ?2) AND (?3 IS NULL OR c.id < ?3) ORDER BY c.id DESC LIMIT ?4"
+                     AND c.id > coalesce(?2, -1) AND c.id < coalesce(?3, 9223372036854775807) ORDER BY c.id DESC LIMIT ?4"
                 ))?;
                 let rows = statement.query_map(params![account, page.since, page.before, fetch_limit(page)], |r| {
                     candidate_from(r, 0)
@@ -300,7 +300,7 @@ impl RecruitingStore for SqliteStore {
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "{APPLICATION_SELECT} WHERE a.account_id = ?1 AND {condition}
-                     AND (?3 IS NULL OR a.id > ?3) AND (?4 IS NULL OR a.id < ?4) ORDER BY a.id DESC LIMIT ?5"
+                     AND a.id > coalesce(?3, -1) AND a.id < coalesce(?4, 9223372036854775807) ORDER BY a.id DESC LIMIT ?5"
                 ))?;
                 let rows = statement.query_map(
                     params![account, value, page.since, page.before, fetch_limit(page)],
@@ -364,7 +364,7 @@ impl RecruitingStore for SqliteStore {
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "{STEP_CHANGE_SELECT} WHERE sc.account_id = ?1
-                     AND (?2 IS NULL OR sc.id > ?2) AND (?3 IS NULL OR sc.id < ?3) ORDER BY sc.id DESC LIMIT ?4"
+                     AND sc.id > coalesce(?2, -1) AND sc.id < coalesce(?3, 9223372036854775807) ORDER BY sc.id DESC LIMIT ?4"
                 ))?;
                 let rows = statement.query_map(
                     params![account, page.since, page.before, fetch_limit(page)],

@@ -268,7 +268,7 @@ impl WebhookStore for SqliteStore {
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ?1
-                     AND (?2 IS NULL OR seq > ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4"
+                     AND seq > coalesce(?2, -1) AND seq < coalesce(?3, 9223372036854775807) ORDER BY seq DESC LIMIT ?4"
                 ))?;
                 let rows = statement.query_map(
                     params![account, page.since, page.before, fetch_limit(page)],
