@@ -269,7 +269,10 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &str, endpoints: 
     Ok(())
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+/// Waits until a server that runs in another process answers `/healthz` (it can only be
+/// watched from outside), for at most 30 s. The benchmark and the tests that start the real
+/// binary use it.
+pub async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while client
         .get(format!("{base}/healthz"))
@@ -279,7 +282,7 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()
         .unwrap_or(true)
     {
         if Instant::now() > deadline {
-            bail!("the server did not start");
+            bail!("the server at {base} did not start");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

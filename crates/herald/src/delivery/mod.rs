@@ -161,18 +161,19 @@ impl Dispatcher {
             self.last_endpoint
                 .store(last.endpoint_seq, std::sync::atomic::Ordering::Relaxed);
         }
+        {
+            let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
+            for delivery in &claimed {
+                *in_flight.entry(delivery.endpoint_seq).or_default() += 1;
+            }
+        }
         for delivery in claimed {
+            // Only this loop takes slots, and it claimed no more than were free.
             let slot = self
                 .slots
                 .clone()
                 .try_acquire_owned()
                 .expect("no more were claimed than slots were free");
-            *self
-                .in_flight
-                .lock()
-                .expect("the in-flight lock is never poisoned")
-                .entry(delivery.endpoint_seq)
-                .or_default() += 1;
             let this = self.clone();
             tokio::spawn(async move {
                 this.call(delivery).await;

@@ -26,19 +26,8 @@ fn start(db: &std::path::Path, listen: &str) -> Child {
         .expect("the herald binary starts")
 }
 
-/// A separate process can only be watched from outside: ask until it answers.
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "herald did not start");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    herald::bench::wait_healthy(client, base).await.expect("herald starts");
 }
 
 /// What an acknowledged API call promised: an event of this type, about this application, to

@@ -119,18 +119,9 @@ fn serve_without_token(dir: &std::path::Path) -> (std::process::Child, String) {
 
 /// Waits for the server's health, then stops it and returns what it printed.
 async fn run_until_healthy(mut child: std::process::Child, base: &str) -> String {
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while client
-        .get(format!("{base}/healthz"))
-        .send()
+    herald::bench::wait_healthy(&reqwest::Client::new(), base)
         .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(std::time::Instant::now() < deadline, "herald did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+        .expect("herald starts");
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
     String::from_utf8(output.stdout).unwrap()
@@ -178,18 +169,9 @@ async fn with_no_configuration_a_token_is_generated_kept_and_printed_once() {
 async fn sigterm_stops_the_server_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base) = serve_without_token(dir.path());
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while client
-        .get(format!("{base}/healthz"))
-        .send()
+    herald::bench::wait_healthy(&reqwest::Client::new(), &base)
         .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(std::time::Instant::now() < deadline, "herald did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+        .expect("herald starts");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
