@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod compat;
 mod delivery;
+mod dispatcher;
 mod durability;
 mod endpoint_ops;
 mod endpoints;
