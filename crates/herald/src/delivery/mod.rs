@@ -64,7 +64,8 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher, and the receiving end of its finished calls for [`Dispatcher::record`].
+    /// A dispatcher, and the receiving end of its finished calls, which [`Dispatcher::run`]
+    /// hands to the recorder.
     pub fn new(
         store: Arc<dyn Store>,
         config: Arc<Config>,
