@@ -7,12 +7,19 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+mod accounts;
 mod client;
-mod commands;
+mod common;
+mod endpoints;
+mod events;
 mod table;
+mod tasks;
 
+pub use accounts::AccountCommand;
 pub use client::{Client, Failure};
-pub use commands::{AccountCommand, EndpointCommand, EventCommand, TaskCommand};
+pub use endpoints::EndpointCommand;
+pub use events::EventCommand;
+pub use tasks::TaskCommand;
 
 /// Where the server is and how to talk to it; every support command takes these.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,5 +1,5 @@
-//! Deliveries and the call history in SQLite: claiming due work, recording calls in batches,
-//! and reading the history.
+//! Deliveries and the call history in SQLite: recording calls in batches, reading the
+//! history, and the endpoint operations that make work due (claiming is in `claim`).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -10,89 +10,12 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::webhooks::{Fanout, column_text, endpoint_on, insert_event};
-use super::{SqliteStore, decode, decode_word, fetch_limit, found};
+use super::{SqliteStore, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
-use crate::domain::endpoint::{Auth, Endpoint, EndpointState, Health};
+use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
-
-/// Every endpoint with a pending delivery, found by skipping through the index rather than
-/// reading every pending row.
-const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
-        SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
-        UNION ALL
-        SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
-        FROM busy WHERE busy.seq IS NOT NULL)
-    SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
-           e.previous_secret, e.previous_secret_until
-    FROM busy JOIN endpoints e ON e.seq = busy.seq
-    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
-
-/// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
-/// oldest pending one.
-const DUE_OF_ENDPOINT: &str =
-    "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body
-    FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
-    WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2
-      AND d.leased_until IS NULL
-      AND (?3 = 'parallel' OR NOT EXISTS (
-           SELECT 1 FROM deliveries o
-           WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS d.application_id
-             AND o.state = 'pending' AND o.id < d.id))
-    ORDER BY d.next_at LIMIT ?4";
-
-/// An endpoint that has pending deliveries, as a claim sees it.
-struct Target {
-    seq: i64,
-    id: String,
-    url: String,
-    auth: Option<String>,
-    secret: String,
-    state: String,
-    suspended_until: Option<Micros>,
-    ordering: String,
-    previous_secret: Option<String>,
-    previous_secret_until: Option<Micros>,
-}
-
-fn target_from(row: &Row) -> rusqlite::Result<Target> {
-    Ok(Target {
-        seq: row.get(0)?,
-        id: row.get(1)?,
-        url: row.get(2)?,
-        auth: row.get(3)?,
-        secret: row.get(4)?,
-        state: row.get(5)?,
-        suspended_until: row.get(6)?,
-        ordering: row.get(7)?,
-        previous_secret: row.get(8)?,
-        previous_secret_until: row.get(9)?,
-    })
-}
-
-impl Target {
-    /// The secrets that sign its calls now.
-    fn secrets(&self, now: Micros) -> Vec<String> {
-        let previous = self
-            .previous_secret
-            .clone()
-            .filter(|_| self.previous_secret_until.is_some_and(|until| until > now));
-        std::iter::once(self.secret.clone()).chain(previous).collect()
-    }
-
-    /// How many calls may start now: the room left under the cap when active; one probe when
-    /// a suspension is over and nothing is in flight; none otherwise.
-    fn room(&self, request: &ClaimRequest, in_room: Option<u32>) -> u32 {
-        match self.state.as_str() {
-            "active" => in_room.unwrap_or(request.per_endpoint),
-            "suspended" if self.suspended_until.is_some_and(|until| until <= request.now) => {
-                u32::from(in_room.is_none())
-            }
-            _ => 0,
-        }
-    }
-}
 
 fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
     let state: String = row.get(0)?;
@@ -140,55 +63,7 @@ impl DeliveryStore for SqliteStore {
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
         let request = request.clone();
-        self.db
-            .write(move |conn| {
-                let mut targets: Vec<Target> = conn
-                    .prepare_cached(ENDPOINTS_WITH_WORK)?
-                    .query_map([request.now], target_from)?
-                    .collect::<Result<_, _>>()?;
-                // Start after the endpoint the last claim ended with, so that when the global
-                // cap binds, every endpoint gets its turn.
-                targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
-                let room: HashMap<i64, u32> = request.room.iter().copied().collect();
-                let mut due = conn.prepare_cached(DUE_OF_ENDPOINT)?;
-                let mut lease = conn.prepare_cached("UPDATE deliveries SET leased_until = ? WHERE id = ?")?;
-                let mut chosen = Vec::new();
-                for target in targets {
-                    let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
-                    let room = target.room(&request, room.get(&target.seq).copied()).min(left);
-                    if room == 0 {
-                        continue;
-                    }
-                    let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
-                    let secrets = target.secrets(request.now);
-                    let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
-                        Ok(Claimed {
-                            delivery_id: r.get(0)?,
-                            account_id: r.get(1)?,
-                            attempt: r.get::<_, i64>(2)? as u32,
-                            endpoint_seq: target.seq,
-                            endpoint_id: target.id.clone(),
-                            url: target.url.clone(),
-                            auth: auth.clone(),
-                            secrets: secrets.clone(),
-                            event_id: r.get(3)?,
-                            event_type: r.get(4)?,
-                            application_id: r.get(5)?,
-                            body: r.get(6)?,
-                        })
-                    })?;
-                    for claimed in rows {
-                        let claimed = claimed?;
-                        lease.execute([request.lease_until, claimed.delivery_id])?;
-                        chosen.push(claimed);
-                    }
-                    if chosen.len() >= request.limit as usize {
-                        break;
-                    }
-                }
-                Ok(chosen)
-            })
-            .await
+        self.db.write(move |conn| super::claim::claim(conn, &request)).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<Micros>> {

@@ -19,6 +19,7 @@ use crate::domain::event::builtin_types;
 use crate::domain::recruiting::{Process, ProcessStep, StepStatus};
 use engine::Engine;
 
+mod claim;
 mod delivery;
 mod engine;
 mod migrate;

@@ -1,0 +1,288 @@
+//! `herald endpoint …`: an account's endpoints, and what support does to them.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::common::{Account, items};
+use super::table::{cell, details, render};
+use super::{Client, Failure, show};
+
+/// `herald endpoint …`
+#[derive(Subcommand, Debug)]
+pub enum EndpointCommand {
+    /// Subscribe a URL to event types
+    Add {
+        #[command(flatten)]
+        account: Account,
+        #[arg(long)]
+        url: String,
+        /// Event types, comma-separated; * for all
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Deliver each application's events in order
+        #[arg(long)]
+        fifo: bool,
+        /// HTTP Basic credentials to send, user:password
+        #[arg(long, value_name = "USER:PASSWORD", conflicts_with_all = ["bearer", "header"])]
+        basic: Option<String>,
+        /// A bearer token to send
+        #[arg(long, conflicts_with = "header")]
+        bearer: Option<String>,
+        /// A header to send, Name:value
+        #[arg(long, value_name = "NAME:VALUE")]
+        header: Option<String>,
+    },
+    /// List an account's endpoints
+    List {
+        #[command(flatten)]
+        account: Account,
+    },
+    /// Show one endpoint
+    Show {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+    },
+    /// Change an endpoint's URL, events or description
+    Update {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete an endpoint
+    Delete {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+    },
+    /// Resume a suspended or disabled endpoint
+    Resume {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+    },
+    /// Give an endpoint a new signing secret (the old one signs too for a grace period)
+    RotateSecret {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+    },
+    /// Send an endpoint a test event
+    Test {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+    },
+    /// Deliver again every event since a date-time, and watch the calls go out
+    Replay {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+        /// "YYYY-MM-DD HH:MM:SS" or RFC 3339
+        #[arg(long)]
+        since: String,
+        /// Return at once instead of showing progress
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+const ENDPOINT_KEYS: &[&str] = &[
+    "id",
+    "url",
+    "events",
+    "description",
+    "ordering",
+    "auth",
+    "state",
+    "suspended_until",
+    "consecutive_failures",
+];
+
+/// The admin path of an account's endpoints.
+fn endpoints(account: &Account) -> String {
+    format!("/admin/v1/account/{}/webhook/endpoint", account.account)
+}
+
+fn auth_of(basic: Option<String>, bearer: Option<String>, header: Option<String>) -> Result<Value, Failure> {
+    let split = |text: &str, what: &str| {
+        text.split_once(':')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .ok_or_else(|| Failure::Refused(format!("--{what} takes two parts joined by ':'")))
+    };
+    Ok(match (basic, bearer, header) {
+        (Some(basic), _, _) => {
+            let (username, password) = split(&basic, "basic")?;
+            json!({"type": "basic", "username": username, "password": password})
+        }
+        (_, Some(token), _) => json!({"type": "bearer", "token": token}),
+        (_, _, Some(header)) => {
+            let (name, value) = split(&header, "header")?;
+            json!({"type": "header", "name": name, "value": value})
+        }
+        _ => Value::Null,
+    })
+}
+
+impl EndpointCommand {
+    pub fn run(self, client: &Client) -> Result<(), Failure> {
+        match self {
+            EndpointCommand::Add {
+                account,
+                url,
+                events,
+                description,
+                fifo,
+                basic,
+                bearer,
+                header,
+            } => {
+                let ordering = if fifo { "fifo" } else { "parallel" };
+                let auth = auth_of(basic, bearer, header)?;
+                let body = json!({"url": url, "events": events, "description": description, "ordering": ordering, "auth": auth});
+                let endpoint = client.post(&endpoints(&account), body)?;
+                show(client, &endpoint, |e| {
+                    let secret = cell(&e["secret"]);
+                    format!(
+                        "created endpoint {}\n{}signing secret (shown this once): {secret}\n",
+                        cell(&e["id"]),
+                        details(e, ENDPOINT_KEYS)
+                    )
+                });
+            }
+            EndpointCommand::List { account } => {
+                let page = client.get(&format!("{}?limit=100", endpoints(&account)))?;
+                show(client, &page, |p| {
+                    let rows = items(p)
+                        .iter()
+                        .map(|e| vec![cell(&e["id"]), cell(&e["state"]), cell(&e["events"]), cell(&e["url"])])
+                        .collect::<Vec<_>>();
+                    render(&["ID", "STATE", "EVENTS", "URL"], &rows)
+                });
+            }
+            EndpointCommand::Show { account, id } => {
+                let endpoint = client.get(&format!("{}/{id}", endpoints(&account)))?;
+                show(client, &endpoint, |e| details(e, ENDPOINT_KEYS));
+            }
+            EndpointCommand::Update {
+                account,
+                id,
+                url,
+                events,
+                description,
+            } => {
+                let mut body = json!({});
+                if let Some(url) = url {
+                    body["url"] = json!(url);
+                }
+                if let Some(events) = events {
+                    body["events"] = json!(events);
+                }
+                if let Some(description) = description {
+                    body["description"] = json!(description);
+                }
+                let endpoint = client.patch(&format!("{}/{id}", endpoints(&account)), body)?;
+                show(client, &endpoint, |e| details(e, ENDPOINT_KEYS));
+            }
+            EndpointCommand::Delete { account, id } => {
+                client.delete(&format!("{}/{id}", endpoints(&account)))?;
+                show(client, &json!({"deleted": id}), |_| format!("deleted endpoint {id}\n"));
+            }
+            EndpointCommand::Resume { account, id } => {
+                let endpoint = client.post(&format!("{}/{id}/resume", endpoints(&account)), json!({}))?;
+                show(client, &endpoint, |e| format!("resumed\n{}", details(e, ENDPOINT_KEYS)));
+            }
+            EndpointCommand::RotateSecret { account, id } => {
+                let endpoint = client.post(&format!("{}/{id}/secret/rotate", endpoints(&account)), json!({}))?;
+                show(client, &endpoint, |e| {
+                    format!(
+                        "new signing secret (shown this once): {}\nthe previous one signs too until its grace period ends\n",
+                        cell(&e["secret"])
+                    )
+                });
+            }
+            EndpointCommand::Test { account, id } => {
+                let sent = client.post(&format!("{}/{id}/test", endpoints(&account)), json!({}))?;
+                show(client, &sent, |s| {
+                    format!(
+                        "test event {} sent; see `herald task list -a {} --endpoint {id}`\n",
+                        cell(&s["event_id"]),
+                        account.account
+                    )
+                });
+            }
+            EndpointCommand::Replay {
+                account,
+                id,
+                since,
+                no_wait,
+            } => {
+                let before = latest_task(client, &account, &id)?;
+                let replay = client.post(&format!("{}/{id}/replay", endpoints(&account)), json!({"since": since}))?;
+                let count = replay["deliveries"].as_u64().unwrap_or(0);
+                show(client, &replay, |_| {
+                    format!("{count} events to deliver again to {id}\n")
+                });
+                if !no_wait && !client.json && count > 0 {
+                    watch_replay(client, &account, &id, before, count)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The id of the endpoint's newest task, or 0.
+fn latest_task(client: &Client, account: &Account, endpoint: &str) -> Result<i64, Failure> {
+    let page = client.get(&format!(
+        "/admin/v1/account/{}/webhook/task?endpoint={endpoint}&limit=1",
+        account.account
+    ))?;
+    Ok(items(&page).first().and_then(|t| t["id"].as_i64()).unwrap_or(0))
+}
+
+/// A progress bar of the replay's calls, until each event had one (or an interrupt).
+fn watch_replay(client: &Client, account: &Account, endpoint: &str, before: i64, count: u64) -> Result<(), Failure> {
+    const WIDTH: u64 = 40;
+    let mut calls = 0;
+    let mut stalled = 0;
+    while calls < count && stalled < 600 {
+        let path = format!(
+            "/admin/v1/account/{}/webhook/task?endpoint={endpoint}&since={before}&limit=100",
+            account.account
+        );
+        let mut seen = 0;
+        let mut next = Some(path);
+        while let Some(path) = next.take() {
+            let page = client.get(&path)?;
+            seen += items(&page).len() as u64;
+            next = page["_next"].as_str().filter(|n| !n.is_empty()).map(str::to_owned);
+        }
+        stalled = if seen == calls { stalled + 1 } else { 0 };
+        calls = seen;
+        let done = calls.min(count) * WIDTH / count;
+        eprint!(
+            "\r[{}{}] {}/{count} calls made",
+            "#".repeat(done as usize),
+            "-".repeat((WIDTH - done) as usize),
+            calls.min(count)
+        );
+        let _ = std::io::stderr().flush();
+        if calls < count {
+            client.sleep(Duration::from_millis(500));
+        }
+    }
+    eprintln!();
+    Ok(())
+}
