@@ -13,6 +13,7 @@ mod endpoint_ops;
 mod endpoints;
 mod events;
 mod isolation;
+mod migrations;
 mod operations;
 mod paging;
 mod property;
