@@ -60,9 +60,13 @@ pub struct ServeArgs {
     /// Address to listen on [env: HERALD_LISTEN] [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// sqlite://PATH (postgres://… is not supported yet) [env: HERALD_DATABASE_URL] [default: sqlite://herald.db]
+    /// sqlite://PATH or postgres://… [env: HERALD_DATABASE_URL] [default: sqlite://herald.db]
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+    /// What this node runs: api, dispatcher or all (several nodes on one PostgreSQL database
+    /// can split the work) [env: HERALD_ROLE] [default: all]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
     /// The admin API's bearer token [env: HERALD_ADMIN_TOKEN] [default: generated on first start]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,

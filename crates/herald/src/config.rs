@@ -36,9 +36,34 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// REST calls per account and minute; 0 turns the limit off.
     pub rate_limit_per_minute: u32,
+    /// What this node runs: the API, the dispatcher, or both.
+    pub role: Role,
+    /// The most connections a node keeps open to PostgreSQL.
+    pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
     pub suspension: SuspensionConfig,
     pub retention: RetentionConfig,
+}
+
+/// What a node runs. Nodes on one PostgreSQL database can be split: some serve the API
+/// behind a load balancer, others only deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The API only: events are written and other nodes deliver them.
+    Api,
+    /// The dispatcher (and retention) only, with `/healthz` and `/metrics` for probes.
+    Dispatcher,
+    All,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+
+    pub fn delivers(self) -> bool {
+        matches!(self, Role::Dispatcher | Role::All)
+    }
 }
 
 /// `[delivery]`: how calls are made and retried.
@@ -75,6 +100,7 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub database: Option<String>,
     pub admin_token: Option<String>,
+    pub role: Option<String>,
 }
 
 /// A configuration that cannot be used: where the value came from, its key, and why.
@@ -104,6 +130,12 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("timezone", "HERALD_TIMEZONE", Kind::Text),
     ("allow_private_targets", "HERALD_ALLOW_PRIVATE_TARGETS", Kind::Bool),
     ("rate_limit_per_minute", "HERALD_RATE_LIMIT_PER_MINUTE", Kind::Integer),
+    ("role", "HERALD_ROLE", Kind::Text),
+    (
+        "database_max_connections",
+        "HERALD_DATABASE_MAX_CONNECTIONS",
+        Kind::Integer,
+    ),
     ("delivery.timeout", "HERALD_DELIVERY_TIMEOUT", Kind::Duration),
     (
         "delivery.retry_schedule",
@@ -178,6 +210,7 @@ impl Config {
             ("listen", &overrides.listen, "--listen"),
             ("database", &overrides.database, "--database"),
             ("admin_token", &overrides.admin_token, "--admin-token"),
+            ("role", &overrides.role, "--role"),
         ];
         for (key, given, flag) in flags {
             if let Some(raw) = given {
@@ -313,6 +346,13 @@ impl Reader {
             })?,
             allow_private_targets: self.bool("allow_private_targets")?,
             rate_limit_per_minute: self.integer("rate_limit_per_minute", 0)?,
+            role: self.parsed("role", |s| match s {
+                "api" => Ok(Role::Api),
+                "dispatcher" => Ok(Role::Dispatcher),
+                "all" => Ok(Role::All),
+                _ => Err(format!("expected \"api\", \"dispatcher\" or \"all\", found {s:?}")),
+            })?,
+            database_max_connections: self.integer("database_max_connections", 1)?,
             delivery: DeliveryConfig {
                 timeout: self.positive_duration("delivery.timeout")?,
                 retry_schedule: self.durations("delivery.retry_schedule")?,

@@ -42,6 +42,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         listen: args.listen,
         database: args.database,
         admin_token: args.admin_token,
+        role: args.role,
     };
     let config = match Config::load(args.config.as_deref(), std::env::vars(), &overrides) {
         Ok(config) => config,

@@ -33,22 +33,27 @@ pub async fn run(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let purging = tokio::spawn(retention::run(
-        store.clone(),
-        state.clock.clone(),
-        config.retention.keep,
-        until_true(stopped.clone()),
-    ));
-    let (dispatcher, finished) = Dispatcher::new(store, config, metrics)?;
-    let dispatching = tokio::spawn(dispatcher.run(finished, until_true(stopped.clone())));
-    tracing::info!(address = %listener.local_addr()?, "herald is listening");
+    // A node that only serves the API leaves delivery, and retention, to the others.
+    let mut background = Vec::new();
+    if config.role.delivers() {
+        background.push(tokio::spawn(retention::run(
+            store.clone(),
+            state.clock.clone(),
+            config.retention.keep,
+            until_true(stopped.clone()),
+        )));
+        let (dispatcher, finished) = Dispatcher::new(store, config.clone(), metrics)?;
+        background.push(tokio::spawn(dispatcher.run(finished, until_true(stopped.clone()))));
+    }
+    tracing::info!(address = %listener.local_addr()?, role = ?config.role, "herald is listening");
     // The peer's address reaches the handlers, for the per-address limit on failed logins.
     let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(until_true(stopped))
         .await?;
-    dispatching.await?;
-    purging.await?;
+    for task in background {
+        task.await?;
+    }
     tracing::info!("herald stopped");
     Ok(())
 }
@@ -56,7 +61,7 @@ pub async fn run(
 /// Opens the store, settles the admin token, and builds what every handler shares: all of
 /// Herald but its sockets and background tasks (a fuzz target drives `api::app` with it).
 pub async fn state(config: Config) -> anyhow::Result<AppState> {
-    let store = store::open(&config.database)
+    let store = store::open(&config.database, config.database_max_connections)
         .await
         .with_context(|| format!("opening {}", config.database))?;
     let admin_digest = admin_digest(&config, store.as_ref()).await?;
@@ -86,16 +91,24 @@ async fn admin_digest(config: &Config, store: &dyn Store) -> anyhow::Result<[u8;
         return Ok(sha256(token.0.as_bytes()));
     }
     if let Some(kept) = store.admin_token_digest().await? {
-        let bytes = STANDARD
-            .decode(kept)
-            .context("the stored admin token digest is corrupt")?;
-        return bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("the stored admin token digest is corrupt"));
+        return decode_digest(&kept);
     }
     let token = crate::ids::admin_token();
     let digest = sha256(token.as_bytes());
-    store.set_admin_token_digest(&STANDARD.encode(digest)).await?;
+    if !store.keep_admin_token_digest(&STANDARD.encode(digest)).await? {
+        // Another node starting at the same moment generated and kept one first: use it.
+        let kept = store.admin_token_digest().await?;
+        return decode_digest(&kept.context("the admin token digest vanished")?);
+    }
     println!("Herald generated an admin token; it is shown this once, so keep it:\n\n    HERALD_ADMIN_TOKEN={token}\n");
     Ok(digest)
+}
+
+fn decode_digest(kept: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = STANDARD
+        .decode(kept)
+        .context("the stored admin token digest is corrupt")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the stored admin token digest is corrupt"))
 }

@@ -93,6 +93,9 @@ impl AppState {
 
 /// The whole API as one router.
 pub fn app(state: AppState) -> Router {
+    if !state.config.role.serves_api() {
+        return dispatcher_only(state);
+    }
     Router::new()
         .merge(root::router())
         .merge(jobs::router())
@@ -111,6 +114,18 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such path; GET /restapi/v1 lists the collections".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// A node with `role = "dispatcher"`: the probes and metrics only.
+fn dispatcher_only(state: AppState) -> Router {
+    ops::router()
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(|| async {
+            ApiError::NotFound(
+                "this node only delivers (role = \"dispatcher\"); send API requests to an api node".into(),
+            )
+        })
         .with_state(state)
 }
 

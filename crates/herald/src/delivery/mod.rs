@@ -31,8 +31,10 @@ use signing::SigningKey;
 
 /// Most deliveries claimed in one go.
 const CLAIM_BATCH: u32 = 256;
-/// How long past the time-out a claimed delivery stays leased.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long past the time-out a claimed delivery stays leased: time enough for the call's
+/// record to be written. When a node dies, other nodes call its deliveries again once that
+/// much has passed after the time-out.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// The longest the loop sleeps without being woken: a safety net, not the way work is found.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 

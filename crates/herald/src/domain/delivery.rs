@@ -53,6 +53,9 @@ pub struct Claimed {
     pub application_id: Option<i64>,
     /// Exactly the bytes to send.
     pub body: String,
+    /// The lease taken for this call: recording it clears the lease only if it is still this
+    /// one, so a call recorded after its lease ran out cannot undo another node's claim.
+    pub leased_until: Micros,
 }
 
 /// One call made: a task for the history, and what it means for its delivery.

@@ -19,6 +19,7 @@ use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Why a store call failed.
@@ -66,8 +67,9 @@ pub enum ApplicationsOf {
 pub trait AccountStore {
     /// The SHA-256 digest (base64) of the admin token generated on first start, if any.
     async fn admin_token_digest(&self) -> StoreResult<Option<String>>;
-    /// Keeps the digest of a generated admin token.
-    async fn set_admin_token_digest(&self, digest: &str) -> StoreResult<()>;
+    /// Keeps the digest of a generated admin token, unless one is kept already (another node
+    /// starting at the same time kept its own); returns whether this one was kept.
+    async fn keep_admin_token_digest(&self, digest: &str) -> StoreResult<bool>;
     /// Creates an account and its process; a taken login is a `Conflict`.
     async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account>;
     async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>>;
@@ -158,13 +160,15 @@ pub type HealthRule = Arc<dyn Fn(Health, &CallRecord) -> Health + Send + Sync>;
 pub struct ClaimRequest {
     pub now: Micros,
     /// Claimed deliveries are leased until then. (SQLite, a single node, keeps leases until
-    /// the call is recorded and releases them all at start.)
+    /// the call is recorded and releases them all at start; on PostgreSQL a lease that runs
+    /// out makes the delivery due again, for any node.)
     pub lease_until: Micros,
     pub limit: u32,
     /// The endpoint (seq) the last claim ended with: this one starts after it.
     pub after_endpoint: i64,
-    /// Endpoints (by seq) with room for fewer calls than the per-endpoint cap, and how many.
-    /// An endpoint with no room is listed with 0.
+    /// Endpoints (by seq) with room for fewer calls than the per-endpoint cap, and how many,
+    /// as this node sees it. An endpoint with no room is listed with 0. (PostgreSQL counts
+    /// every node's calls from their leases instead.)
     pub room: Vec<(i64, u32)>,
     /// The per-endpoint cap, for endpoints not in `room`.
     pub per_endpoint: u32,
@@ -187,6 +191,7 @@ pub trait DeliveryStore {
     /// endpoints' health by `rule`.
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()>;
     /// Drops every lease: at the start of the only node, the leases of a process that died.
+    /// Where several nodes share the database, does nothing: a dead node's leases run out.
     async fn release_leases(&self) -> StoreResult<()>;
     /// The call history, newest first.
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>>;
@@ -219,11 +224,14 @@ pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore +
 
 impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync> Store for T {}
 
-/// Opens the store a database URL names, creating and migrating it as needed.
-pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store a database URL names, creating and migrating it as needed. A PostgreSQL
+/// store keeps up to `max_connections` connections open.
+pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::open(url, max_connections).await?))
     } else {
-        anyhow::bail!("database {url:?}: PostgreSQL is not supported yet; use sqlite://PATH")
+        anyhow::bail!("database {url:?}: use sqlite://PATH or postgres://…")
     }
 }

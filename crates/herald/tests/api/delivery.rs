@@ -459,18 +459,18 @@ async fn a_call_to_an_internal_address_is_blocked_even_if_it_was_stored() {
     assert_eq!(refused.code(), "forbidden_target");
     // ...and one that reached the database some other way is still never called: by its
     // IP literal, or by a name that resolves to this machine.
-    let db = app.db();
     for (id, url) in [
         ("ep_literal", receiver.url()),
         ("ep_name", format!("http://localhost:{}/hook", receiver.addr.port())),
     ] {
-        db.execute(
-            "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
-                 consecutive_failures, created_at, updated_at)
-             VALUES (?1, 1, ?2, '', '[\"*\"]', 'parallel', NULL, 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', 'active', 0, 0, 0)",
-            rusqlite::params![id, url],
-        )
-        .unwrap();
+        app.db()
+            .execute(&format!(
+                "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
+                     consecutive_failures, created_at, updated_at)
+                 VALUES ('{id}', 1, '{url}', '', '[\"*\"]', 'parallel', NULL,
+                     'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', 'active', 0, 0, 0)"
+            ))
+            .await;
     }
     acme.new_application().await;
     let items = tasks(&acme, 2).await;

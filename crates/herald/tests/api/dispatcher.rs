@@ -12,21 +12,22 @@ use herald::metrics::Metrics;
 use herald::store::Store;
 use serde_json::json;
 
+use crate::db::TestDb;
 use crate::receiver::{Answer, TestReceiver};
 
 /// A store with one account, and a dispatcher over it with a cap of 2 calls per endpoint.
-async fn setup() -> (tempfile::TempDir, Arc<dyn Store>, Dispatcher, i64) {
-    let dir = tempfile::tempdir().unwrap();
+async fn setup() -> (TestDb, Arc<dyn Store>, Dispatcher, i64) {
+    let db = TestDb::new().await;
     let mut config = Config::defaults();
-    config.database = format!("sqlite://{}", dir.path().join("herald.db").display());
+    config.database = db.url.clone();
     config.allow_private_targets = true;
     config.delivery.max_in_flight_per_endpoint = 2;
-    let store = herald::store::open(&config.database).await.unwrap();
+    let store = herald::store::open(&config.database, 4).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
     let account = store.create_account(&account, "not-a-hash", 0).await.unwrap();
     let (dispatcher, _finished) =
         Dispatcher::new(store.clone(), Arc::new(config), Arc::new(Metrics::default())).unwrap();
-    (dir, store, dispatcher, account.id)
+    (db, store, dispatcher, account.id)
 }
 
 async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) {

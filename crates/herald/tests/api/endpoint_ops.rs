@@ -216,8 +216,8 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
     let db = app.db();
     let deadline = Instant::now() + WAIT;
     loop {
-        let events: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM events");
-        let tasks: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM tasks");
+        let events = db.count("SELECT count(*) FROM events").await;
+        let tasks = db.count("SELECT count(*) FROM tasks").await;
         if events == 1 && tasks == 0 {
             break;
         }
@@ -227,7 +227,9 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let waiting: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM deliveries WHERE state = 'pending'");
+    let waiting = db
+        .count("SELECT count(*) FROM deliveries WHERE state = 'pending'")
+        .await;
     assert_eq!(waiting, 1, "the event whose delivery waits is kept past retention");
 }
 

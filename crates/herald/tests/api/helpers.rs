@@ -1,13 +1,14 @@
-//! The test harness: a real Herald on a random loopback port with its own SQLite file, and a
-//! small HTTP client that speaks to it as an account or as support.
+//! The test harness: a real Herald on a random loopback port with its own database (see
+//! `db`), and a small HTTP client that speaks to it as an account or as support.
 
 use std::net::SocketAddr;
 
 use herald::config::{Config, Secret};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tokio::sync::oneshot;
+
+use crate::db::TestDb;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const PASSWORD: &str = "correct horse battery";
@@ -16,8 +17,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub db_path: std::path::PathBuf,
-    _dir: TempDir,
+    pub db: TestDb,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -28,10 +28,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts Herald with a configuration the test adjusts.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("herald.db");
+    let db = TestDb::new().await;
     let mut config = Config::defaults();
-    config.database = format!("sqlite://{}", db_path.display());
+    config.database = db.url.clone();
     config.admin_token = Some(Secret(ADMIN_TOKEN.into()));
     config.allow_private_targets = true;
     adjust(&mut config);
@@ -48,8 +47,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = TestApp {
         addr,
         client: reqwest::Client::new(),
-        db_path,
-        _dir: dir,
+        db,
         _shutdown: tx,
     };
     // The listener is bound; wait for the store to be ready before the test speaks.
@@ -130,16 +128,14 @@ impl TestApp {
         self.as_account(login, PASSWORD)
     }
 
-    /// A direct connection to the database, to check what the API cannot show.
-    pub fn db(&self) -> rusqlite::Connection {
-        let db = rusqlite::Connection::open(&self.db_path).unwrap();
-        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-        db
+    /// The database, to check what the API cannot show.
+    pub fn db(&self) -> &TestDb {
+        &self.db
     }
 
     /// How many events the log holds, for every account.
     pub async fn event_count(&self) -> i64 {
-        scalar(&self.db(), "SELECT count(*) FROM events")
+        self.db.count("SELECT count(*) FROM events").await
     }
 }
 
@@ -239,19 +235,4 @@ impl Api<'_> {
             .map(|s| s["id"].as_i64().unwrap())
             .collect()
     }
-}
-
-/// The single value a query answers.
-pub fn scalar<T: rusqlite::types::FromSql>(db: &rusqlite::Connection, sql: &str) -> T {
-    db.query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
-/// The first column of every row a query answers.
-pub fn column<T: rusqlite::types::FromSql>(db: &rusqlite::Connection, sql: &str) -> Vec<T> {
-    let mut statement = db.prepare(sql).unwrap();
-    statement
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }

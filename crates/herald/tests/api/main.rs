@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real server on a loopback port and speaks HTTP to it.
 
+mod db;
 mod helpers;
 
 mod accounts;

@@ -4,9 +4,19 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::helpers::{ADMIN_TOKEN, column, scalar};
+use crate::db::TestDb;
+use crate::helpers::ADMIN_TOKEN;
 
-fn serve(db: &std::path::Path) -> (Child, String) {
+/// The migrations this binary applies to the test's backend.
+fn versions(db: &TestDb) -> Vec<i64> {
+    if db.is_postgres() {
+        vec![1, 2]
+    } else {
+        vec![1, 2, 3, 4, 5]
+    }
+}
+
+fn serve(db: &TestDb) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,7 +31,7 @@ fn serve(db: &std::path::Path) -> (Child, String) {
             ADMIN_TOKEN,
         ])
         .arg("--database")
-        .arg(format!("sqlite://{}", db.display()))
+        .arg(&db.url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -31,8 +41,7 @@ fn serve(db: &std::path::Path) -> (Child, String) {
 
 #[tokio::test]
 async fn processes_starting_together_apply_each_migration_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("herald.db");
+    let db = TestDb::new().await;
     let servers: Vec<(Child, String)> = (0..3).map(|_| serve(&db)).collect();
     let client = reqwest::Client::new();
     for (_, base) in &servers {
@@ -40,11 +49,8 @@ async fn processes_starting_together_apply_each_migration_once() {
             .await
             .expect("every process starts");
     }
-    let versions: Vec<i64> = column(
-        &rusqlite::Connection::open(&db).unwrap(),
-        "SELECT version FROM schema_migrations ORDER BY version",
-    );
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    let applied = db.ints("SELECT version FROM schema_migrations ORDER BY version").await;
+    assert_eq!(applied, versions(&db));
     for (mut child, _) in servers {
         let _ = child.kill();
         let _ = child.wait();
@@ -53,21 +59,21 @@ async fn processes_starting_together_apply_each_migration_once() {
 
 #[tokio::test]
 async fn a_newer_binary_upgrades_an_older_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("herald.db");
-    {
-        // A database as the first version left it: the foundation only, with an account.
-        let old = rusqlite::Connection::open(&db).unwrap();
-        old.execute_batch(include_str!("../../migrations/sqlite/0001_foundation.sql"))
-            .unwrap();
-        old.execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
-             INSERT INTO schema_migrations VALUES (1, 'foundation', 0);
-             INSERT INTO accounts (login, name, password_hash, created_at) VALUES ('old', 'Old', 'x', 0);
-             INSERT INTO processes (account_id, name) VALUES (1, 'Hiring');",
-        )
-        .unwrap();
-    }
+    let db = TestDb::new().await;
+    // A database as the first version left it: the foundation only, with an account.
+    let foundation = if db.is_postgres() {
+        include_str!("../../migrations/postgres/0001_foundation.sql")
+    } else {
+        include_str!("../../migrations/sqlite/0001_foundation.sql")
+    };
+    db.execute(foundation).await;
+    db.execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 'foundation', 0);
+         INSERT INTO accounts (login, name, password_hash, created_at) VALUES ('old', 'Old', 'x', 0);
+         INSERT INTO processes (account_id, name) VALUES (1, 'Hiring');",
+    )
+    .await;
     let (mut child, base) = serve(&db);
     let client = reqwest::Client::new();
     herald::bench::wait_healthy(&client, &base)
@@ -80,10 +86,12 @@ async fn a_newer_binary_upgrades_an_older_database() {
         .await
         .unwrap();
     assert_eq!(account.status(), 200, "the old data is still there");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    assert_eq!(scalar::<i64>(&conn, "SELECT max(version) FROM schema_migrations"), 5);
     assert_eq!(
-        scalar::<i64>(&conn, "SELECT count(*) FROM tasks"),
+        db.count("SELECT max(version) FROM schema_migrations").await,
+        *versions(&db).last().unwrap()
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM tasks").await,
         0,
         "the newer tables exist"
     );

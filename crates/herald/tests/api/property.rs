@@ -78,16 +78,19 @@ impl Rng {
 }
 
 /// Everything stored that a refused write could have changed.
-fn snapshot(app: &TestApp) -> String {
-    crate::helpers::scalar(
-        &app.db(),
-        "SELECT json_array(
-            (SELECT count(*) FROM accounts), (SELECT count(*) FROM jobs), (SELECT count(*) FROM candidates),
-            (SELECT count(*) FROM applications), (SELECT count(*) FROM step_changes), (SELECT count(*) FROM events),
-            (SELECT count(*) FROM deliveries), (SELECT count(*) FROM event_types),
-            (SELECT group_concat(url || events || description || ordering || coalesce(auth, '') || secret, '|')
-             FROM endpoints))",
-    )
+async fn snapshot(app: &TestApp) -> String {
+    let counts = "(SELECT count(*) FROM accounts), (SELECT count(*) FROM jobs), (SELECT count(*) FROM candidates),
+        (SELECT count(*) FROM applications), (SELECT count(*) FROM step_changes), (SELECT count(*) FROM events),
+        (SELECT count(*) FROM deliveries), (SELECT count(*) FROM event_types)";
+    let endpoints = "url || events || description || ordering || coalesce(auth, '') || secret";
+    let sql = if app.db().is_postgres() {
+        format!(
+            "SELECT json_build_array({counts}, (SELECT string_agg({endpoints}, '|' ORDER BY seq) FROM endpoints))::text"
+        )
+    } else {
+        format!("SELECT json_array({counts}, (SELECT group_concat({endpoints}, '|') FROM endpoints))")
+    };
+    app.db().text(&sql).await
 }
 
 #[tokio::test]
@@ -122,7 +125,7 @@ async fn random_bodies_on_every_write_route_get_a_4xx_and_change_nothing() {
         .unwrap_or_else(|| u64::from_be_bytes(herald::ids::random_bytes::<8>()) | 1);
     eprintln!("property seed: HERALD_PROPERTY_SEED={seed}");
     let mut rng = Rng(seed);
-    let before = snapshot(&app);
+    let before = snapshot(&app).await;
     for (api, method, path) in &routes {
         for i in 0..BODIES {
             let body = if i % 2 == 0 { rng.bytes() } else { rng.json_like() };
@@ -138,7 +141,7 @@ async fn random_bodies_on_every_write_route_get_a_4xx_and_change_nothing() {
             );
         }
         assert_eq!(
-            snapshot(&app),
+            snapshot(&app).await,
             before,
             "{method} {path} changed stored data (seed {seed})"
         );

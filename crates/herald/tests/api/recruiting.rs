@@ -86,12 +86,8 @@ async fn an_application_starts_at_the_first_step_and_emits_application_create() 
     assert_eq!(application.body["job"]["title"], "Rust engineer");
 
     let db = app.db();
-    let (event, body): (String, String) = db
-        .query_row("SELECT event_type, body FROM events", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!(event, "ApplicationCreate");
+    assert_eq!(db.text("SELECT event_type FROM events").await, "ApplicationCreate");
+    let body = db.text("SELECT body FROM events").await;
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["application"]["_self"], format!("/restapi/v1/application/{id}"));
     assert!(body["id"].as_str().unwrap().starts_with("evt_"));
@@ -136,7 +132,9 @@ async fn moving_an_application_records_the_step_and_a_process_step_change() {
     );
 
     let db = app.db();
-    let body: String = crate::helpers::scalar(&db, "SELECT body FROM events WHERE event_type = 'ProcessStepChange'");
+    let body = db
+        .text("SELECT body FROM events WHERE event_type = 'ProcessStepChange'")
+        .await;
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["data"]["from"], json!({"id": steps[0], "name": "New"}));
     assert_eq!(body["data"]["to"], json!({"id": steps[2], "name": "Interview"}));
@@ -155,8 +153,16 @@ async fn a_step_change_and_its_event_are_written_together_or_not_at_all() {
     let steps = acme.step_ids().await;
     // Make every new event fail to be written, as a full disk or a crash mid-write would.
     let db = app.db();
-    db.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END")
-        .unwrap();
+    if db.is_postgres() {
+        db.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await;
+    } else {
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END")
+            .await;
+    }
 
     let moved = acme
         .post(
@@ -187,7 +193,7 @@ async fn a_step_change_and_its_event_are_written_together_or_not_at_all() {
         )
         .await;
     assert_eq!(created.status, 500);
-    let count: i64 = crate::helpers::scalar(&db, "SELECT count(*) FROM applications");
+    let count = db.count("SELECT count(*) FROM applications").await;
     assert_eq!(count, 1, "no application without its ApplicationCreate");
 }
 
@@ -201,7 +207,7 @@ async fn deleting_an_application_emits_application_delete() {
     assert_eq!(acme.get(&path).await.status, 404);
     assert_eq!(acme.delete(&path).await.status, 404);
     let db = app.db();
-    let types: Vec<String> = crate::helpers::column(&db, "SELECT event_type FROM events ORDER BY seq");
+    let types = db.texts("SELECT event_type FROM events ORDER BY seq").await;
     assert_eq!(types, ["ApplicationCreate", "ApplicationDelete"]);
 }
 

@@ -379,7 +379,7 @@ async fn event_types_and_events_validate_against_their_schemas() {
     assert_valid_as(&app, &without_data, 201, "event").await;
     assert_eq!(acme.delete(&fixture.application).await.status, 204);
 
-    let ids: Vec<String> = crate::helpers::column(&app.db(), "SELECT id FROM events ORDER BY rowid");
+    let ids = app.db().texts("SELECT id FROM events ORDER BY seq").await;
     assert_eq!(ids.len(), 6, "create, move, three published, delete: {ids:?}");
     for id in ids {
         let event = admin.get(&format!("/admin/v1/account/acme/event/{id}")).await;

@@ -123,6 +123,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Ve
                 event_type: r.get(4)?,
                 application_id: r.get(5)?,
                 body: r.get(6)?,
+                leased_until: request.lease_until,
             })
         })?;
         for claimed in rows {

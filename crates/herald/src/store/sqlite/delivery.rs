@@ -113,7 +113,7 @@ impl DeliveryStore for SqliteStore {
                 )?;
                 let mut delivery = conn.prepare_cached(
                     "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at), leased_until = NULL
-                     WHERE id = ?",
+                     WHERE id = ? AND leased_until = ?",
                 )?;
                 for call in calls.iter() {
                     let c = &call.claimed;
@@ -138,7 +138,13 @@ impl DeliveryStore for SqliteStore {
                         Next::RetryAt(at) => ("pending", Some(at)),
                         Next::Failed => ("failed", None),
                     };
-                    delivery.execute(params![state, i64::from(c.attempt), next_at, c.delivery_id])?;
+                    delivery.execute(params![
+                        state,
+                        i64::from(c.attempt),
+                        next_at,
+                        c.delivery_id,
+                        c.leased_until
+                    ])?;
                 }
                 let mut update = conn.prepare_cached(
                     "UPDATE endpoints SET state = ?, suspended_until = ?, consecutive_failures = ?, failing_since = ?,

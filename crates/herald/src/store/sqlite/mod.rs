@@ -163,16 +163,15 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn set_admin_token_digest(&self, digest: &str) -> StoreResult<()> {
+    async fn keep_admin_token_digest(&self, digest: &str) -> StoreResult<bool> {
         let digest = digest.to_owned();
         self.db
             .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO settings (name, value) VALUES ('admin_token_sha256', ?)
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                let kept = conn.execute(
+                    "INSERT INTO settings (name, value) VALUES ('admin_token_sha256', ?) ON CONFLICT (name) DO NOTHING",
                     [digest],
                 )?;
-                Ok(())
+                Ok(kept == 1)
             })
             .await
     }

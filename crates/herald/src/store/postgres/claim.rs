@@ -1,0 +1,170 @@
+//! Claiming due deliveries in PostgreSQL, from several nodes at once.
+//!
+//! A claim finds the endpoints with pending work through an index, then takes them one at a
+//! time: it locks the endpoint's row with `FOR NO KEY UPDATE SKIP LOCKED` (an endpoint another
+//! node is claiming is skipped, not waited for), counts the calls in flight on every node from
+//! the unexpired leases, and leases due deliveries up to the room left, again with
+//! `SKIP LOCKED`. Holding the endpoint's row while counting is what keeps the per-endpoint cap,
+//! and a suspended endpoint's single probe, true across nodes. A lease that runs out (its node
+//! died) makes the delivery due again for everyone.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::decode;
+use crate::clock::Micros;
+use crate::domain::delivery::Claimed;
+use crate::domain::endpoint::Auth;
+use crate::store::{ClaimRequest, StoreResult};
+
+/// Every endpoint with a pending delivery, found by skipping through the index rather than
+/// reading every pending row, with what the claim reads of it.
+const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
+        SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
+        UNION ALL
+        SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
+        FROM busy WHERE busy.seq IS NOT NULL)
+    SELECT e.account_id, e.seq
+    FROM busy JOIN endpoints e ON e.seq = busy.seq
+    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)";
+
+/// Locks one endpoint unless another node holds it, and reads it with its calls in flight
+/// (on every node).
+const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
+        e.previous_secret, e.previous_secret_until,
+        (SELECT count(*) FROM deliveries d WHERE d.endpoint_seq = e.seq AND d.leased_until > $3)
+    FROM endpoints e WHERE e.account_id = $1 AND e.seq = $2
+    FOR NO KEY UPDATE OF e SKIP LOCKED";
+
+/// Leases up to `$5` of one endpoint's due deliveries, oldest first; FIFO endpoints get only
+/// each application's oldest pending one. A delivery whose lease ran out is due again.
+const LEASE_DUE: &str = "WITH due AS (
+        SELECT d.id FROM deliveries d
+        WHERE d.endpoint_seq = $2 AND d.state = 'pending' AND d.next_at <= $3
+          AND (d.leased_until IS NULL OR d.leased_until <= $3)
+          AND ($4 = 'parallel' OR NOT EXISTS (
+               SELECT 1 FROM deliveries o
+               WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS NOT DISTINCT FROM d.application_id
+                 AND o.state = 'pending' AND o.id < d.id))
+        ORDER BY d.next_at LIMIT $5
+        FOR UPDATE OF d SKIP LOCKED)
+    UPDATE deliveries d SET leased_until = $6
+    FROM due, events ev
+    WHERE d.account_id = $1 AND d.id = due.id AND ev.account_id = d.account_id AND ev.seq = d.event_seq
+    RETURNING d.id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body";
+
+/// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
+struct Target {
+    account_id: i64,
+    seq: i64,
+    id: String,
+    url: String,
+    auth: Option<Auth>,
+    secrets: Vec<String>,
+    state: String,
+    suspended_until: Option<Micros>,
+    ordering: String,
+    in_flight: i64,
+}
+
+fn target_from(account_id: i64, seq: i64, row: &PgRow, now: Micros) -> StoreResult<Target> {
+    let auth: Option<String> = row.try_get(2)?;
+    let secret: String = row.try_get(3)?;
+    let previous: Option<String> = row.try_get(7)?;
+    let previous_until: Option<Micros> = row.try_get(8)?;
+    let previous = previous.filter(|_| previous_until.is_some_and(|until| until > now));
+    Ok(Target {
+        account_id,
+        seq,
+        id: row.try_get(0)?,
+        url: row.try_get(1)?,
+        auth: auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
+        secrets: std::iter::once(secret).chain(previous).collect(),
+        state: row.try_get(4)?,
+        suspended_until: row.try_get(5)?,
+        ordering: row.try_get(6)?,
+        in_flight: row.try_get(9)?,
+    })
+}
+
+impl Target {
+    /// How many calls may start now: the room left under the cap on every node together when
+    /// active; one probe when a suspension is over and nothing is in flight; none otherwise.
+    fn room(&self, request: &ClaimRequest) -> u32 {
+        let in_flight = u32::try_from(self.in_flight).unwrap_or(u32::MAX);
+        match self.state.as_str() {
+            "active" => request.per_endpoint.saturating_sub(in_flight),
+            "suspended" if self.suspended_until.is_some_and(|until| until <= request.now) => u32::from(in_flight == 0),
+            _ => 0,
+        }
+    }
+}
+
+/// Leases the due deliveries `request` allows, inside the caller's transaction.
+pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+    let mut candidates: Vec<(i64, i64)> = sqlx::query_as(ENDPOINTS_WITH_WORK)
+        .bind(request.now)
+        .fetch_all(&mut *conn)
+        .await?;
+    // Start after the endpoint the last claim ended with, so that when the global cap binds,
+    // every endpoint gets its turn.
+    candidates.sort_by_key(|&(_, seq)| (seq <= request.after_endpoint, seq));
+    // This node's own view; the leases below count every node's calls, this node's included.
+    let local_room: HashMap<i64, u32> = request.room.iter().copied().collect();
+    let mut chosen = Vec::new();
+    for (account_id, seq) in candidates {
+        let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
+        if left == 0 {
+            break;
+        }
+        if local_room.get(&seq) == Some(&0) {
+            continue;
+        }
+        let Some(row) = sqlx::query(LOCK_ENDPOINT)
+            .bind(account_id)
+            .bind(seq)
+            .bind(request.now)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            // Another node is claiming this endpoint's work, or it was deleted.
+            continue;
+        };
+        let target = target_from(account_id, seq, &row, request.now)?;
+        let room = target.room(request).min(left);
+        if room == 0 {
+            continue;
+        }
+        let mut leased = sqlx::query(LEASE_DUE)
+            .bind(target.account_id)
+            .bind(target.seq)
+            .bind(request.now)
+            .bind(&target.ordering)
+            .bind(i64::from(room))
+            .bind(request.lease_until)
+            .fetch_all(&mut *conn)
+            .await?;
+        // RETURNING gives no order; calls start in the order the deliveries were written.
+        leased.sort_by_key(|r| r.get::<i64, _>(0));
+        for r in leased {
+            chosen.push(Claimed {
+                delivery_id: r.try_get(0)?,
+                account_id: target.account_id,
+                attempt: r.try_get::<i64, _>(1)? as u32,
+                endpoint_seq: target.seq,
+                endpoint_id: target.id.clone(),
+                url: target.url.clone(),
+                auth: target.auth.clone(),
+                secrets: target.secrets.clone(),
+                event_id: r.try_get(2)?,
+                event_type: r.try_get(3)?,
+                application_id: r.try_get(4)?,
+                body: r.try_get(5)?,
+                leased_until: request.lease_until,
+            });
+        }
+    }
+    Ok(chosen)
+}

@@ -1,0 +1,435 @@
+//! Deliveries and the call history in PostgreSQL: recording calls in batches, reading the
+//! history, and the endpoint operations that make work due (claiming is in `claim`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use super::notify::announce;
+use super::webhooks::{Fanout, column_text, endpoint_on, insert_event};
+use super::{PostgresStore, decode_word, fetch_limit, found};
+use crate::clock::Micros;
+use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
+use crate::domain::endpoint::{Endpoint, Health};
+use crate::domain::event::{Event, EventDraft, EventStamp};
+use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
+
+fn health_from(row: &PgRow) -> StoreResult<Health> {
+    Ok(Health {
+        state: decode_word("state", row.try_get(1)?)?,
+        suspended_until: row.try_get(2)?,
+        consecutive_failures: row.try_get::<i64, _>(3)? as u32,
+        failing_since: row.try_get(4)?,
+        suspensions: row.try_get::<i64, _>(5)? as u32,
+    })
+}
+
+/// The columns [`task_from`] reads, in order.
+const TASK_COLUMNS: &str = "t.id, t.endpoint_id, t.event_id, t.event_type, t.application_id, t.attempt, t.url,
+    t.created_at, t.duration_ms, t.response_status, t.response_body, t.error,
+    (SELECT d.state FROM deliveries d WHERE d.account_id = t.account_id AND d.id = t.delivery_id)";
+
+fn task_from(row: &PgRow) -> sqlx::Result<Task> {
+    Ok(Task {
+        id: row.try_get(0)?,
+        endpoint_id: row.try_get(1)?,
+        event_id: row.try_get(2)?,
+        event_type: row.try_get(3)?,
+        application_id: row.try_get(4)?,
+        attempt: row.try_get::<i64, _>(5)? as u32,
+        url: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        duration_ms: row.try_get(8)?,
+        response_status: row.try_get::<i64, _>(9)? as u16,
+        response_body: row.try_get(10)?,
+        error: row.try_get(11)?,
+        delivery_state: row
+            .try_get::<Option<String>, _>(12)?
+            .and_then(|state| decode_word("state", state).ok()),
+        request: None,
+    })
+}
+
+/// A batch of calls as columns, so that each write of `record_calls` is one statement.
+#[derive(Default)]
+struct Columns {
+    account: Vec<i64>,
+    delivery: Vec<i64>,
+    endpoint: Vec<String>,
+    event: Vec<String>,
+    event_type: Vec<String>,
+    application: Vec<Option<i64>>,
+    attempt: Vec<i64>,
+    url: Vec<String>,
+    started_at: Vec<i64>,
+    duration_ms: Vec<i64>,
+    status: Vec<i64>,
+    body: Vec<String>,
+    error: Vec<Option<String>>,
+    headers: Vec<String>,
+    state: Vec<&'static str>,
+    next_at: Vec<Option<i64>>,
+    lease: Vec<i64>,
+}
+
+impl Columns {
+    fn of(calls: &[CallRecord]) -> Columns {
+        let mut columns = Columns::default();
+        // In delivery order, so that concurrent recorders lock rows in the same order.
+        let mut sorted: Vec<&CallRecord> = calls.iter().collect();
+        sorted.sort_by_key(|call| (call.claimed.account_id, call.claimed.delivery_id));
+        for call in sorted {
+            let c = &call.claimed;
+            columns.account.push(c.account_id);
+            columns.delivery.push(c.delivery_id);
+            columns.endpoint.push(c.endpoint_id.clone());
+            columns.event.push(c.event_id.clone());
+            columns.event_type.push(c.event_type.clone());
+            columns.application.push(c.application_id);
+            columns.attempt.push(i64::from(c.attempt));
+            columns.url.push(c.url.clone());
+            columns.started_at.push(call.started_at);
+            columns.duration_ms.push(call.duration_ms);
+            columns.status.push(i64::from(call.response_status));
+            columns.body.push(call.response_body.clone());
+            columns.error.push(call.error.clone());
+            columns.headers.push(call.request_headers.clone());
+            let (state, next_at) = match call.next {
+                Next::Succeeded => ("succeeded", None),
+                Next::RetryAt(at) => ("pending", Some(at)),
+                Next::Failed => ("failed", None),
+            };
+            columns.state.push(state);
+            columns.next_at.push(next_at);
+            columns.lease.push(c.leased_until);
+        }
+        columns
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    fn new_work(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = super::claim::claim(&mut tx, request).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<Micros>> {
+        let now = jiff::Timestamp::now().as_microsecond();
+        // A lease of a node that died makes its delivery due when it runs out.
+        let next = sqlx::query_scalar(
+            "SELECT min(t) FROM (
+                 SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > $1
+                 UNION ALL
+                 SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > $1
+                 UNION ALL
+                 SELECT min(leased_until) FROM deliveries WHERE leased_until > $1) AS due",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next)
+    }
+
+    async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Each endpoint's health, locked (in seq order, as every recorder does) so that two
+        // nodes recording calls of one endpoint apply the rule one after the other.
+        let mut seqs: Vec<i64> = calls.iter().map(|c| c.claimed.endpoint_seq).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let rows = sqlx::query(
+            "SELECT seq, state, suspended_until, consecutive_failures, failing_since, suspensions
+             FROM endpoints WHERE seq = ANY($1) ORDER BY seq FOR NO KEY UPDATE",
+        )
+        .bind(&seqs)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut healths: BTreeMap<i64, (Health, Health)> = BTreeMap::new();
+        for row in &rows {
+            let health = health_from(row)?;
+            healths.insert(row.try_get(0)?, (health, health));
+        }
+        for call in calls.iter() {
+            if let Some(entry) = healths.get_mut(&call.claimed.endpoint_seq) {
+                entry.1 = rule(entry.1, call);
+            }
+        }
+        let c = Columns::of(&calls);
+        // The calls were made: each becomes a task, unless its account was deleted meanwhile.
+        sqlx::query(
+            "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
+                 attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
+             SELECT c.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                 $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
+                 $14::text[]) AS c (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
+                 attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
+             WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = c.account_id)",
+        )
+        .bind(&c.account)
+        .bind(&c.delivery)
+        .bind(&c.endpoint)
+        .bind(&c.event)
+        .bind(&c.event_type)
+        .bind(&c.application)
+        .bind(&c.attempt)
+        .bind(&c.url)
+        .bind(&c.started_at)
+        .bind(&c.duration_ms)
+        .bind(&c.status)
+        .bind(&c.body)
+        .bind(&c.error)
+        .bind(&c.headers)
+        .execute(&mut *tx)
+        .await?;
+        // A delivery changes only while it still holds this call's lease: if the lease ran out
+        // and another node took the delivery, that node's call decides what becomes of it.
+        sqlx::query(
+            "UPDATE deliveries d SET state = c.state, attempts = c.attempt, next_at = coalesce(c.next_at, d.next_at),
+                 leased_until = NULL
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+                 AS c (account_id, id, state, attempt, next_at, lease)
+             WHERE d.account_id = c.account_id AND d.id = c.id AND d.leased_until = c.lease",
+        )
+        .bind(&c.account)
+        .bind(&c.delivery)
+        .bind(&c.state)
+        .bind(&c.attempt)
+        .bind(&c.next_at)
+        .bind(&c.lease)
+        .execute(&mut *tx)
+        .await?;
+        for (seq, (before, health)) in healths {
+            if before != health {
+                sqlx::query(
+                    "UPDATE endpoints SET state = $1, suspended_until = $2, consecutive_failures = $3,
+                         failing_since = $4, suspensions = $5 WHERE seq = $6",
+                )
+                .bind(column_text(&health.state))
+                .bind(health.suspended_until)
+                .bind(i64::from(health.consecutive_failures))
+                .bind(health.failing_since)
+                .bind(i64::from(health.suspensions))
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Does nothing: other nodes may hold leases on this database, and a dead node's leases
+    /// run out by themselves.
+    async fn release_leases(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>> {
+        // Only the filters given become conditions, so that the planner can use the index of
+        // the endpoint or application filter and seek straight to the page's keyset.
+        let mut query: QueryBuilder<Postgres> =
+            QueryBuilder::new(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.account_id = "));
+        query.push_bind(account);
+        if let Some(event) = &filter.event {
+            query.push(" AND t.event_type = ").push_bind(event.clone());
+        }
+        if let Some(status) = filter.response_status {
+            query.push(" AND t.response_status = ").push_bind(i64::from(status));
+        }
+        if let Some(application) = filter.application {
+            query.push(" AND t.application_id = ").push_bind(application);
+        }
+        if let Some(endpoint) = &filter.endpoint {
+            query.push(" AND t.endpoint_id = ").push_bind(endpoint.clone());
+        }
+        if let Some(from) = filter.from {
+            query.push(" AND t.created_at >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to {
+            query.push(" AND t.created_at < ").push_bind(to);
+        }
+        if let Some(since) = page.since {
+            query.push(" AND t.id > ").push_bind(since);
+        }
+        if let Some(before) = page.before {
+            query.push(" AND t.id < ").push_bind(before);
+        }
+        query.push(" ORDER BY t.id DESC LIMIT ").push_bind(fetch_limit(page));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(task_from).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn task(&self, account: i64, id: i64) -> StoreResult<Task> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
+             LEFT JOIN events ev ON ev.account_id = t.account_id AND ev.id = t.event_id
+             WHERE t.account_id = $1 AND t.id = $2"
+        ))
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = found(row, "task")?;
+        let mut task = task_from(&row)?;
+        task.request = Some((row.try_get(13)?, row.try_get(14)?));
+        Ok(task)
+    }
+
+    async fn retry_task(&self, account: i64, id: i64, now: Micros) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let delivery: Option<i64> =
+            sqlx::query_scalar("SELECT delivery_id FROM tasks WHERE account_id = $1 AND id = $2")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let delivery = found(delivery, "task")?;
+        let leased: Option<Option<Micros>> =
+            sqlx::query_scalar("SELECT leased_until FROM deliveries WHERE account_id = $1 AND id = $2 FOR UPDATE")
+                .bind(account)
+                .bind(delivery)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match leased {
+            None => {
+                return Err(StoreError::Conflict(
+                    "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
+                ));
+            }
+            Some(Some(until)) if until > now => {
+                return Err(StoreError::Conflict(
+                    "a call for this delivery is in flight; retry once it ends".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_at = $1, leased_until = NULL WHERE account_id = $2 AND id = $3",
+        )
+        .bind(now)
+        .bind(account)
+        .bind(delivery)
+        .execute(&mut *tx)
+        .await?;
+        announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn resume_endpoint(&self, account: i64, id: &str, at: Micros) -> StoreResult<Endpoint> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
+                 failing_since = NULL, suspensions = 0, updated_at = $1 WHERE account_id = $2 AND id = $3",
+        )
+        .bind(at)
+        .bind(account)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound("endpoint"));
+        }
+        let endpoint = endpoint_on(&mut tx, account, id).await?;
+        announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(endpoint)
+    }
+
+    async fn replay(&self, account: i64, endpoint_id: &str, since: Micros, now: Micros) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
+        let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
+        let count = sqlx::query(
+            "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
+             SELECT $1, $2, ev.seq, ev.application_id, 'pending', $3, $3 FROM events ev
+             WHERE ev.account_id = $1 AND ev.created_at >= $4 AND ev.event_type <> 'WebhookTest'
+               AND $5::jsonb ?| ARRAY['*', ev.event_type]
+             ORDER BY ev.seq",
+        )
+        .bind(account)
+        .bind(endpoint.seq)
+        .bind(now)
+        .bind(since)
+        .bind(events)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(count)
+    }
+
+    async fn send_test(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        draft: EventDraft,
+        stamp: EventStamp,
+    ) -> StoreResult<Event> {
+        let mut tx = self.pool.begin().await?;
+        let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
+        let event = draft.stamp(stamp);
+        insert_event(&mut tx, account, &event, Fanout::Only(endpoint.seq)).await?;
+        announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(event)
+    }
+
+    async fn purge(&self, before: Micros, batch: u32) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let tasks = sqlx::query(
+            "DELETE FROM tasks WHERE (account_id, id) IN (
+                 SELECT account_id, id FROM tasks WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Deliveries that are done go with their event (ON DELETE CASCADE).
+        let events = sqlx::query(
+            "DELETE FROM events WHERE (account_id, seq) IN (
+                 SELECT e.account_id, e.seq FROM events e WHERE e.created_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                   WHERE d.account_id = e.account_id AND d.event_seq = e.seq AND d.state = 'pending')
+                 ORDER BY e.created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(tasks + events)
+    }
+
+    async fn backlog(&self) -> StoreResult<Backlog> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending'),
+                    (SELECT count(*) FROM endpoints WHERE state = 'suspended'),
+                    (SELECT count(*) FROM endpoints WHERE state = 'disabled')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog {
+            deliveries_waiting: row.try_get(0)?,
+            endpoints_suspended: row.try_get(1)?,
+            endpoints_disabled: row.try_get(2)?,
+        })
+    }
+}

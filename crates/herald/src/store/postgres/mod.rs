@@ -1,0 +1,259 @@
+//! The PostgreSQL store, for several Herald nodes on one database.
+//!
+//! Each call takes a connection from a pool; a write that emits an event runs in one
+//! transaction with it. Nodes learn of new work from each other through `LISTEN/NOTIFY`
+//! (see `notify`), and share deliveries through leases that run out (see `claim`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use tokio::sync::Notify;
+
+use super::{AccountStore, Page, StoreError, StoreResult};
+use crate::clock::Micros;
+use crate::domain::account::{Account, NewAccount};
+use crate::domain::event::builtin_types;
+use crate::domain::recruiting::{Process, ProcessStep, StepStatus};
+
+mod claim;
+mod delivery;
+mod migrate;
+mod notify;
+mod recruiting;
+mod webhooks;
+
+/// Herald's data in a PostgreSQL database, shared with other nodes.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Wakes this node's dispatcher: at once after its own writes, and when another node's
+    /// notification arrives.
+    wake: Arc<Notify>,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Other(Box::new(e))
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://…`) with up to `max_connections`, and
+    /// migrates it.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<PostgresStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            // A request waits this long for a connection before it fails, rather than hanging
+            // while PostgreSQL is away.
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        migrate::run(&pool).await?;
+        seed_builtin_types(&pool).await?;
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(notify::listen(pool.clone(), wake.clone()));
+        Ok(PostgresStore { pool, wake })
+    }
+}
+
+async fn seed_builtin_types(pool: &PgPool) -> sqlx::Result<()> {
+    for t in builtin_types() {
+        sqlx::query(
+            "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES ($1, $2, $3, true, 0)
+             ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema",
+        )
+        .bind(t.name)
+        .bind(t.description)
+        .bind(t.schema.to_string())
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Turns a unique-constraint violation into a `Conflict` with `message`.
+fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.into()),
+        _ => e.into(),
+    }
+}
+
+/// Maps "no row" to `NotFound(what)`.
+fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {
+    row.ok_or(StoreError::NotFound(what))
+}
+
+/// Rows to fetch for a page: one more than its limit, to tell whether a next page exists.
+fn fetch_limit(page: Page) -> i64 {
+    i64::from(page.limit) + 1
+}
+
+/// Reads an enum stored as its bare word (`fifo`).
+fn decode_word<T: serde::de::DeserializeOwned>(column: &str, word: String) -> StoreResult<T> {
+    serde_json::from_value(serde_json::Value::String(word))
+        .map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
+}
+
+/// Reads a value stored as JSON text; the store wrote it, so a failure is corruption.
+fn decode<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at";
+
+fn account_from(row: &PgRow) -> sqlx::Result<Account> {
+    Ok(Account {
+        id: row.try_get(0)?,
+        login: row.try_get(1)?,
+        name: row.try_get(2)?,
+        process_id: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    })
+}
+
+/// The columns [`step_from`] reads, from `process_steps s`, starting at `at`.
+const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
+
+fn step_from(row: &PgRow, at: usize) -> sqlx::Result<ProcessStep> {
+    let status: String = row.try_get(at + 3)?;
+    Ok(ProcessStep {
+        id: row.try_get(at)?,
+        process_id: row.try_get(at + 1)?,
+        name: row.try_get(at + 2)?,
+        status: StepStatus::parse(&status).unwrap_or(StepStatus::Current),
+    })
+}
+
+#[async_trait]
+impl AccountStore for PostgresStore {
+    async fn admin_token_digest(&self) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = 'admin_token_sha256'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn keep_admin_token_digest(&self, digest: &str) -> StoreResult<bool> {
+        let kept = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('admin_token_sha256', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(digest)
+        .execute(&self.pool)
+        .await?;
+        Ok(kept.rows_affected() == 1)
+    }
+
+    async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account> {
+        let mut tx = self.pool.begin().await?;
+        let account_id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (login, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(&new.login)
+        .bind(&new.name)
+        .bind(password_hash)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict(format!("the login {:?} is taken", new.login)))?;
+        let process_id: i64 =
+            sqlx::query_scalar("INSERT INTO processes (account_id, name) VALUES ($1, $2) RETURNING id")
+                .bind(account_id)
+                .bind(&new.process_name)
+                .fetch_one(&mut *tx)
+                .await?;
+        let statuses: Vec<&str> = (0..new.steps.len())
+            .map(|position| StepStatus::at(position, new.steps.len()).as_str())
+            .collect();
+        // One statement for every step, in order: the steps' ids follow their positions.
+        sqlx::query(
+            "INSERT INTO process_steps (account_id, process_id, position, name, status)
+             SELECT $1, $2, s.position - 1, s.name, s.status
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS s (name, status, position)
+             ORDER BY s.position",
+        )
+        .bind(account_id)
+        .bind(process_id)
+        .bind(&new.steps)
+        .bind(&statuses)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Account {
+            id: account_id,
+            login: new.login.clone(),
+            name: new.name.clone(),
+            process_id,
+            created_at: at,
+        })
+    }
+
+    async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a
+             WHERE a.id > coalesce($1, -1) AND a.id < coalesce($2, 9223372036854775807) ORDER BY a.id DESC LIMIT $3"
+        ))
+        .bind(page.since)
+        .bind(page.before)
+        .bind(fetch_limit(page))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(account_from).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn account(&self, login: &str) -> StoreResult<Account> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = $1"))
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        found(row.as_ref().map(account_from).transpose()?, "account")
+    }
+
+    async fn account_credentials(&self, login: &str) -> StoreResult<(Account, String)> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = $1"
+        ))
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = found(row, "account")?;
+        Ok((account_from(&row)?, row.try_get(5)?))
+    }
+
+    async fn delete_account(&self, login: &str) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM accounts WHERE login = $1")
+            .bind(login)
+            .execute(&self.pool)
+            .await?;
+        match deleted.rows_affected() {
+            0 => Err(StoreError::NotFound("account")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn process(&self, account: i64, id: i64) -> StoreResult<Process> {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM processes WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let name = found(name, "process")?;
+        let rows = sqlx::query(&format!(
+            "SELECT {STEP_COLUMNS} FROM process_steps s
+             WHERE s.account_id = $1 AND s.process_id = $2 ORDER BY s.position"
+        ))
+        .bind(account)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Process {
+            id,
+            name,
+            steps: rows.iter().map(|r| step_from(r, 0)).collect::<sqlx::Result<_>>()?,
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! Event types, the event log and endpoints in PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::notify::announce;
+use super::{PostgresStore, conflict, decode, decode_word, fetch_limit, found};
+use crate::clock::Micros;
+use crate::domain::Invalid;
+use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
+use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
+use crate::store::{Page, StoreError, StoreResult, WebhookStore};
+
+/// Who gets deliveries of an event being written.
+#[derive(Clone, Copy)]
+pub(super) enum Fanout {
+    /// Every endpoint of the account that subscribes to the event's type.
+    Subscribers,
+    /// This endpoint (by seq) alone, whatever it subscribes to: a test event.
+    Only(i64),
+}
+
+/// Appends an event to the log, and its deliveries, inside the caller's transaction.
+pub(super) async fn insert_event(
+    conn: &mut PgConnection,
+    account: i64,
+    event: &Event,
+    fanout: Fanout,
+) -> sqlx::Result<()> {
+    let only = match fanout {
+        Fanout::Subscribers => None,
+        Fanout::Only(endpoint) => Some(endpoint),
+    };
+    // One statement: the event, then a delivery for each endpoint it goes to.
+    sqlx::query(
+        "WITH event AS (
+             INSERT INTO events (account_id, id, event_type, application_id, created_at, body)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq)
+         INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
+         SELECT $1, e.seq, event.seq, $4, 'pending', $5, $5 FROM endpoints e, event
+         WHERE e.account_id = $1 AND CASE WHEN $7::bigint IS NULL
+             THEN e.events ?| ARRAY['*', $3] ELSE e.seq = $7 END",
+    )
+    .bind(account)
+    .bind(&event.id)
+    .bind(&event.event_type)
+    .bind(event.application_id)
+    .bind(event.created_at)
+    .bind(&event.body)
+    .bind(only)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events::text, ordering, auth, secret, state,
+    suspended_until, consecutive_failures, created_at, updated_at";
+
+fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
+    let events: String = row.try_get(4)?;
+    let auth: Option<String> = row.try_get(6)?;
+    let consecutive_failures: i64 = row.try_get(10)?;
+    Ok(Endpoint {
+        seq: row.try_get(0)?,
+        id: row.try_get(1)?,
+        url: row.try_get(2)?,
+        description: row.try_get(3)?,
+        events: decode("events", &events)?,
+        ordering: decode_word::<Ordering>("ordering", row.try_get(5)?)?,
+        auth: auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
+        secret: row.try_get(7)?,
+        state: decode_word::<EndpointState>("state", row.try_get(8)?)?,
+        suspended_until: row.try_get(9)?,
+        consecutive_failures: u32::try_from(consecutive_failures).unwrap_or(u32::MAX),
+        created_at: row.try_get(11)?,
+        updated_at: row.try_get(12)?,
+    })
+}
+
+/// One endpoint of the account, on any connection.
+pub(super) async fn endpoint_on(conn: &mut PgConnection, account: i64, id: &str) -> StoreResult<Endpoint> {
+    let row = sqlx::query(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    endpoint_from(&found(row, "endpoint")?)
+}
+
+fn quoted<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises")
+}
+
+/// Turns an enum's JSON form (`"fifo"`) into its column text (`fifo`).
+pub(super) fn column_text<T: serde::Serialize>(value: &T) -> String {
+    quoted(value).trim_matches('"').to_owned()
+}
+
+#[async_trait]
+impl WebhookStore for PostgresStore {
+    async fn event_types(&self) -> StoreResult<Vec<EventType>> {
+        let rows = sqlx::query(
+            "SELECT name, description, schema, builtin FROM event_types ORDER BY builtin DESC, created_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let schema: String = r.try_get(2)?;
+                Ok(EventType {
+                    name: r.try_get(0)?,
+                    description: r.try_get(1)?,
+                    schema: decode("schema", &schema)?,
+                    builtin: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_event_type(&self, event_type: &EventType, at: Micros) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES ($1, $2, $3, false, $4)",
+        )
+        .bind(&event_type.name)
+        .bind(&event_type.description)
+        .bind(event_type.schema.to_string())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict(format!("the event type {:?} exists", event_type.name)))?;
+        Ok(())
+    }
+
+    async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(application) = draft.application_id {
+            let exists = sqlx::query("SELECT 1 FROM applications WHERE account_id = $1 AND id = $2")
+                .bind(account)
+                .bind(application)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                let message = format!("application {application} does not exist");
+                return Err(Invalid {
+                    code: "unknown_application",
+                    message,
+                }
+                .into());
+            }
+        }
+        let event = draft.stamp(stamp);
+        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
+        announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(event)
+    }
+
+    async fn event(&self, account: i64, id: &str) -> StoreResult<Event> {
+        let row = sqlx::query(
+            "SELECT id, event_type, application_id, created_at, body FROM events WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = found(row, "event")?;
+        Ok(Event {
+            id: row.try_get(0)?,
+            event_type: row.try_get(1)?,
+            application_id: row.try_get(2)?,
+            created_at: row.try_get(3)?,
+            body: row.try_get(4)?,
+        })
+    }
+
+    async fn create_endpoint(
+        &self,
+        account: i64,
+        spec: &EndpointSpec,
+        id: &str,
+        secret: &str,
+        at: Micros,
+    ) -> StoreResult<Endpoint> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
+                 consecutive_failures, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9)
+             RETURNING {ENDPOINT_COLUMNS}"
+        ))
+        .bind(account)
+        .bind(id)
+        .bind(&spec.url)
+        .bind(&spec.description)
+        .bind(quoted(&spec.events))
+        .bind(column_text(&spec.ordering))
+        .bind(spec.auth.as_ref().map(quoted))
+        .bind(secret)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        endpoint_from(&row)
+    }
+
+    async fn endpoint(&self, account: i64, id: &str) -> StoreResult<Endpoint> {
+        let mut conn = self.pool.acquire().await?;
+        endpoint_on(&mut conn, account, id).await
+    }
+
+    async fn endpoints(&self, account: i64, page: Page) -> StoreResult<Vec<Endpoint>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = $1
+             AND seq > coalesce($2, -1) AND seq < coalesce($3, 9223372036854775807) ORDER BY seq DESC LIMIT $4"
+        ))
+        .bind(account)
+        .bind(page.since)
+        .bind(page.before)
+        .bind(fetch_limit(page))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(endpoint_from).collect()
+    }
+
+    async fn update_endpoint(&self, account: i64, id: &str, spec: &EndpointSpec, at: Micros) -> StoreResult<Endpoint> {
+        let row = sqlx::query(&format!(
+            "UPDATE endpoints SET url = $1, description = $2, events = $3::jsonb, ordering = $4, auth = $5,
+                 updated_at = $6
+             WHERE account_id = $7 AND id = $8 RETURNING {ENDPOINT_COLUMNS}"
+        ))
+        .bind(&spec.url)
+        .bind(&spec.description)
+        .bind(quoted(&spec.events))
+        .bind(column_text(&spec.ordering))
+        .bind(spec.auth.as_ref().map(quoted))
+        .bind(at)
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        endpoint_from(&found(row, "endpoint")?)
+    }
+
+    async fn rotate_secret(
+        &self,
+        account: i64,
+        id: &str,
+        secret: &str,
+        previous_until: Micros,
+        at: Micros,
+    ) -> StoreResult<Endpoint> {
+        let row = sqlx::query(&format!(
+            "UPDATE endpoints SET previous_secret = secret, previous_secret_until = $1, secret = $2, updated_at = $3
+             WHERE account_id = $4 AND id = $5 RETURNING {ENDPOINT_COLUMNS}"
+        ))
+        .bind(previous_until)
+        .bind(secret)
+        .bind(at)
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        endpoint_from(&found(row, "endpoint")?)
+    }
+
+    async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM endpoints WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        match deleted.rows_affected() {
+            0 => Err(StoreError::NotFound("endpoint")),
+            _ => Ok(()),
+        }
+    }
+}
