@@ -83,6 +83,12 @@ impl TestDb {
         }
     }
 
+    /// The single whole number a query answers on the PostgreSQL database at `url`.
+    pub async fn count_on(url: &str, sql: &str) -> i64 {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+
     fn sqlite(&self) -> rusqlite::Connection {
         let path = self.url.strip_prefix("sqlite://").unwrap();
         let db = rusqlite::Connection::open(path).unwrap();

@@ -15,6 +15,7 @@ mod endpoints;
 mod events;
 mod isolation;
 mod migrations;
+mod nodes;
 mod operations;
 mod paging;
 mod property;

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub enum Answer {
     Redirect,
     /// A status with a body of this many bytes.
     Large(u16, usize),
+    /// A status, after this long.
+    Slow(u16, Duration),
 }
 
 /// One call received.
@@ -52,6 +55,9 @@ struct Inner {
     script: Mutex<VecDeque<Answer>>,
     otherwise: Mutex<Option<Answer>>,
     arrived: Notify,
+    /// Calls being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 /// The receiver; dropped with the test's runtime.
@@ -84,6 +90,11 @@ impl TestReceiver {
     /// What every call gets once the script is spent.
     pub fn otherwise(&self, answer: Answer) {
         *self.inner.otherwise.lock().unwrap() = Some(answer);
+    }
+
+    /// The most calls that were ever being answered at the same time.
+    pub fn most_in_flight(&self) -> usize {
+        self.inner.most_in_flight.load(AtomicOrdering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -121,6 +132,14 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         at: Instant::now(),
     });
     inner.arrived.notify_waiters();
+    let now = inner.in_flight.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+    inner.most_in_flight.fetch_max(now, AtomicOrdering::SeqCst);
+    let response = answer_with(answer).await;
+    inner.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
+    response
+}
+
+async fn answer_with(answer: Answer) -> Response {
     match answer {
         Answer::Status(status, body) => (StatusCode::from_u16(status).unwrap(), body).into_response(),
         Answer::Hang => std::future::pending().await,
@@ -132,6 +151,10 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
             .into_response(),
         Answer::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response(),
         Answer::Large(status, size) => (StatusCode::from_u16(status).unwrap(), "x".repeat(size)).into_response(),
+        Answer::Slow(status, after) => {
+            tokio::time::sleep(after).await;
+            (StatusCode::from_u16(status).unwrap(), "slow").into_response()
+        }
     }
 }
 

@@ -1,0 +1,441 @@
+//! Several real `herald serve` processes on one PostgreSQL database: they share the
+//! deliveries, keep the per-endpoint cap and suspension together, wake each other, split into
+//! API and dispatcher roles, take over from a node killed with SIGKILL, and ride out a restart
+//! of PostgreSQL itself. These tests run in the PostgreSQL pass of `scripts/test` and return
+//! at once on SQLite, where one process owns the database.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::db::{TestDb, postgres_cluster};
+use crate::helpers::ADMIN_TOKEN;
+use crate::receiver::{Answer, Received, TestReceiver};
+
+/// One `herald serve` process; killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Node {
+    /// Starts a node on `database` with these `HERALD_*` settings, and waits until it answers.
+    async fn start(database: &str, settings: &[(&str, &str)]) -> Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-token", ADMIN_TOKEN, "--database", database])
+            .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+            .env("HERALD_RATE_LIMIT_PER_MINUTE", "0")
+            // A short time-out: a killed node's leases run out 10 s after it.
+            .env("HERALD_DELIVERY_TIMEOUT", "2s")
+            .env("HERALD_DELIVERY_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms,200ms")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        let node = Node {
+            child: command.spawn().expect("the herald binary starts"),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        herald::bench::wait_healthy(&reqwest::Client::new(), &node.base)
+            .await
+            .expect("the node starts");
+        node
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The account `acme`, an event type to publish, and one endpoint per receiver.
+async fn setup(node: &Node, receivers: &[&TestReceiver], endpoint: serde_json::Value) {
+    let client = reqwest::Client::new();
+    let admin = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{}{path}", node.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let account = admin(
+        "/admin/v1/account",
+        json!({"login": "acme", "password": "correct horse"}),
+    );
+    assert_eq!(account.await.unwrap().status(), 201);
+    let event_type = json!({"name": "LoadEvent", "description": "An event of the multi-node tests."});
+    assert_eq!(admin("/admin/v1/event-type", event_type).await.unwrap().status(), 201);
+    for receiver in receivers {
+        let mut body = endpoint.clone();
+        body["url"] = json!(receiver.url());
+        let created = admin("/admin/v1/account/acme/webhook/endpoint", body).await.unwrap();
+        assert_eq!(created.status(), 201);
+    }
+}
+
+/// Publishes event number `n` through `base`; returns its id once acknowledged, or `None` when
+/// the node did not acknowledge it (it was killed, or PostgreSQL was away).
+async fn publish(client: &reqwest::Client, base: &str, n: usize) -> Option<String> {
+    let response = client
+        .post(format!("{base}/admin/v1/account/acme/event"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"event": "LoadEvent", "data": {"n": n}}))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 201 {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["id"].as_str().map(str::to_owned)
+}
+
+/// Waits until every receiver got a call for every one of `events`; returns how many calls
+/// were repeats of a call already received (by `webhook-id`, per receiver).
+async fn every_event_arrives(receivers: &[&TestReceiver], events: &HashSet<String>, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let calls: Vec<Vec<Received>> = receivers.iter().map(|r| r.received()).collect();
+        let missing: usize = calls
+            .iter()
+            .map(|calls| {
+                let got: HashSet<&str> = calls.iter().map(|c| c.header("webhook-id")).collect();
+                events.iter().filter(|id| !got.contains(id.as_str())).count()
+            })
+            .sum();
+        if missing == 0 {
+            return calls
+                .iter()
+                .map(|calls| {
+                    let distinct: HashSet<&str> = calls.iter().map(|c| c.header("webhook-id")).collect();
+                    calls.len() - distinct.len()
+                })
+                .sum();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} calls of {} events to {} endpoints never arrived",
+            events.len(),
+            receivers.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The database for a multi-node test, or `None` on SQLite.
+async fn postgres() -> Option<TestDb> {
+    if postgres_cluster().is_none() {
+        eprintln!("skipped: the multi-node tests need PostgreSQL (scripts/test runs them)");
+        return None;
+    }
+    Some(TestDb::new().await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_lose_nothing_when_one_is_killed_mid_load() {
+    let Some(db) = postgres().await else { return };
+    // The node to be killed starts alone and takes the first calls, which hang: when it dies
+    // it holds them, and their leases, for certain.
+    let timeout = [("HERALD_DELIVERY_TIMEOUT", "5s")];
+    let mut victim = Node::start(&db.url, &timeout).await;
+    let receivers = [TestReceiver::start().await, TestReceiver::start().await];
+    for receiver in &receivers {
+        receiver.script(vec![Answer::Hang; 10]);
+        receiver.otherwise(Answer::Slow(200, Duration::from_millis(30)));
+    }
+    let receivers: Vec<&TestReceiver> = receivers.iter().collect();
+    setup(&victim, &receivers, json!({"events": ["*"]})).await;
+    let client = reqwest::Client::new();
+    let mut first = HashSet::new();
+    for n in 0..20 {
+        first.insert(publish(&client, &victim.base, n).await.expect("acknowledged"));
+    }
+    for receiver in &receivers {
+        receiver.wait_for(10, Duration::from_secs(10)).await;
+    }
+    let others = [
+        Node::start(&db.url, &timeout).await,
+        Node::start(&db.url, &timeout).await,
+    ];
+
+    // Load through all three nodes; the victim dies after 100 acknowledged events, and its
+    // publishers go on through the others.
+    const EVENTS: usize = 300;
+    let acknowledged = Arc::new(Mutex::new(first));
+    let next = Arc::new(AtomicUsize::new(20));
+    let killed = Arc::new(AtomicBool::new(false));
+    let bases = [victim.base.clone(), others[0].base.clone(), others[1].base.clone()];
+    let mut publishers = Vec::new();
+    for p in 0..4 {
+        let (acknowledged, next, killed, bases) = (acknowledged.clone(), next.clone(), killed.clone(), bases.clone());
+        publishers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let n = next.fetch_add(1, SeqCst);
+                if n >= EVENTS {
+                    return;
+                }
+                let node = match (p + n) % 3 {
+                    0 if killed.load(SeqCst) => 1 + n % 2,
+                    node => node,
+                };
+                if let Some(id) = publish(&client, &bases[node], n).await {
+                    acknowledged.lock().unwrap().insert(id);
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    victim.kill();
+    killed.store(true, SeqCst);
+    let killed_at = Instant::now();
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let written: HashSet<String> = db.texts("SELECT id FROM events").await.into_iter().collect();
+    assert!(acknowledged.is_subset(&written), "every acknowledged event was written");
+    // The victim's leases run out 5 s + 10 s after its calls began; then the others call.
+    let repeats = every_event_arrives(&receivers, &written, Duration::from_secs(60)).await;
+    let calls: usize = receivers.iter().map(|r| r.received().len()).sum();
+    eprintln!(
+        "three nodes, one killed: {} acknowledged, {} written, {calls} calls, {repeats} repeats, all delivered {:.1} s after the kill",
+        acknowledged.len(),
+        written.len(),
+        killed_at.elapsed().as_secs_f64()
+    );
+    // The victim's 20 hanging calls are made again, and nothing else: it held each
+    // endpoint's whole cap, so it had no other call in flight.
+    assert_eq!(repeats, 20, "the killed node's calls, and only those, are repeated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_nodes_never_repeat_a_call_and_keep_the_per_endpoint_cap_together() {
+    let Some(db) = postgres().await else { return };
+    let cap = [("HERALD_DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", "3")];
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Node::start(&db.url, &cap).await);
+    }
+    let receiver = TestReceiver::start().await;
+    receiver.otherwise(Answer::Slow(200, Duration::from_millis(100)));
+    setup(&nodes[0], &[&receiver], json!({"events": ["*"]})).await;
+    let client = reqwest::Client::new();
+    let mut events = HashSet::new();
+    for n in 0..60 {
+        events.insert(publish(&client, &nodes[n % 3].base, n).await.expect("acknowledged"));
+    }
+    let repeats = every_event_arrives(&[&receiver], &events, Duration::from_secs(30)).await;
+    assert_eq!(repeats, 0, "no call is made twice while every node lives");
+    assert_eq!(receiver.received().len(), 60);
+    let most = receiver.most_in_flight();
+    eprintln!("three nodes, a cap of 3 per endpoint: at most {most} calls at once");
+    assert!(most <= 3, "{most} calls were in flight at once, over the cap of 3");
+    assert!(most >= 2, "the nodes called in parallel ({most} at most)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_holds_on_every_node() {
+    let Some(db) = postgres().await else { return };
+    let settings = [
+        ("HERALD_SUSPENSION_AFTER_FAILURES", "3"),
+        ("HERALD_SUSPENSION_FIRST", "3s"),
+        ("HERALD_DELIVERY_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms,100ms,100ms"),
+    ];
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Node::start(&db.url, &settings).await);
+    }
+    let receiver = TestReceiver::start().await;
+    receiver.otherwise(Answer::Status(500, "down"));
+    // FIFO: one call at a time, so the failures that suspend the endpoint come one by one.
+    setup(&nodes[0], &[&receiver], json!({"events": ["*"], "ordering": "fifo"})).await;
+    let client = reqwest::Client::new();
+    for (n, node) in nodes.iter().enumerate() {
+        publish(&client, &node.base, n).await.expect("acknowledged");
+    }
+    let first = receiver.wait_for(3, Duration::from_secs(10)).await;
+    let suspended_at = first[2].at;
+    // Resting: no node calls until the 3 s cool-down is over; then a single probe.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let during: Vec<Duration> = receiver
+        .received()
+        .iter()
+        .skip(3)
+        .map(|c| c.at - suspended_at)
+        .collect();
+    assert!(during.is_empty(), "calls during the suspension, after {during:?}");
+    let probes = receiver.wait_for(4, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = receiver.received();
+    assert_eq!(
+        after.len(),
+        4,
+        "one probe, not one per node ({:?} after the suspension)",
+        after.iter().skip(3).map(|c| c.at - suspended_at).collect::<Vec<_>>()
+    );
+    assert!(probes[3].at - suspended_at >= Duration::from_millis(2900));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_node_and_a_dispatcher_node_split_the_work_and_wake_each_other() {
+    let Some(db) = postgres().await else { return };
+    let api = Node::start(&db.url, &[("HERALD_ROLE", "api")]).await;
+    let receiver = TestReceiver::start().await;
+    setup(&api, &[&receiver], json!({"events": ["*"]})).await;
+    let client = reqwest::Client::new();
+    let first = publish(&client, &api.base, 0).await.expect("acknowledged");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.received().is_empty(), "an api node does not deliver");
+
+    let dispatcher = Node::start(&db.url, &[("HERALD_ROLE", "dispatcher")]).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let refused = client
+        .get(format!("{}/restapi/v1", dispatcher.base))
+        .basic_auth("acme", Some("correct horse"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404, "a dispatcher node serves no API");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("dispatcher"),
+        "{body}"
+    );
+
+    // New work written on the API node wakes the dispatcher node through NOTIFY at once,
+    // not at its next idle check a minute later.
+    let mut waits = Vec::new();
+    for n in 1..=5 {
+        let sent = Instant::now();
+        let id = publish(&client, &api.base, n).await.expect("acknowledged");
+        let got = receiver.wait_for(n + 1, Duration::from_secs(5)).await;
+        assert_eq!(got[n].header("webhook-id"), id);
+        waits.push(sent.elapsed());
+    }
+    eprintln!("from the API node's answer to the dispatcher node's call: {waits:?}");
+    assert!(waits.iter().all(|w| *w < Duration::from_secs(2)), "{waits:?}");
+    assert_eq!(receiver.received()[0].header("webhook-id"), first);
+    drop(dispatcher);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_under_load_loses_nothing() {
+    if postgres_cluster().is_none() {
+        eprintln!("skipped: needs PostgreSQL (scripts/test runs it)");
+        return;
+    }
+    // A cluster of its own: restarting the suite's shared one would cut the other tests off.
+    let cluster = Cluster::start();
+    let receiver = TestReceiver::start().await;
+    let nodes = [
+        Node::start(&cluster.url, &[]).await,
+        Node::start(&cluster.url, &[]).await,
+    ];
+    setup(&nodes[0], &[&receiver], json!({"events": ["*"]})).await;
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (acknowledged, refused) = (acknowledged.clone(), refused.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let started = Instant::now();
+            let mut n = 0;
+            // Bounded: 6 s of load or 2,000 events, whichever comes first.
+            while started.elapsed() < Duration::from_secs(6) && n < 2000 {
+                match publish(&client, &bases[n % 2], n).await {
+                    Some(id) => drop(acknowledged.lock().unwrap().insert(id)),
+                    None => drop(refused.fetch_add(1, SeqCst)),
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.restart();
+    load.await.unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let repeats = every_event_arrives(&[&receiver], &acknowledged, Duration::from_secs(60)).await;
+    let written = TestDb::count_on(&cluster.url, "SELECT count(*) FROM events").await;
+    eprintln!(
+        "PostgreSQL restarted under load: {} acknowledged, {} refused while it was away, {written} written, {repeats} repeats",
+        acknowledged.len(),
+        refused.load(SeqCst)
+    );
+    assert!(acknowledged.len() > 100, "the load went on around the restart");
+    // Work written after the restart is still delivered: the nodes reconnected.
+    let client = reqwest::Client::new();
+    let mut after = HashMap::new();
+    for (i, base) in nodes.iter().map(|n| &n.base).enumerate() {
+        after.insert(
+            publish(&client, base, 10_000 + i)
+                .await
+                .expect("acknowledged after the restart"),
+            i,
+        );
+    }
+    let after: HashSet<String> = after.into_keys().collect();
+    every_event_arrives(&[&receiver], &after, Duration::from_secs(30)).await;
+}
+
+/// A PostgreSQL cluster of one test's own, through `scripts/pg`; stopped and deleted on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
+            .arg("start")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/pg runs");
+        assert!(output.status.success(), "scripts/pg start failed");
+        let url = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        Cluster { dir, url }
+    }
+
+    fn restart(&self) {
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
+            .arg("restart")
+            .arg(self.dir.path())
+            .status()
+            .expect("scripts/pg runs");
+        assert!(status.success(), "scripts/pg restart failed");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
