@@ -34,7 +34,8 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
 /// (on every node).
 const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
         e.previous_secret, e.previous_secret_until,
-        (SELECT count(*) FROM deliveries d WHERE d.endpoint_seq = e.seq AND d.leased_until > $3)
+        (SELECT count(*) FROM deliveries d
+         WHERE d.account_id = e.account_id AND d.endpoint_seq = e.seq AND d.leased_until > $3)
     FROM endpoints e WHERE e.account_id = $1 AND e.seq = $2
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
@@ -42,11 +43,12 @@ const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.su
 /// each application's oldest pending one. A delivery whose lease ran out is due again.
 const LEASE_DUE: &str = "WITH due AS (
         SELECT d.id FROM deliveries d
-        WHERE d.endpoint_seq = $2 AND d.state = 'pending' AND d.next_at <= $3
+        WHERE d.account_id = $1 AND d.endpoint_seq = $2 AND d.state = 'pending' AND d.next_at <= $3
           AND (d.leased_until IS NULL OR d.leased_until <= $3)
           AND ($4 = 'parallel' OR NOT EXISTS (
                SELECT 1 FROM deliveries o
-               WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS NOT DISTINCT FROM d.application_id
+               WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
+                 AND o.application_id IS NOT DISTINCT FROM d.application_id
                  AND o.state = 'pending' AND o.id < d.id))
         ORDER BY d.next_at LIMIT $5
         FOR UPDATE OF d SKIP LOCKED)

@@ -1,7 +1,7 @@
 //! Deliveries and the call history in PostgreSQL: recording calls in batches, reading the
 //! history, and the endpoint operations that make work due (claiming is in `claim`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -144,23 +144,29 @@ impl DeliveryStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // Each endpoint's health, locked (in seq order, as every recorder does) so that two
         // nodes recording calls of one endpoint apply the rule one after the other.
-        let mut seqs: Vec<i64> = calls.iter().map(|c| c.claimed.endpoint_seq).collect();
-        seqs.sort_unstable();
-        seqs.dedup();
+        // Each endpoint is named with its account, as every query of account data is.
+        let endpoints: BTreeSet<(i64, i64)> = calls
+            .iter()
+            .map(|c| (c.claimed.endpoint_seq, c.claimed.account_id))
+            .collect();
+        let (seqs, accounts): (Vec<i64>, Vec<i64>) = endpoints.into_iter().unzip();
         let rows = sqlx::query(
-            "SELECT seq, state, suspended_until, consecutive_failures, failing_since, suspensions
-             FROM endpoints WHERE seq = ANY($1) ORDER BY seq FOR NO KEY UPDATE",
+            "SELECT seq, state, suspended_until, consecutive_failures, failing_since, suspensions, account_id
+             FROM endpoints WHERE (seq, account_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+             ORDER BY seq FOR NO KEY UPDATE",
         )
         .bind(&seqs)
+        .bind(&accounts)
         .fetch_all(&mut *tx)
         .await?;
-        let mut healths: BTreeMap<i64, (Health, Health)> = BTreeMap::new();
+        let mut healths: BTreeMap<(i64, i64), (Health, Health)> = BTreeMap::new();
         for row in &rows {
             let health = health_from(row)?;
-            healths.insert(row.try_get(0)?, (health, health));
+            healths.insert((row.try_get(0)?, row.try_get(6)?), (health, health));
         }
         for call in calls.iter() {
-            if let Some(entry) = healths.get_mut(&call.claimed.endpoint_seq) {
+            let key = (call.claimed.endpoint_seq, call.claimed.account_id);
+            if let Some(entry) = healths.get_mut(&key) {
                 entry.1 = rule(entry.1, call);
             }
         }
@@ -208,17 +214,18 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.lease)
         .execute(&mut *tx)
         .await?;
-        for (seq, (before, health)) in healths {
+        for ((seq, account), (before, health)) in healths {
             if before != health {
                 sqlx::query(
                     "UPDATE endpoints SET state = $1, suspended_until = $2, consecutive_failures = $3,
-                         failing_since = $4, suspensions = $5 WHERE seq = $6",
+                         failing_since = $4, suspensions = $5 WHERE account_id = $6 AND seq = $7",
                 )
                 .bind(column_text(&health.state))
                 .bind(health.suspended_until)
                 .bind(i64::from(health.consecutive_failures))
                 .bind(health.failing_since)
                 .bind(i64::from(health.suspensions))
+                .bind(account)
                 .bind(seq)
                 .execute(&mut *tx)
                 .await?;
