@@ -102,3 +102,56 @@ async fn endpoints_page_and_take_an_endpoint_id_as_since() {
     assert_eq!(next.body["items"][0]["id"], made[1].as_str());
     assert_eq!(next.body["_next"], "");
 }
+
+/// On PostgreSQL, transactions can commit in another order than they took their ids. A write
+/// held up after taking its id (here by a trigger that sleeps) must not let a later write
+/// become visible first, or a client polling with `since` would step over it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_misses_no_item_whose_write_commits_late() {
+    let app = spawn_app().await;
+    if !app.db().is_postgres() {
+        return; // One SQLite writer commits in id order by construction.
+    }
+    let acme = app.new_account("acme").await;
+    app.db()
+        .execute(
+            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.first_name = 'Slow' THEN PERFORM pg_sleep(0.5); END IF; RETURN NEW; END $$;
+             CREATE TRIGGER slow BEFORE INSERT ON candidates FOR EACH ROW EXECUTE FUNCTION slow();",
+        )
+        .await;
+    let slow = {
+        let client = reqwest::Client::new();
+        let url = app.url("/restapi/v1/candidate");
+        tokio::spawn(async move {
+            let reply = client
+                .post(url)
+                .basic_auth("acme", Some(crate::helpers::PASSWORD))
+                .json(&json!({"first_name": "Slow", "last_name": "Writer"}))
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = reply.json().await.unwrap();
+            body["id"].as_i64().unwrap()
+        })
+    };
+    // The slow write has its id and sleeps; this one comes after it.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let fast = acme
+        .post(
+            "/restapi/v1/candidate",
+            json!({"first_name": "Fast", "last_name": "Writer"}),
+        )
+        .await;
+    assert_eq!(fast.status, 201, "{}", fast.text);
+    // A poller reads what is there, then asks for what came since the newest it saw.
+    let first = ids(&acme.get("/restapi/v1/candidate?since=0").await);
+    let newest = first.iter().max().copied().unwrap();
+    let slow = slow.await.unwrap();
+    let then = ids(&acme.get(&format!("/restapi/v1/candidate?since={newest}")).await);
+    let seen: Vec<i64> = first.iter().chain(&then).copied().collect();
+    assert!(
+        seen.contains(&slow),
+        "the slow write ({slow}) was stepped over: first poll {first:?}, then since={newest}: {then:?}"
+    );
+}

@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::notify::announce;
+use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, column_text, endpoint_on, insert_event};
 use super::{PostgresStore, decode_word, fetch_limit, found};
 use crate::clock::Micros;
@@ -171,6 +172,7 @@ impl DeliveryStore for PostgresStore {
             }
         }
         let c = Columns::of(&calls);
+        in_id_order(&mut tx, Listed::Tasks, 0).await?;
         // The calls were made: each becomes a task, unless its account was deleted meanwhile.
         sqlx::query(
             "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,

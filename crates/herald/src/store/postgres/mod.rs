@@ -12,6 +12,8 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use tokio::sync::Notify;
 
+use order::Listed;
+
 use super::{AccountStore, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
@@ -22,6 +24,7 @@ mod claim;
 mod delivery;
 mod migrate;
 mod notify;
+mod order;
 mod recruiting;
 mod webhooks;
 
@@ -150,6 +153,7 @@ impl AccountStore for PostgresStore {
 
     async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account> {
         let mut tx = self.pool.begin().await?;
+        order::in_id_order(&mut tx, Listed::Accounts, 0).await?;
         let account_id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (login, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )

@@ -6,6 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::notify::announce;
+use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, insert_event};
 use super::{PostgresStore, STEP_COLUMNS, conflict, fetch_limit, found, step_from};
 use crate::clock::Micros;
@@ -178,6 +179,8 @@ fn step_change_from(row: &PgRow) -> sqlx::Result<StepChange> {
 #[async_trait]
 impl RecruitingStore for PostgresStore {
     async fn create_job(&self, account: &Account, job: &NewJob, at: Micros) -> StoreResult<Job> {
+        let mut tx = self.pool.begin().await?;
+        in_id_order(&mut tx, Listed::AccountData, account.id).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (account_id, process_id, title, reference, status, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -188,8 +191,9 @@ impl RecruitingStore for PostgresStore {
         .bind(&job.reference)
         .bind(&job.status)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(Job {
             id,
             title: job.title.clone(),
@@ -220,6 +224,8 @@ impl RecruitingStore for PostgresStore {
     }
 
     async fn create_candidate(&self, account: i64, candidate: &NewCandidate, at: Micros) -> StoreResult<Candidate> {
+        let mut tx = self.pool.begin().await?;
+        in_id_order(&mut tx, Listed::AccountData, account).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO candidates (account_id, first_name, last_name, email, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -229,8 +235,9 @@ impl RecruitingStore for PostgresStore {
         .bind(&candidate.last_name)
         .bind(&candidate.email)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(Candidate {
             id,
             first_name: candidate.first_name.clone(),
@@ -282,6 +289,7 @@ impl RecruitingStore for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let first = step_from(&first, 0)?;
+        in_id_order(&mut tx, Listed::AccountData, account).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO applications (account_id, candidate_id, job_id, step_id, step_date, created_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -362,6 +370,7 @@ impl RecruitingStore for PostgresStore {
             .await?
             .ok_or_else(|| unknown("unknown_step", "step", step_id))?;
         check_move(&from, &to)?;
+        in_id_order(&mut tx, Listed::AccountData, account).await?;
         let change_id = record_step(&mut tx, account, application_id, Some(from.id), to.id, stamp.at).await?;
         let event = event::process_step_change(application_id, &from, &to).stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;

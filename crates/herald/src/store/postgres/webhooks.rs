@@ -5,6 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::notify::announce;
+use super::order::{Listed, in_id_order};
 use super::{PostgresStore, conflict, decode, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::Invalid;
@@ -185,6 +186,8 @@ impl WebhookStore for PostgresStore {
         secret: &str,
         at: Micros,
     ) -> StoreResult<Endpoint> {
+        let mut tx = self.pool.begin().await?;
+        in_id_order(&mut tx, Listed::AccountData, account).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
                  consecutive_failures, created_at, updated_at)
@@ -200,8 +203,9 @@ impl WebhookStore for PostgresStore {
         .bind(spec.auth.as_ref().map(quoted))
         .bind(secret)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         endpoint_from(&row)
     }
 
