@@ -377,6 +377,15 @@ impl Reader {
                 "must not exceed delivery.max_in_flight".into(),
             ));
         }
+        // Nodes split by role find each other's work through PostgreSQL; a SQLite file has
+        // one process, which must do both.
+        if config.role != Role::All && config.database.starts_with("sqlite") {
+            return Err(self.error(
+                "role",
+                "\"api\" and \"dispatcher\" need a postgres:// database; on SQLite one process does both (\"all\")"
+                    .into(),
+            ));
+        }
         if config.suspension.first > config.suspension.max {
             return Err(self.error("suspension.first", "must not exceed suspension.max".into()));
         }
@@ -528,6 +537,9 @@ mod tests {
         assert_eq!(c.suspension.max, Duration::from_secs(3600));
         assert_eq!(c.suspension.disable_after, Duration::from_secs(5 * 86400));
         assert_eq!(c.retention.keep, Duration::from_secs(30 * 86400));
+        // Herald's additions.
+        assert_eq!(c.role, Role::All);
+        assert_eq!(c.database_max_connections, 16);
     }
 
     #[test]
@@ -553,6 +565,19 @@ mod tests {
             ..Overrides::default()
         };
         assert_eq!(Config::load(None, env, &flags).unwrap().listen.port(), 9002);
+        let env = [
+            ("HERALD_ROLE".to_string(), "api".to_string()),
+            ("HERALD_DATABASE_URL".to_string(), "postgres://db/herald".to_string()),
+        ];
+        assert_eq!(
+            Config::load(None, env.clone(), &Overrides::default()).unwrap().role,
+            Role::Api
+        );
+        let flags = Overrides {
+            role: Some("dispatcher".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(Config::load(None, env, &flags).unwrap().role, Role::Dispatcher);
     }
 
     #[test]
@@ -579,6 +604,12 @@ mod tests {
         assert!(err.contains("delivery: must be a table"), "{err}");
         let err = load_text("listen = \n", &[]).unwrap_err().to_string();
         assert!(err.contains("line 1") && !err.contains('\n'), "{err}");
+        let err = load_text("role = \"worker\"", &[]).unwrap_err().to_string();
+        assert!(err.contains("role") && err.contains("\"dispatcher\""), "{err}");
+        let err = load_text("role = \"api\"", &[]).unwrap_err().to_string();
+        assert!(err.contains("need a postgres:// database"), "{err}");
+        let err = load_text("database_max_connections = 0", &[]).unwrap_err();
+        assert_eq!(err.key, "database_max_connections");
         let err = load_text("[delivery]\nmax_in_flight = 4\nmax_in_flight_per_endpoint = 5", &[]).unwrap_err();
         assert_eq!(err.key, "delivery.max_in_flight_per_endpoint");
     }

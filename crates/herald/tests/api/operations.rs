@@ -89,6 +89,23 @@ fn a_bad_configuration_file_is_one_line_and_exit_code_2() {
 }
 
 #[test]
+fn an_unknown_role_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = herald()
+        .current_dir(dir.path())
+        .args(["serve", "--role", "worker"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--role") && stderr.contains("\"api\", \"dispatcher\" or \"all\""),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("herald.db").exists());
+}
+
+#[test]
 fn herald_config_prints_the_defaults_which_load() {
     let output = herald().arg("config").output().unwrap();
     assert!(output.status.success());
