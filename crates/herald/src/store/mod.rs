@@ -19,6 +19,7 @@ use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
 
+mod codec;
 pub mod postgres;
 pub mod sqlite;
 

@@ -10,8 +10,8 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::notify::announce;
 use super::order::{Listed, in_id_order};
-use super::webhooks::{Fanout, column_text, endpoint_on, insert_event};
-use super::{PostgresStore, decode_word, fetch_limit, found};
+use super::webhooks::{Fanout, endpoint_on, insert_event};
+use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};

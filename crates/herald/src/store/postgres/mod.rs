@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use order::Listed;
 
+use super::codec::{column_text, decode, decode_word, fetch_limit, found, quoted};
 use super::{AccountStore, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
@@ -83,27 +84,6 @@ fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreErro
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.into()),
         _ => e.into(),
     }
-}
-
-/// Maps "no row" to `NotFound(what)`.
-fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {
-    row.ok_or(StoreError::NotFound(what))
-}
-
-/// Rows to fetch for a page: one more than its limit, to tell whether a next page exists.
-fn fetch_limit(page: Page) -> i64 {
-    i64::from(page.limit) + 1
-}
-
-/// Reads an enum stored as its bare word (`fifo`).
-fn decode_word<T: serde::de::DeserializeOwned>(column: &str, word: String) -> StoreResult<T> {
-    serde_json::from_value(serde_json::Value::String(word))
-        .map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
-}
-
-/// Reads a value stored as JSON text; the store wrote it, so a failure is corruption.
-fn decode<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
 }
 
 const ACCOUNT_COLUMNS: &str =

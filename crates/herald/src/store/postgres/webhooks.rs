@@ -6,7 +6,7 @@ use sqlx::{PgConnection, Row};
 
 use super::notify::announce;
 use super::order::{Listed, in_id_order};
-use super::{PostgresStore, conflict, decode, decode_word, fetch_limit, found};
+use super::{PostgresStore, column_text, conflict, decode, decode_word, fetch_limit, found, quoted};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
@@ -89,15 +89,6 @@ pub(super) async fn endpoint_on(conn: &mut PgConnection, account: i64, id: &str)
     .fetch_optional(conn)
     .await?;
     endpoint_from(&found(row, "endpoint")?)
-}
-
-fn quoted<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises")
-}
-
-/// Turns an enum's JSON form (`"fifo"`) into its column text (`fifo`).
-pub(super) fn column_text<T: serde::Serialize>(value: &T) -> String {
-    quoted(value).trim_matches('"').to_owned()
 }
 
 #[async_trait]

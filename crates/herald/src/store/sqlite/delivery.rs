@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::webhooks::{Fanout, column_text, endpoint_on, insert_event};
-use super::{SqliteStore, decode_word, fetch_limit, found};
+use super::webhooks::{Fanout, endpoint_on, insert_event};
+use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};

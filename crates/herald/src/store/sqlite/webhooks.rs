@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{SqliteStore, conflict, decode, decode_word, fetch_limit, found};
+use super::{SqliteStore, column_text, conflict, decode, decode_word, fetch_limit, found, quoted};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
@@ -123,15 +123,6 @@ pub(super) fn endpoint_on(conn: &Connection, account: i64, id: &str) -> StoreRes
         .query_row(params![account, id], endpoint_row)
         .optional()?;
     endpoint_from(found(row, "endpoint")?)
-}
-
-fn quoted<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises")
-}
-
-/// Turns an enum's JSON form (`"fifo"`) into its column text (`fifo`).
-pub(super) fn column_text<T: serde::Serialize>(value: &T) -> String {
-    quoted(value).trim_matches('"').to_owned()
 }
 
 #[async_trait]
