@@ -1,22 +1,33 @@
-//! `herald bench`: starts a real Herald (this binary, `serve`, as a child process) on a
-//! temporary SQLite database with a fast local receiver, publishes events through the public
-//! API with some concurrency, and reports the ingest rate, end-to-end deliveries per second,
-//! event-to-call latency, CPU per event and the server's memory.
+//! `herald bench`: starts real Herald nodes (this binary, `serve`, as child processes) with a
+//! fast local receiver, publishes events through the public API with some concurrency, and
+//! reports the ingest rate, end-to-end deliveries per second, event-to-call latency, CPU per
+//! event and the nodes' memory.
+//!
+//! The database is a temporary SQLite file unless `--database` names another. On PostgreSQL,
+//! `--nodes` starts several nodes that share the deliveries, the publishers spread their calls
+//! over them, and the report adds the CPU of the PostgreSQL cluster when it runs on this
+//! machine.
 //!
 //! Latency runs from the moment the event's API call is sent to the moment the receiver
 //! gets the call; each event carries its sequence number in `data.n` to match the two.
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use serde_json::json;
+use tokio::task::JoinHandle;
+
+mod database;
+mod processes;
+
+use database::{Database, inspect_postgres};
+use processes::{PostgresCpu, Server, own_cpu, servers_cpu};
 
 /// What to measure.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,6 +44,14 @@ pub struct BenchArgs {
     /// Endpoints subscribed to every event (each event is delivered to each)
     #[arg(long, default_value_t = 1)]
     pub endpoints: usize,
+    /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
+    /// a fresh one for each run) [default: a temporary SQLite file]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Herald nodes to start on the database; publisher i calls node i % N (more than one
+    /// needs PostgreSQL)
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
 }
 
 const TOKEN: &str = "bench-admin-token";
@@ -77,42 +96,52 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     runtime.block_on(bench(args))
 }
 
+/// What a run measured, for the report.
+struct Measured {
+    /// Until the last event was accepted by the API.
+    ingest: Duration,
+    /// Until the last call arrived.
+    total: Duration,
+    /// Every herald node together.
+    server_cpu: Duration,
+    /// This process: the publishers and the receiver.
+    bench_cpu: Duration,
+    /// The PostgreSQL cluster's CPU and how many of its processes were seen, when measured.
+    postgres_cpu: Option<(Duration, usize)>,
+    /// Each node's peak resident memory, in KiB.
+    peaks: Vec<u64>,
+    /// Each node's resident memory (inner, by node) at 25, 50, 75 and 100 % delivered.
+    memory: Vec<Vec<u64>>,
+}
+
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
+    let database = Database::from_args(&args)?;
+    let mut postgres_cpu = None;
+    if database.postgres {
+        postgres_cpu = inspect_postgres(&database.url).await?.map(PostgresCpu::new);
+    }
     let received = Arc::new(Received {
         sent: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
         latency: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
         calls: AtomicUsize::new(0),
         started: Instant::now(),
     });
-    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let receiver_url = format!("http://{}/hook", receiver.local_addr()?);
-    let app = axum::Router::new()
-        .route("/hook", post(receive))
-        .with_state(received.clone());
-    tokio::spawn(async move { axum::serve(receiver, app).await });
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = Server::start(&dir, port)?;
+    let receiver_url = start_receiver(received.clone()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    wait_healthy(&client, &base).await?;
-    setup(&client, &base, &receiver_url, args.endpoints).await?;
+    let mut nodes = start_nodes(&client, &database.url, args.nodes).await?;
+    setup(&client, &nodes[0].base, &receiver_url, args.endpoints).await?;
 
-    let cpu_before = (server.cpu()?, own_cpu()?);
+    let cpu_before = (servers_cpu(&nodes)?, own_cpu()?);
+    if let Some(postgres) = &mut postgres_cpu {
+        postgres.begin();
+    }
     let expected_calls = args.events * args.endpoints;
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
-    let mut publishers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (client, base, next, received) = (client.clone(), base.clone(), next.clone(), received.clone());
-        let pace = args.rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
-        publishers.push(tokio::spawn(async move {
-            publish(client, base, next, received, pace, started).await
-        }));
-    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let publishers = spawn_publishers(&args, &client, &bases, &next, &received, started);
     let mut memory = Vec::new();
     let mut ingest_done = None;
     loop {
@@ -124,7 +153,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
         let quarter = (calls * 4 / expected_calls.max(1)).min(4);
         if memory.len() < quarter {
-            memory.push(server.rss_kib()?);
+            memory.push(nodes.iter().map(Server::rss_kib).collect::<anyhow::Result<_>>()?);
+        }
+        // Often, so that a PostgreSQL backend that exits still counts up to its last sample.
+        if let Some(postgres) = &mut postgres_cpu {
+            postgres.sample();
         }
         if calls >= expected_calls {
             break;
@@ -138,13 +171,75 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for publisher in publishers {
         publisher.await??;
     }
-    let ingest = ingest_done.unwrap_or(total);
-    let server_cpu = server.cpu()? - cpu_before.0;
-    let bench_cpu = own_cpu()? - cpu_before.1;
-    let peak = server.peak_kib()?;
-    server.stop();
+    let measured = Measured {
+        ingest: ingest_done.unwrap_or(total),
+        total,
+        server_cpu: servers_cpu(&nodes)? - cpu_before.0,
+        bench_cpu: own_cpu()? - cpu_before.1,
+        postgres_cpu: postgres_cpu.as_mut().map(|p| {
+            p.sample();
+            p.used()
+        }),
+        peaks: nodes.iter().map(Server::peak_kib).collect::<anyhow::Result<_>>()?,
+        memory,
+    };
+    for node in &mut nodes {
+        node.stop();
+    }
     eprintln!();
+    report(&args, &database, &received, &measured);
+    Ok(())
+}
 
+/// Starts the receiver on a free loopback port and returns its URL.
+async fn start_receiver(received: Arc<Received>) -> anyhow::Result<String> {
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", receiver.local_addr()?);
+    let app = axum::Router::new().route("/hook", post(receive)).with_state(received);
+    tokio::spawn(async move { axum::serve(receiver, app).await });
+    Ok(url)
+}
+
+/// Starts `count` nodes on `database` and waits until each is healthy. The first starts
+/// alone, so that it has migrated the database before the others open it.
+async fn start_nodes(client: &reqwest::Client, database: &str, count: usize) -> anyhow::Result<Vec<Server>> {
+    let mut nodes = vec![Server::start(database)?];
+    wait_healthy(client, &nodes[0].base).await?;
+    for _ in 1..count {
+        nodes.push(Server::start(database)?);
+    }
+    for node in &nodes[1..] {
+        wait_healthy(client, &node.base).await?;
+    }
+    Ok(nodes)
+}
+
+/// One task per unit of concurrency; publisher i calls node i % N, so that the API load is
+/// spread evenly over the nodes.
+fn spawn_publishers(
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    bases: &[String],
+    next: &Arc<AtomicUsize>,
+    received: &Arc<Received>,
+    started: Instant,
+) -> Vec<JoinHandle<anyhow::Result<()>>> {
+    let pace = args.rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
+    (0..args.concurrency)
+        .map(|i| {
+            let (client, base, next, received) = (
+                client.clone(),
+                bases[i % bases.len()].clone(),
+                next.clone(),
+                received.clone(),
+            );
+            tokio::spawn(async move { publish(client, base, next, received, pace, started).await })
+        })
+        .collect()
+}
+
+fn report(args: &BenchArgs, database: &Database, received: &Received, measured: &Measured) {
+    let expected_calls = args.events * args.endpoints;
     let mut latencies: Vec<u64> = received
         .latency
         .iter()
@@ -160,23 +255,25 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let ms = |us: u64| us as f64 / 1000.0;
     println!(
-        "herald bench: {} events x {} endpoint(s), {} publishers{}",
+        "herald bench: {} events x {} endpoint(s), {} publishers{}, {}, {} node(s)",
         args.events,
         args.endpoints,
         args.concurrency,
         args.rate
             .map(|r| format!(", paced at {r} events/s"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        database.kind(),
+        args.nodes
     );
     println!(
         "  ingest (API)         {:>10.0} events/s   ({:.2} s)",
-        args.events as f64 / ingest.as_secs_f64(),
-        ingest.as_secs_f64()
+        args.events as f64 / measured.ingest.as_secs_f64(),
+        measured.ingest.as_secs_f64()
     );
     println!(
         "  delivered end to end {:>10.0} calls/s    ({:.2} s)",
-        expected_calls as f64 / total.as_secs_f64(),
-        total.as_secs_f64()
+        expected_calls as f64 / measured.total.as_secs_f64(),
+        measured.total.as_secs_f64()
     );
     println!(
         "  event-to-call        p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
@@ -185,20 +282,43 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         ms(pick(1.0))
     );
     let per_call = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / expected_calls as f64;
+    let postgres = measured.postgres_cpu.map(|(cpu, _)| cpu).unwrap_or_default();
+    let server = match args.nodes {
+        1 => "server".to_string(),
+        n => format!("{n} servers"),
+    };
     println!(
-        "  CPU per delivered    {:.3} ms (server {:.3} ms, load generator and receiver {:.3} ms)",
-        per_call(server_cpu + bench_cpu),
-        per_call(server_cpu),
-        per_call(bench_cpu)
+        "  CPU per delivered    {:.3} ms ({server} {:.3} ms, load generator and receiver {:.3} ms{})",
+        per_call(measured.server_cpu + measured.bench_cpu + postgres),
+        per_call(measured.server_cpu),
+        per_call(measured.bench_cpu),
+        match measured.postgres_cpu {
+            Some(_) => format!(", PostgreSQL {:.3} ms", per_call(postgres)),
+            None => String::new(),
+        }
     );
+    match measured.postgres_cpu {
+        Some((cpu, processes)) => println!(
+            "  PostgreSQL CPU       {:.3} ms per delivered call ({:.1} s over {processes} processes of its cluster)",
+            per_call(cpu),
+            cpu.as_secs_f64()
+        ),
+        None if database.postgres => println!("  PostgreSQL CPU       not measured: its server is not on this machine"),
+        None => {}
+    }
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let samples: Vec<String> = memory.iter().map(|k| format!("{:.0}", mib(*k))).collect();
-    println!(
-        "  server memory        peak {:.0} MiB; at 25/50/75/100 % delivered: {} MiB",
-        mib(peak),
-        samples.join(" / ")
-    );
-    Ok(())
+    for (i, peak) in measured.peaks.iter().enumerate() {
+        let samples: Vec<String> = measured.memory.iter().map(|m| format!("{:.0}", mib(m[i]))).collect();
+        let label = match args.nodes {
+            1 => "server memory".to_string(),
+            _ => format!("node {i} memory"),
+        };
+        println!(
+            "  {label:<20} peak {:.0} MiB; at 25/50/75/100 % delivered: {} MiB",
+            mib(*peak),
+            samples.join(" / ")
+        );
+    }
 }
 
 /// Publishes events until `next` passes the end, optionally paced.
@@ -247,6 +367,12 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &str, endpoints: 
         json!({"login": "bench", "password": "bench-password"}),
     )
     .await?;
+    // A database given with --database may hold an earlier run; its deliveries would be
+    // counted with this one's.
+    anyhow::ensure!(
+        account.status() != 409,
+        "the database already holds a bench account; --database must name an empty database"
+    );
     anyhow::ensure!(
         account.status() == 201,
         "creating the account: {}",
@@ -298,98 +424,4 @@ fn progress(published: usize, calls: usize, expected: usize, elapsed: Duration) 
         elapsed.as_secs_f64()
     );
     let _ = std::io::stderr().flush();
-}
-
-/// The server under test, a child process of this one.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(dir: &TempDir, port: u16) -> anyhow::Result<Server> {
-        let database = format!("sqlite://{}", dir.0.join("bench.db").display());
-        let child = Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database",
-                &database,
-                "--admin-token",
-                TOKEN,
-            ])
-            .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
-            .env("HERALD_RATE_LIMIT_PER_MINUTE", "0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the server")?;
-        Ok(Server { child })
-    }
-
-    fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .context("no such field in /proc status")?;
-        Ok(line.split_whitespace().nth(1).context("a number")?.parse()?)
-    }
-
-    fn rss_kib(&self) -> anyhow::Result<u64> {
-        self.status_kib("VmRSS:")
-    }
-
-    fn peak_kib(&self) -> anyhow::Result<u64> {
-        self.status_kib("VmHWM:")
-    }
-
-    fn cpu(&self) -> anyhow::Result<Duration> {
-        cpu_of(&format!("/proc/{}/stat", self.child.id()))
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The server never outlives the benchmark, whatever ends it.
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// User and system CPU time of a process, from `/proc/PID/stat`.
-fn cpu_of(path: &str) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(path)?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("a stat line")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    Ok(Duration::from_millis(ticks * 10))
-}
-
-fn own_cpu() -> anyhow::Result<Duration> {
-    cpu_of("/proc/self/stat")
-}
-
-/// A folder removed when the benchmark ends.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir() -> anyhow::Result<TempDir> {
-    let path = std::env::temp_dir().join(format!("herald-bench-{}", crate::ids::ulid(0)));
-    std::fs::create_dir_all(&path)?;
-    Ok(TempDir(path))
 }
