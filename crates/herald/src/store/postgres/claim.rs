@@ -34,28 +34,33 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
 /// (on every node).
 const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
         e.previous_secret, e.previous_secret_until,
-        (SELECT count(*) FROM deliveries d
-         WHERE d.account_id = e.account_id AND d.endpoint_seq = e.seq AND d.leased_until > $3)
+        (SELECT count(*) FROM leases l WHERE l.endpoint_seq = e.seq AND l.until > $3)
     FROM endpoints e WHERE e.account_id = $1 AND e.seq = $2
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
 /// Leases up to `$5` of one endpoint's due deliveries, oldest first; FIFO endpoints get only
-/// each application's oldest pending one. A delivery whose lease ran out is due again.
+/// each application's oldest pending one. A delivery whose lease ran out is due again: its
+/// lease row is taken over.
 const LEASE_DUE: &str = "WITH due AS (
         SELECT d.id FROM deliveries d
         WHERE d.account_id = $1 AND d.endpoint_seq = $2 AND d.state = 'pending' AND d.next_at <= $3
-          AND (d.leased_until IS NULL OR d.leased_until <= $3)
+          AND NOT EXISTS (SELECT 1 FROM leases l
+                          WHERE l.account_id = d.account_id AND l.delivery_id = d.id AND l.until > $3)
           AND ($4 = 'parallel' OR NOT EXISTS (
                SELECT 1 FROM deliveries o
                WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
                  AND o.application_id IS NOT DISTINCT FROM d.application_id
                  AND o.state = 'pending' AND o.id < d.id))
         ORDER BY d.next_at LIMIT $5
-        FOR UPDATE OF d SKIP LOCKED)
-    UPDATE deliveries d SET leased_until = $6
-    FROM due, events ev
-    WHERE d.account_id = $1 AND d.id = due.id AND ev.account_id = d.account_id AND ev.seq = d.event_seq
-    RETURNING d.id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body";
+        FOR UPDATE OF d SKIP LOCKED),
+    leased AS (
+        INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
+        SELECT $1, due.id, $2, $6 FROM due
+        ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until)
+    SELECT d.id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body
+    FROM due JOIN deliveries d ON d.account_id = $1 AND d.id = due.id
+    JOIN events ev ON ev.account_id = d.account_id AND ev.seq = d.event_seq
+    ORDER BY d.id";
 
 /// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
 struct Target {
@@ -139,7 +144,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         if room == 0 {
             continue;
         }
-        let mut leased = sqlx::query(LEASE_DUE)
+        let leased = sqlx::query(LEASE_DUE)
             .bind(target.account_id)
             .bind(target.seq)
             .bind(request.now)
@@ -148,8 +153,6 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             .bind(request.lease_until)
             .fetch_all(&mut *conn)
             .await?;
-        // RETURNING gives no order; calls start in the order the deliveries were written.
-        leased.sort_by_key(|r| r.get::<i64, _>(0));
         for r in leased {
             chosen.push(Claimed {
                 delivery_id: r.try_get(0)?,

@@ -133,7 +133,7 @@ impl DeliveryStore for PostgresStore {
                  UNION ALL
                  SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > $1
                  UNION ALL
-                 SELECT min(leased_until) FROM deliveries WHERE leased_until > $1) AS due",
+                 SELECT min(until) FROM leases WHERE until > $1) AS due",
         )
         .bind(now)
         .fetch_one(&self.pool)
@@ -202,11 +202,17 @@ impl DeliveryStore for PostgresStore {
         // A delivery changes only while it still holds this call's lease: if the lease ran out
         // and another node took the delivery, that node's call decides what becomes of it.
         sqlx::query(
-            "UPDATE deliveries d SET state = c.state, attempts = c.attempt, next_at = coalesce(c.next_at, d.next_at),
-                 leased_until = NULL
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
-                 AS c (account_id, id, state, attempt, next_at, lease)
-             WHERE d.account_id = c.account_id AND d.id = c.id AND d.leased_until = c.lease",
+            "WITH call AS (
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+                     AS c (account_id, id, state, attempt, next_at, lease)),
+             released AS (
+                 DELETE FROM leases l USING call
+                 WHERE l.account_id = call.account_id AND l.delivery_id = call.id AND l.until = call.lease
+                 RETURNING l.account_id, l.delivery_id)
+             UPDATE deliveries d SET state = call.state, attempts = call.attempt,
+                 next_at = coalesce(call.next_at, d.next_at)
+             FROM call JOIN released ON released.account_id = call.account_id AND released.delivery_id = call.id
+             WHERE d.account_id = call.account_id AND d.id = call.id",
         )
         .bind(&c.account)
         .bind(&c.delivery)
@@ -303,33 +309,35 @@ impl DeliveryStore for PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let delivery = found(delivery, "task")?;
-        let leased: Option<Option<Micros>> =
-            sqlx::query_scalar("SELECT leased_until FROM deliveries WHERE account_id = $1 AND id = $2 FOR UPDATE")
+        // Locking the delivery keeps a claim from leasing it meanwhile.
+        let exists = sqlx::query("SELECT 1 FROM deliveries WHERE account_id = $1 AND id = $2 FOR UPDATE")
+            .bind(account)
+            .bind(delivery)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::Conflict(
+                "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
+            ));
+        }
+        // A lease that ran out (its node died) goes; one still running means a call is in flight.
+        let lease: Option<Micros> =
+            sqlx::query_scalar("DELETE FROM leases WHERE account_id = $1 AND delivery_id = $2 RETURNING until")
                 .bind(account)
                 .bind(delivery)
                 .fetch_optional(&mut *tx)
                 .await?;
-        match leased {
-            None => {
-                return Err(StoreError::Conflict(
-                    "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
-                ));
-            }
-            Some(Some(until)) if until > now => {
-                return Err(StoreError::Conflict(
-                    "a call for this delivery is in flight; retry once it ends".into(),
-                ));
-            }
-            Some(_) => {}
+        if lease.is_some_and(|until| until > now) {
+            return Err(StoreError::Conflict(
+                "a call for this delivery is in flight; retry once it ends".into(),
+            ));
         }
-        sqlx::query(
-            "UPDATE deliveries SET state = 'pending', next_at = $1, leased_until = NULL WHERE account_id = $2 AND id = $3",
-        )
-        .bind(now)
-        .bind(account)
-        .bind(delivery)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE deliveries SET state = 'pending', next_at = $1 WHERE account_id = $2 AND id = $3")
+            .bind(now)
+            .bind(account)
+            .bind(delivery)
+            .execute(&mut *tx)
+            .await?;
         announce(&mut tx).await?;
         tx.commit().await?;
         self.wake.notify_one();

@@ -16,6 +16,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery",
         include_str!("../../../migrations/postgres/0002_delivery.sql"),
     ),
+    (
+        3,
+        "leases",
+        include_str!("../../../migrations/postgres/0003_leases.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.
