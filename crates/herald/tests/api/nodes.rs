@@ -375,7 +375,9 @@ async fn a_postgresql_restart_under_load_loses_nothing() {
         })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = cluster.started_at().await;
     cluster.restart();
+    assert_ne!(cluster.started_at().await, started, "PostgreSQL restarted");
     load.await.unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
     let repeats = every_event_arrives(&[&receiver], &acknowledged, Duration::from_secs(60)).await;
@@ -419,6 +421,16 @@ impl Cluster {
         assert!(output.status.success(), "scripts/pg start failed");
         let url = String::from_utf8(output.stdout).unwrap().trim().to_owned();
         Cluster { dir, url }
+    }
+
+    /// When the server started, to tell that it restarted.
+    async fn started_at(&self) -> String {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query_scalar("SELECT pg_postmaster_start_time()::text")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
     }
 
     fn restart(&self) {

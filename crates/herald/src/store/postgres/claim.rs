@@ -19,8 +19,8 @@ use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::Auth;
 use crate::store::{ClaimRequest, StoreResult};
 
-/// Every endpoint with a pending delivery, found by skipping through the index rather than
-/// reading every pending row, with what the claim reads of it.
+/// Every callable endpoint with a pending delivery, by account and seq, found by skipping
+/// through the index rather than reading every pending row.
 const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
         UNION ALL
@@ -34,7 +34,8 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
 /// (on every node).
 const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
         e.previous_secret, e.previous_secret_until,
-        (SELECT count(*) FROM leases l WHERE l.endpoint_seq = e.seq AND l.until > $3)
+        (SELECT count(*) FROM leases l WHERE l.account_id = e.account_id AND l.endpoint_seq = e.seq
+                                         AND l.until > $3)
     FROM endpoints e WHERE e.account_id = $1 AND e.seq = $2
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
