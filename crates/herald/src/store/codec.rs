@@ -1,7 +1,18 @@
-//! What both backends share in turning rows into Herald's types and back: enums stored as
-//! bare words, values stored as JSON text, "no row" as `NotFound`, and page sizes.
+//! What both backends share in turning rows into Herald's types and back: the column lists
+//! their row readers take in order, enums stored as bare words, values stored as JSON text,
+//! "no row" as `NotFound`, and page sizes.
 
 use super::{Page, StoreError, StoreResult};
+
+/// An account with its process, from `accounts a`.
+pub(super) const ACCOUNT_COLUMNS: &str =
+    "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at";
+/// A step, from `process_steps s`.
+pub(super) const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
+/// A job, from `jobs j`.
+pub(super) const JOB_COLUMNS: &str = "j.id, j.title, j.reference, j.status, j.process_id, j.created_at";
+/// A candidate, from `candidates c`.
+pub(super) const CANDIDATE_COLUMNS: &str = "c.id, c.first_name, c.last_name, c.email, c.created_at";
 
 /// Maps "no row" to `NotFound(what)`.
 pub(super) fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {

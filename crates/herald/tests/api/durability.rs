@@ -25,7 +25,9 @@ fn start(db: &str, listen: &str) -> Child {
         .env("HERALD_DELIVERY_TIMEOUT", "2s")
         .env("HERALD_DELIVERY_RETRY_SCHEDULE", "100ms,100ms,100ms")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Warnings and errors reach the test's output, to tell why a server did not start.
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("the herald binary starts")
 }

@@ -33,7 +33,9 @@ fn serve(db: &TestDb) -> (Child, String) {
         .arg("--database")
         .arg(&db.url)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Warnings and errors reach the test's output, to tell why a server did not start.
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     (child, format!("http://127.0.0.1:{port}"))

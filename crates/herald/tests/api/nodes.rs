@@ -40,7 +40,9 @@ impl Node {
             .env("HERALD_DELIVERY_TIMEOUT", "2s")
             .env("HERALD_DELIVERY_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms,200ms")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            // Warnings and errors reach the test's output, to tell why a server did not start.
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit());
         for (name, value) in settings {
             command.env(name, value);
         }
@@ -235,16 +237,20 @@ async fn live_nodes_never_repeat_a_call_and_keep_the_per_endpoint_cap_together()
     let Some(db) = postgres().await else { return };
     let cap = [("HERALD_DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", "3")];
     let mut nodes = Vec::new();
-    for _ in 0..3 {
-        nodes.push(Node::start(&db.url, &cap).await);
-    }
+    // The events wait, written through an API node, until three dispatcher nodes start
+    // together on the backlog: they compete for every claim.
+    let api = Node::start(&db.url, &[("HERALD_ROLE", "api")]).await;
     let receiver = TestReceiver::start().await;
     receiver.otherwise(Answer::Slow(200, Duration::from_millis(100)));
-    setup(&nodes[0], &[&receiver], json!({"events": ["*"]})).await;
+    setup(&api, &[&receiver], json!({"events": ["*"]})).await;
     let client = reqwest::Client::new();
     let mut events = HashSet::new();
     for n in 0..60 {
-        events.insert(publish(&client, &nodes[n % 3].base, n).await.expect("acknowledged"));
+        events.insert(publish(&client, &api.base, n).await.expect("acknowledged"));
+    }
+    let dispatcher = [cap[0], ("HERALD_ROLE", "dispatcher")];
+    for _ in 0..3 {
+        nodes.push(Node::start(&db.url, &dispatcher).await);
     }
     let repeats = every_event_arrives(&[&receiver], &events, Duration::from_secs(30)).await;
     assert_eq!(repeats, 0, "no call is made twice while every node lives");

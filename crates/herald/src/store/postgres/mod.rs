@@ -14,7 +14,10 @@ use tokio::sync::Notify;
 
 use order::Listed;
 
-use super::codec::{column_text, decode, decode_word, fetch_limit, found, quoted};
+use super::codec::{
+    ACCOUNT_COLUMNS, CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, column_text, decode, decode_word, fetch_limit,
+    found, quoted,
+};
 use super::{AccountStore, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
@@ -86,9 +89,6 @@ fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreErro
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at";
-
 fn account_from(row: &PgRow) -> sqlx::Result<Account> {
     Ok(Account {
         id: row.try_get(0)?,
@@ -98,9 +98,6 @@ fn account_from(row: &PgRow) -> sqlx::Result<Account> {
         created_at: row.try_get(4)?,
     })
 }
-
-/// The columns [`step_from`] reads, from `process_steps s`, starting at `at`.
-const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
 
 fn step_from(row: &PgRow, at: usize) -> sqlx::Result<ProcessStep> {
     let status: String = row.try_get(at + 3)?;

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Row};
 use super::notify::announce;
 use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, insert_event};
-use super::{PostgresStore, STEP_COLUMNS, conflict, fetch_limit, found, step_from};
+use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, conflict, fetch_limit, found, step_from};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::account::Account;
@@ -17,9 +17,6 @@ use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
 use crate::store::{ApplicationsOf, Page, RecruitingStore, StoreError, StoreResult};
-
-const JOB_COLUMNS: &str = "j.id, j.title, j.reference, j.status, j.process_id, j.created_at";
-const CANDIDATE_COLUMNS: &str = "c.id, c.first_name, c.last_name, c.email, c.created_at";
 
 fn job_from(row: &PgRow, at: usize) -> sqlx::Result<Job> {
     Ok(Job {

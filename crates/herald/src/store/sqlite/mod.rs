@@ -12,7 +12,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::Notify;
 
-use super::codec::{column_text, decode, decode_word, fetch_limit, found, quoted};
+use super::codec::{
+    ACCOUNT_COLUMNS, CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, column_text, decode, decode_word, fetch_limit,
+    found, quoted,
+};
 use super::{AccountStore, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
@@ -100,9 +103,6 @@ fn conflict(message: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Store
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at";
-
 fn account_from(row: &Row) -> rusqlite::Result<Account> {
     Ok(Account {
         id: row.get(0)?,
@@ -112,9 +112,6 @@ fn account_from(row: &Row) -> rusqlite::Result<Account> {
         created_at: row.get(4)?,
     })
 }
-
-/// The columns [`step_from`] reads, from `process_steps s`, starting at `at`.
-const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
 
 fn step_from(row: &Row, at: usize) -> rusqlite::Result<ProcessStep> {
     let status: String = row.get(at + 3)?;

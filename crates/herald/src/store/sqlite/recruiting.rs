@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::webhooks::{Fanout, insert_event};
-use super::{STEP_COLUMNS, SqliteStore, conflict, fetch_limit, found, step_from};
+use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, SqliteStore, conflict, fetch_limit, found, step_from};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::account::Account;
@@ -14,9 +14,6 @@ use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
 use crate::store::{ApplicationsOf, Page, RecruitingStore, StoreError, StoreResult};
-
-const JOB_COLUMNS: &str = "j.id, j.title, j.reference, j.status, j.process_id, j.created_at";
-const CANDIDATE_COLUMNS: &str = "c.id, c.first_name, c.last_name, c.email, c.created_at";
 
 fn job_from(row: &Row, at: usize) -> rusqlite::Result<Job> {
     Ok(Job {
