@@ -109,6 +109,29 @@ fn step_from(row: &PgRow, at: usize) -> sqlx::Result<ProcessStep> {
     })
 }
 
+/// One page of an account's collection, newest first: `from` selects the rows of the table
+/// aliased `alias`, whose `key` orders them.
+async fn account_page(
+    pool: &PgPool,
+    from: &str,
+    alias: &str,
+    key: &str,
+    account: i64,
+    page: Page,
+) -> sqlx::Result<Vec<PgRow>> {
+    let k = format!("{alias}.{key}");
+    sqlx::query(&format!(
+        "{from} WHERE {alias}.account_id = $1
+         AND {k} > coalesce($2, -1) AND {k} < coalesce($3, 9223372036854775807) ORDER BY {k} DESC LIMIT $4"
+    ))
+    .bind(account)
+    .bind(page.since)
+    .bind(page.before)
+    .bind(fetch_limit(page))
+    .fetch_all(pool)
+    .await
+}
+
 #[async_trait]
 impl AccountStore for PostgresStore {
     async fn admin_token_digest(&self) -> StoreResult<Option<String>> {

@@ -8,7 +8,9 @@ use sqlx::{PgConnection, Row};
 use super::notify::announce;
 use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, insert_event};
-use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, conflict, fetch_limit, found, step_from};
+use super::{
+    CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found, step_from,
+};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::account::Account;
@@ -207,16 +209,8 @@ impl RecruitingStore for PostgresStore {
     }
 
     async fn jobs(&self, account: i64, page: Page) -> StoreResult<Vec<Job>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = $1
-             AND j.id > coalesce($2, -1) AND j.id < coalesce($3, 9223372036854775807) ORDER BY j.id DESC LIMIT $4"
-        ))
-        .bind(account)
-        .bind(page.since)
-        .bind(page.before)
-        .bind(fetch_limit(page))
-        .fetch_all(&self.pool)
-        .await?;
+        let from = format!("SELECT {JOB_COLUMNS} FROM jobs j");
+        let rows = account_page(&self.pool, &from, "j", "id", account, page).await?;
         Ok(rows.iter().map(|r| job_from(r, 0)).collect::<sqlx::Result<_>>()?)
     }
 
@@ -250,16 +244,8 @@ impl RecruitingStore for PostgresStore {
     }
 
     async fn candidates(&self, account: i64, page: Page) -> StoreResult<Vec<Candidate>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM candidates c WHERE c.account_id = $1
-             AND c.id > coalesce($2, -1) AND c.id < coalesce($3, 9223372036854775807) ORDER BY c.id DESC LIMIT $4"
-        ))
-        .bind(account)
-        .bind(page.since)
-        .bind(page.before)
-        .bind(fetch_limit(page))
-        .fetch_all(&self.pool)
-        .await?;
+        let from = format!("SELECT {CANDIDATE_COLUMNS} FROM candidates c");
+        let rows = account_page(&self.pool, &from, "c", "id", account, page).await?;
         Ok(rows.iter().map(|r| candidate_from(r, 0)).collect::<sqlx::Result<_>>()?)
     }
 
@@ -384,16 +370,7 @@ impl RecruitingStore for PostgresStore {
     }
 
     async fn step_changes(&self, account: i64, page: Page) -> StoreResult<Vec<StepChange>> {
-        let rows = sqlx::query(&format!(
-            "{STEP_CHANGE_SELECT} WHERE sc.account_id = $1
-             AND sc.id > coalesce($2, -1) AND sc.id < coalesce($3, 9223372036854775807) ORDER BY sc.id DESC LIMIT $4"
-        ))
-        .bind(account)
-        .bind(page.since)
-        .bind(page.before)
-        .bind(fetch_limit(page))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = account_page(&self.pool, STEP_CHANGE_SELECT, "sc", "id", account, page).await?;
         Ok(rows.iter().map(step_change_from).collect::<sqlx::Result<_>>()?)
     }
 

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, Row};
 
 use super::notify::announce;
 use super::order::{Listed, in_id_order};
-use super::{PostgresStore, column_text, conflict, decode, decode_word, fetch_limit, found, quoted};
+use super::{PostgresStore, account_page, column_text, conflict, decode, decode_word, found, quoted};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
@@ -206,16 +206,8 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn endpoints(&self, account: i64, page: Page) -> StoreResult<Vec<Endpoint>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = $1
-             AND seq > coalesce($2, -1) AND seq < coalesce($3, 9223372036854775807) ORDER BY seq DESC LIMIT $4"
-        ))
-        .bind(account)
-        .bind(page.since)
-        .bind(page.before)
-        .bind(fetch_limit(page))
-        .fetch_all(&self.pool)
-        .await?;
+        let from = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e");
+        let rows = account_page(&self.pool, &from, "e", "seq", account, page).await?;
         rows.iter().map(endpoint_from).collect()
     }
 
