@@ -1,29 +1,76 @@
-//! Time as the API shows it: `datetime` fields as `"YYYY-MM-DD HH:MM:SS"` in the configured
-//! time zone, `date` fields as RFC 3339 in UTC. Stored times are Unix microseconds.
+//! Time: where Herald reads it, and how the API shows it. `datetime` fields are
+//! `"YYYY-MM-DD HH:MM:SS"` in the configured time zone, `date` fields RFC 3339 in UTC; stored
+//! times are Unix microseconds.
+//!
+//! Every part of Herald that asks what time it is asks a [`Clock`] it was given, so that tests
+//! can hand it a manual one and move time themselves instead of sleeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-/// Formats and parses the API's date-times in one time zone.
+/// Tells the time, and formats and parses the API's date-times in one time zone.
 #[derive(Clone, Debug)]
 pub struct Clock {
     tz: TimeZone,
+    /// `None` reads the system's clock; a hand is moved by whoever holds it.
+    hand: Option<Hand>,
 }
 
 /// Unix microseconds: how every time is stored.
 pub type Micros = i64;
 
+/// The hand of a manual clock: the time stands still until its holder moves it. Clocks made
+/// with one hand share its time.
+#[derive(Clone, Debug)]
+pub struct Hand(Arc<AtomicI64>);
+
+impl Hand {
+    /// A hand standing at `at`.
+    pub fn at(at: Micros) -> Hand {
+        Hand(Arc::new(AtomicI64::new(at)))
+    }
+
+    pub fn now(&self) -> Micros {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn set(&self, at: Micros) {
+        self.0.store(at, Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_micros() as Micros, Ordering::SeqCst);
+    }
+}
+
 impl Clock {
-    /// A clock for the IANA zone `name`; validated with the configuration, so it exists.
+    /// The system's clock, for the IANA zone `name` (validated with the configuration, so it
+    /// exists).
     pub fn new(name: &str) -> Result<Clock, jiff::Error> {
         Ok(Clock {
             tz: TimeZone::get(name)?,
+            hand: None,
+        })
+    }
+
+    /// A clock that reads `hand` instead of the system's clock.
+    pub fn manual(name: &str, hand: &Hand) -> Result<Clock, jiff::Error> {
+        Ok(Clock {
+            hand: Some(hand.clone()),
+            ..Clock::new(name)?
         })
     }
 
     /// Now, in stored form.
     pub fn now(&self) -> Micros {
-        Timestamp::now().as_microsecond()
+        match &self.hand {
+            Some(hand) => hand.now(),
+            None => Timestamp::now().as_microsecond(),
+        }
     }
 
     /// `"2021-04-01 12:13:14"` in the configured zone.
@@ -68,5 +115,17 @@ mod tests {
         assert_eq!(paris.parse_datetime("2021-04-01 14:13:14"), Some(AT));
         assert_eq!(paris.parse_datetime("2021-04-01T12:13:14Z"), Some(AT));
         assert_eq!(paris.parse_datetime("yesterday"), None);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_with_its_hand() {
+        let hand = Hand::at(AT);
+        let clock = Clock::manual("UTC", &hand).unwrap();
+        let other = Clock::manual("Europe/Paris", &hand).unwrap();
+        assert_eq!(clock.now(), AT);
+        hand.advance(Duration::from_secs(2));
+        assert_eq!((clock.now(), other.now()), (AT + 2_000_000, AT + 2_000_000), "one hand, one time");
+        hand.set(AT - 1);
+        assert_eq!(clock.now(), AT - 1);
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::domain::delivery::{Backlog, CallRecord, Verdict};
@@ -69,6 +70,9 @@ struct Calls {
 pub struct Metrics {
     http: Mutex<Http>,
     calls: Mutex<Calls>,
+    /// Claims that found work after the dispatcher's idle safety net, rather than a wake-up or
+    /// a due time, ended its sleep: each one is work that waited for nothing.
+    safety_net_claims: AtomicU64,
 }
 
 impl Metrics {
@@ -101,6 +105,11 @@ impl Metrics {
         let mut calls = self.calls.lock().expect("the metrics lock is never poisoned");
         *calls.made.entry((outcome, code)).or_default() += 1;
         calls.latency.observe(elapsed);
+    }
+
+    /// Counts a claim that found work once the idle safety net ended the dispatcher's sleep.
+    pub fn safety_net_claim(&self) {
+        self.safety_net_claims.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Everything, in Prometheus' text exposition format, with the gauges read at this moment.
@@ -145,6 +154,16 @@ impl Metrics {
             out,
             "herald_endpoints_suspended{{state=\"disabled\"}} {}",
             backlog.endpoints_disabled
+        );
+        out.push_str(
+            "# HELP herald_dispatcher_safety_net_claims_total Claims that found work only when the idle \
+             safety net woke the dispatcher (each is a missed wake-up).\n",
+        );
+        out.push_str("# TYPE herald_dispatcher_safety_net_claims_total counter\n");
+        let _ = writeln!(
+            out,
+            "herald_dispatcher_safety_net_claims_total {}",
+            self.safety_net_claims.load(Ordering::Relaxed)
         );
         out
     }

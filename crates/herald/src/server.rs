@@ -42,7 +42,7 @@ pub async fn run(
             config.retention.keep,
             until_true(stopped.clone()),
         )));
-        let (dispatcher, finished) = Dispatcher::new(store, config.clone(), metrics)?;
+        let (dispatcher, finished) = Dispatcher::new(store, config.clone(), metrics, state.clock.clone())?;
         background.push(tokio::spawn(dispatcher.run(finished, until_true(stopped.clone()))));
     }
     tracing::info!(address = %listener.local_addr()?, role = ?config.role, "herald is listening");

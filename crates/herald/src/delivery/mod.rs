@@ -40,11 +40,21 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 
 /// What one step of the loop did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Calls were started for this many deliveries.
-    Dispatched(usize),
-    /// Nothing could be claimed now.
-    Idle,
+pub struct Outcome {
+    /// Calls were started for this many deliveries (0: nothing could be claimed).
+    pub dispatched: usize,
+    /// The time the claim went by: what was due then and not taken is waiting for room, and
+    /// anything due later is what the loop must wake up for.
+    pub at: Micros,
+}
+
+/// How long the loop may sleep after a step, and why it wakes if nothing wakes it sooner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub sleep: Duration,
+    /// No due time is known within the idle safety net (a minute): the sleep is the safety
+    /// net's.
+    pub safety_net: bool,
 }
 
 /// Everything the dispatcher needs; cheap to clone into each call's task.
@@ -63,6 +73,8 @@ pub struct Dispatcher {
     last_endpoint: Arc<std::sync::atomic::AtomicI64>,
     /// The store's signal of new work, also given when recorded calls free their endpoints.
     wake: Arc<Notify>,
+    /// The longest the loop sleeps without being woken.
+    safety_net: Duration,
 }
 
 impl Dispatcher {
@@ -72,13 +84,14 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         config: Arc<Config>,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> anyhow::Result<(Dispatcher, mpsc::Receiver<CallRecord>)> {
         let delivery = &config.delivery;
         let guard = guard::Guard::new(config.allow_private_targets);
         let caller = Caller::new(delivery.timeout, delivery.max_in_flight, guard)?;
         let (records, finished) = mpsc::channel(recorder::RECORD_BATCH * 4);
         let dispatcher = Dispatcher {
-            clock: Clock::new(&config.timezone)?,
+            clock,
             slots: Arc::new(Semaphore::new(delivery.max_in_flight as usize)),
             wake: store.new_work(),
             store,
@@ -88,8 +101,15 @@ impl Dispatcher {
             in_flight: Arc::default(),
             last_endpoint: Arc::default(),
             records,
+            safety_net: MAX_IDLE,
         };
         Ok((dispatcher, finished))
+    }
+
+    /// The same dispatcher with another idle safety net: tests shorten it to see what it
+    /// finds without waiting a minute.
+    pub fn with_safety_net(self, safety_net: Duration) -> Dispatcher {
+        Dispatcher { safety_net, ..self }
     }
 
     /// Runs until `shutdown` completes, then lets calls in flight finish and be recorded.
@@ -106,22 +126,39 @@ impl Dispatcher {
         let recorder = tokio::spawn(recorder.run(finished));
         let wake = self.wake.clone();
         tokio::pin!(shutdown);
+        let mut woken_by_safety_net = false;
         loop {
-            let idle_for = match self.dispatch_next().await {
-                Ok(Outcome::Dispatched(n)) if n == CLAIM_BATCH as usize => continue,
-                // Calls in flight wake the loop when they are recorded, but a retry of another
-                // endpoint may fall due before then: sleep until the next due time either way.
-                Ok(_) => self.until_next_due().await,
+            let pause = match self.dispatch_next().await {
+                Ok(outcome) => {
+                    if woken_by_safety_net && outcome.dispatched > 0 {
+                        // Work that no wake-up and no due time accounted for: a regression.
+                        self.metrics.safety_net_claim();
+                        tracing::debug!(
+                            dispatched = outcome.dispatched,
+                            "the idle safety net, not a wake-up, found due work"
+                        );
+                    }
+                    if outcome.dispatched == CLAIM_BATCH as usize {
+                        woken_by_safety_net = false;
+                        continue;
+                    }
+                    // Calls in flight wake the loop when they are recorded, but a retry of
+                    // another endpoint may fall due before then: sleep until the next due time.
+                    self.pause_after(&outcome).await
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; trying again in a second");
-                    Duration::from_secs(1)
+                    Pause {
+                        sleep: Duration::from_secs(1),
+                        safety_net: false,
+                    }
                 }
             };
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(idle_for) => {}
+            woken_by_safety_net = tokio::select! {
+                () = wake.notified() => false,
+                () = tokio::time::sleep(pause.sleep) => pause.safety_net,
                 () = &mut shutdown => break,
-            }
+            };
         }
         // Calls in flight end within the time-out; waiting for every slot waits for them.
         let all = self.config.delivery.max_in_flight;
@@ -133,9 +170,11 @@ impl Dispatcher {
 
     /// Claims what is due and starts a call for each; the loop's one step.
     pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
+        let now = self.clock.now();
+        let idle = Outcome { dispatched: 0, at: now };
         let free = self.slots.available_permits() as u32;
         if free == 0 {
-            return Ok(Outcome::Idle);
+            return Ok(idle);
         }
         let delivery = &self.config.delivery;
         let room = {
@@ -146,7 +185,6 @@ impl Dispatcher {
                 .map(|(seq, n)| (*seq, cap.saturating_sub(*n)))
                 .collect()
         };
-        let now = self.clock.now();
         let request = ClaimRequest {
             now,
             lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
@@ -157,7 +195,7 @@ impl Dispatcher {
         };
         let claimed = self.store.claim_due(&request).await?;
         if claimed.is_empty() {
-            return Ok(Outcome::Idle);
+            return Ok(idle);
         }
         let count = claimed.len();
         if let Some(last) = claimed.last() {
@@ -179,15 +217,23 @@ impl Dispatcher {
                 .expect("no more were claimed than slots were free");
             let this = self.clone();
             tokio::spawn(async move {
-                this.call(delivery).await;
+                let record = this.call(delivery).await;
+                // The slot goes back before the record is sent, so that the recorder's wake-up,
+                // which follows the record, always finds it free.
                 drop(slot);
+                // The recorder only stops after every sender is gone, so this cannot fail
+                // while this task holds one.
+                let _ = this.records.send(record).await;
             });
         }
-        Ok(Outcome::Dispatched(count))
+        Ok(Outcome {
+            dispatched: count,
+            at: now,
+        })
     }
 
-    /// Makes one call and hands its record to the recorder.
-    async fn call(&self, delivery: Claimed) {
+    /// Makes one call; its record says what becomes of the delivery.
+    async fn call(&self, delivery: Claimed) -> CallRecord {
         let keys: Vec<SigningKey> = delivery
             .secrets
             .iter()
@@ -204,18 +250,31 @@ impl Dispatcher {
             crate::ids::unit_random(),
         );
         self.metrics.call(&record, elapsed);
-        // The recorder only stops after every sender is gone, so this cannot fail while we run.
-        let _ = self.records.send(record).await;
+        record
     }
 
-    /// How long the loop may sleep before something is due.
-    async fn until_next_due(&self) -> Duration {
-        match self.store.next_due().await {
-            Ok(Some(at)) => Duration::from_micros((at - self.clock.now()).max(0) as u64).min(MAX_IDLE),
-            Ok(None) => MAX_IDLE,
+    /// How long the loop may sleep after `outcome` before something falls due. Due times are
+    /// looked for after the claim's own time, not after now: whatever fell due in between was
+    /// seen by neither, and must be claimed at once.
+    pub async fn pause_after(&self, outcome: &Outcome) -> Pause {
+        match self.store.next_due(outcome.at).await {
+            Ok(Some(at)) => {
+                let sleep = Duration::from_micros((at - self.clock.now()).max(0) as u64);
+                Pause {
+                    sleep: sleep.min(self.safety_net),
+                    safety_net: sleep > self.safety_net,
+                }
+            }
+            Ok(None) => Pause {
+                sleep: self.safety_net,
+                safety_net: true,
+            },
             Err(e) => {
                 tracing::error!(error = %e, "reading the next due time failed");
-                Duration::from_secs(1)
+                Pause {
+                    sleep: Duration::from_secs(1),
+                    safety_net: false,
+                }
             }
         }
     }

@@ -186,8 +186,10 @@ pub trait DeliveryStore {
     /// suspended one whose cool-down is over. FIFO endpoints get only the oldest pending
     /// delivery of each application.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
-    /// When the next pending delivery or suspended endpoint becomes due, if any.
-    async fn next_due(&self) -> StoreResult<Option<Micros>>;
+    /// When the first pending delivery, suspended endpoint or (where leases run out) lease
+    /// falls due after `after`, if any. The dispatcher passes the time of its last claim, so
+    /// that what fell due since that claim comes back as due already.
+    async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>>;
     /// Writes calls in one transaction: their tasks, their deliveries' next state, and their
     /// endpoints' health by `rule`.
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()>;

@@ -1,10 +1,13 @@
 //! The dispatcher driven one step at a time (`dispatch_next`), against a real store and a
-//! real receiver: what each claim takes, with no timing in the assertions.
+//! real receiver, on a manual clock: what each claim takes, and how long the loop may sleep
+//! after it, with no timing in the assertions.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use herald::clock::{Clock, Hand, Micros};
 use herald::config::Config;
-use herald::delivery::{Dispatcher, Outcome};
+use herald::delivery::Dispatcher;
 use herald::domain::account::NewAccount;
 use herald::domain::endpoint::{EndpointSpec, Ordering};
 use herald::domain::event::{EventDraft, EventStamp};
@@ -15,8 +18,23 @@ use serde_json::json;
 use crate::db::TestDb;
 use crate::receiver::{Answer, TestReceiver};
 
-/// A store with one account, and a dispatcher over it with a cap of 2 calls per endpoint.
-async fn setup() -> (TestDb, Arc<dyn Store>, Dispatcher, i64) {
+/// Where the tests' manual clock starts: 2026-01-01 00:00:00 UTC.
+const T0: Micros = 1_767_225_600_000_000;
+
+/// What the tests work with: a store with one account, and a dispatcher over it with a cap
+/// of 2 calls per endpoint, on a manual clock.
+struct Setup {
+    db: TestDb,
+    store: Arc<dyn Store>,
+    dispatcher: Dispatcher,
+    account: i64,
+    hand: Hand,
+    metrics: Arc<Metrics>,
+    /// The dispatcher's finished calls, for a test that runs its loop.
+    finished: tokio::sync::mpsc::Receiver<herald::domain::delivery::CallRecord>,
+}
+
+async fn setup() -> Setup {
     let db = TestDb::new().await;
     let mut config = Config::defaults();
     config.database = db.url.clone();
@@ -25,9 +43,19 @@ async fn setup() -> (TestDb, Arc<dyn Store>, Dispatcher, i64) {
     let store = herald::store::open(&config.database, 4).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
     let account = store.create_account(&account, "not-a-hash", 0).await.unwrap();
-    let (dispatcher, _finished) =
-        Dispatcher::new(store.clone(), Arc::new(config), Arc::new(Metrics::default())).unwrap();
-    (db, store, dispatcher, account.id)
+    let hand = Hand::at(T0);
+    let clock = Clock::manual("UTC", &hand).unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let (dispatcher, finished) = Dispatcher::new(store.clone(), Arc::new(config), metrics.clone(), clock).unwrap();
+    Setup {
+        db,
+        store,
+        dispatcher,
+        account: account.id,
+        hand,
+        metrics,
+        finished,
+    }
 }
 
 async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) {
@@ -45,8 +73,9 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
         .unwrap();
 }
 
-/// Publishes `count` events (of the built-in test type, about no application).
-async fn publish(store: &dyn Store, account: i64, count: usize) {
+/// Publishes `count` events (of the built-in test type, about no application), written at
+/// `at`: their deliveries are due then.
+async fn publish_at(store: &dyn Store, account: i64, count: usize, at: Micros) {
     for _ in 0..count {
         let draft = EventDraft {
             event_type: "WebhookTest".into(),
@@ -55,59 +84,176 @@ async fn publish(store: &dyn Store, account: i64, count: usize) {
         };
         let stamp = EventStamp {
             id: herald::ids::event_id(),
-            at: 1,
-            datetime: "1970-01-01 00:00:00".into(),
+            at,
+            datetime: "2026-01-01 00:00:00".into(),
         };
         store.publish_event(account, draft, stamp).await.unwrap();
     }
 }
 
+async fn publish(store: &dyn Store, account: i64, count: usize) {
+    publish_at(store, account, count, T0).await;
+}
+
+/// How many calls the next step starts.
+async fn step(dispatcher: &Dispatcher) -> usize {
+    dispatcher.dispatch_next().await.unwrap().dispatched
+}
+
 #[tokio::test]
 async fn a_claim_takes_no_more_than_an_endpoints_room_and_skips_full_ones() {
-    let (_dir, store, dispatcher, account) = setup().await;
+    let Setup {
+        store,
+        dispatcher,
+        account,
+        ..
+    } = setup().await;
     let hanging = TestReceiver::start().await;
     hanging.otherwise(Answer::Hang);
     endpoint(store.as_ref(), account, &hanging.url(), Ordering::Parallel).await;
     publish(store.as_ref(), account, 5).await;
 
-    assert_eq!(
-        dispatcher.dispatch_next().await.unwrap(),
-        Outcome::Dispatched(2),
-        "the cap of 2"
-    );
-    assert_eq!(
-        dispatcher.dispatch_next().await.unwrap(),
-        Outcome::Idle,
-        "full until calls are recorded"
-    );
+    assert_eq!(step(&dispatcher).await, 2, "the cap of 2");
+    assert_eq!(step(&dispatcher).await, 0, "full until calls are recorded");
 
     // Another endpoint's work is claimed although the first is full.
     let fast = TestReceiver::start().await;
     endpoint(store.as_ref(), account, &fast.url(), Ordering::Parallel).await;
     publish(store.as_ref(), account, 1).await;
-    assert_eq!(
-        dispatcher.dispatch_next().await.unwrap(),
-        Outcome::Dispatched(1),
-        "only the new endpoint's call"
-    );
+    assert_eq!(step(&dispatcher).await, 1, "only the new endpoint's call");
     fast.wait_for(1, crate::delivery::WAIT).await;
 }
 
 #[tokio::test]
 async fn a_fifo_endpoint_gets_one_pending_delivery_at_a_time() {
-    let (_dir, store, dispatcher, account) = setup().await;
+    let Setup {
+        store,
+        dispatcher,
+        account,
+        ..
+    } = setup().await;
     let hanging = TestReceiver::start().await;
     hanging.otherwise(Answer::Hang);
     endpoint(store.as_ref(), account, &hanging.url(), Ordering::Fifo).await;
     publish(store.as_ref(), account, 3).await;
-    assert_eq!(
-        dispatcher.dispatch_next().await.unwrap(),
-        Outcome::Dispatched(1),
-        "the oldest, alone"
+    assert_eq!(step(&dispatcher).await, 1, "the oldest, alone");
+    assert_eq!(step(&dispatcher).await, 0, "the next waits for it");
+}
+
+#[tokio::test]
+async fn a_delivery_that_falls_due_between_the_claim_and_the_look_ahead_is_due_at_once() {
+    let s = setup().await;
+    let receiver = TestReceiver::start().await;
+    endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+    publish_at(s.store.as_ref(), s.account, 1, T0 + 1_000).await;
+
+    let claim = s.dispatcher.dispatch_next().await.unwrap();
+    assert_eq!((claim.dispatched, claim.at), (0, T0), "not due at the claim");
+    // It falls due after the claim, before the loop looks ahead.
+    s.hand.advance(Duration::from_millis(5));
+    let pause = s.dispatcher.pause_after(&claim).await;
+    assert_eq!(pause.sleep, Duration::ZERO, "{pause:?}");
+    assert!(!pause.safety_net);
+
+    assert_eq!(step(&s.dispatcher).await, 1);
+    receiver.wait_for(1, crate::delivery::WAIT).await;
+}
+
+#[tokio::test]
+async fn a_cool_down_that_ends_between_the_claim_and_the_look_ahead_ends_at_once() {
+    let s = setup().await;
+    let receiver = TestReceiver::start().await;
+    endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+    publish(s.store.as_ref(), s.account, 2).await;
+    let ends = T0 + 1_000;
+    s.db.execute(&format!(
+        "UPDATE endpoints SET state = 'suspended', suspended_until = {ends}, consecutive_failures = 5"
+    ))
+    .await;
+
+    let claim = s.dispatcher.dispatch_next().await.unwrap();
+    assert_eq!(claim.dispatched, 0, "suspended at the claim");
+    s.hand.set(ends + 1);
+    let pause = s.dispatcher.pause_after(&claim).await;
+    assert_eq!(pause.sleep, Duration::ZERO, "{pause:?}");
+
+    assert_eq!(step(&s.dispatcher).await, 1, "one probe");
+    receiver.wait_for(1, crate::delivery::WAIT).await;
+}
+
+#[tokio::test]
+async fn a_lease_that_runs_out_between_the_claim_and_the_look_ahead_is_due_at_once_on_postgres() {
+    let s = setup().await;
+    if !s.db.is_postgres() {
+        // SQLite's single node keeps its leases until the call is recorded.
+        return;
+    }
+    let hanging = TestReceiver::start().await;
+    hanging.otherwise(Answer::Hang);
+    endpoint(s.store.as_ref(), s.account, &hanging.url(), Ordering::Parallel).await;
+    publish(s.store.as_ref(), s.account, 1).await;
+    assert_eq!(step(&s.dispatcher).await, 1);
+    let lease_ends = T0 + 40_000_000; // the 30 s time-out and the 10 s margin
+
+    s.hand.set(lease_ends - 1);
+    let claim = s.dispatcher.dispatch_next().await.unwrap();
+    assert_eq!(claim.dispatched, 0, "still leased");
+    s.hand.set(lease_ends + 1);
+    let pause = s.dispatcher.pause_after(&claim).await;
+    assert_eq!(pause.sleep, Duration::ZERO, "{pause:?}");
+}
+
+#[tokio::test]
+async fn the_loop_sleeps_until_the_next_due_time_and_no_longer_than_the_safety_net() {
+    let s = setup().await;
+    let receiver = TestReceiver::start().await;
+    endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+
+    let claim = s.dispatcher.dispatch_next().await.unwrap();
+    let pause = s.dispatcher.pause_after(&claim).await;
+    assert!(pause.safety_net && pause.sleep == Duration::from_secs(60), "{pause:?}");
+
+    publish_at(s.store.as_ref(), s.account, 1, T0 + 3_600_000_000).await;
+    let claim = s.dispatcher.dispatch_next().await.unwrap();
+    let pause = s.dispatcher.pause_after(&claim).await;
+    assert!(
+        pause.safety_net && pause.sleep == Duration::from_secs(60),
+        "an hour away: {pause:?}"
     );
-    assert_eq!(
-        dispatcher.dispatch_next().await.unwrap(),
-        Outcome::Idle,
-        "the next waits for it"
-    );
+
+    publish_at(s.store.as_ref(), s.account, 1, T0 + 2_500_000).await;
+    let claim = s.dispatcher.dispatch_next().await.unwrap();
+    let pause = s.dispatcher.pause_after(&claim).await;
+    assert_eq!(pause.sleep, Duration::from_millis(2_500));
+    assert!(!pause.safety_net);
+}
+
+#[tokio::test]
+async fn work_found_only_by_the_safety_net_is_counted() {
+    let s = setup().await;
+    let receiver = TestReceiver::start().await;
+    endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+    publish_at(s.store.as_ref(), s.account, 1, T0 + 3_600_000_000).await;
+    let counted = |metrics: &Metrics| {
+        metrics
+            .render(&Default::default())
+            .contains("herald_dispatcher_safety_net_claims_total 1\n")
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatcher = s.dispatcher.with_safety_net(Duration::from_millis(600));
+    let running = tokio::spawn(dispatcher.run(s.finished, async move {
+        let _ = stopped.await;
+    }));
+    // A real wait, for the loop to make its first claim (which finds nothing due) and fall
+    // asleep. Were it slower, its first claim would find the work and the test would fail:
+    // it cannot pass wrongly.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    // Made due behind the dispatcher's back: no wake-up, so only the safety net finds it.
+    s.db.execute(&format!("UPDATE deliveries SET next_at = {T0}")).await;
+    receiver.wait_for(1, crate::delivery::WAIT).await;
+    assert!(counted(&s.metrics));
+
+    let _ = stop.send(());
+    running.await.unwrap();
 }

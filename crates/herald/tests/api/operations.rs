@@ -33,6 +33,7 @@ async fn health_and_metrics_answer() {
         text.contains(r#"herald_http_request_duration_seconds_count{method="GET",route="/restapi/v1/job"} 1"#),
         "{text}"
     );
+    assert!(text.contains("herald_dispatcher_safety_net_claims_total 0\n"), "{text}");
 }
 
 #[tokio::test]

@@ -124,8 +124,7 @@ impl DeliveryStore for PostgresStore {
         Ok(claimed)
     }
 
-    async fn next_due(&self) -> StoreResult<Option<Micros>> {
-        let now = jiff::Timestamp::now().as_microsecond();
+    async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>> {
         // A lease of a node that died makes its delivery due when it runs out.
         let next = sqlx::query_scalar(
             "SELECT min(t) FROM (
@@ -135,7 +134,7 @@ impl DeliveryStore for PostgresStore {
                  UNION ALL
                  SELECT min(until) FROM leases WHERE until > $1) AS due",
         )
-        .bind(now)
+        .bind(after)
         .fetch_one(&self.pool)
         .await?;
         Ok(next)

@@ -66,8 +66,7 @@ impl DeliveryStore for SqliteStore {
         self.db.write(move |conn| super::claim::claim(conn, &request)).await
     }
 
-    async fn next_due(&self) -> StoreResult<Option<Micros>> {
-        let now = jiff::Timestamp::now().as_microsecond();
+    async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>> {
         self.db
             .read(move |conn| {
                 let next = conn.prepare_cached(
@@ -76,7 +75,7 @@ impl DeliveryStore for SqliteStore {
                          UNION ALL
                          SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1)",
                 )?
-                .query_row([now], |r| r.get(0))?;
+                .query_row([after], |r| r.get(0))?;
                 Ok(next)
             })
             .await
