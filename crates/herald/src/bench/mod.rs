@@ -144,10 +144,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let publishers = spawn_publishers(&args, &client, &bases, &next, &received, started);
     let mut memory = Vec::new();
     let mut ingest_done = None;
+    let mut progress = Progress::new();
     loop {
         let calls = received.calls.load(Ordering::Relaxed);
         let published = next.load(Ordering::Relaxed).min(args.events);
-        progress(published, calls, expected_calls, started.elapsed());
+        progress.show(published, calls, expected_calls, started.elapsed());
         if ingest_done.is_none() && publishers.iter().all(|p| p.is_finished()) {
             ingest_done = Some(started.elapsed());
         }
@@ -186,7 +187,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for node in &mut nodes {
         node.stop();
     }
-    eprintln!();
+    if progress.terminal {
+        // The bar's line ends here.
+        eprintln!();
+    }
     report(&args, &database, &received, &measured);
     Ok(())
 }
@@ -415,13 +419,39 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Resul
     Ok(())
 }
 
-fn progress(published: usize, calls: usize, expected: usize, elapsed: Duration) {
-    const WIDTH: usize = 40;
-    let done = calls * WIDTH / expected.max(1);
-    let bar: String = "#".repeat(done) + &"-".repeat(WIDTH - done);
-    eprint!(
-        "\r[{bar}] {calls}/{expected} delivered, {published} published, {:.1} s ",
-        elapsed.as_secs_f64()
-    );
-    let _ = std::io::stderr().flush();
+/// The progress of a run on stderr: a bar that rewrites itself on a terminal, and a plain
+/// line every few seconds elsewhere, so that a log is not flooded with carriage returns.
+struct Progress {
+    terminal: bool,
+    last_line: Option<Instant>,
+}
+
+impl Progress {
+    /// How often a plain line is printed when stderr is not a terminal.
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            last_line: None,
+        }
+    }
+
+    fn show(&mut self, published: usize, calls: usize, expected: usize, elapsed: Duration) {
+        const WIDTH: usize = 40;
+        let figures = format!(
+            "{calls}/{expected} delivered, {published} published, {:.1} s",
+            elapsed.as_secs_f64()
+        );
+        if self.terminal {
+            let done = calls * WIDTH / expected.max(1);
+            let bar: String = "#".repeat(done) + &"-".repeat(WIDTH - done);
+            eprint!("\r[{bar}] {figures} ");
+            let _ = std::io::stderr().flush();
+        } else if self.last_line.is_none_or(|at| at.elapsed() >= Self::EVERY) || calls >= expected {
+            self.last_line = Some(Instant::now());
+            eprintln!("{figures}");
+        }
+    }
 }
