@@ -124,7 +124,11 @@ mod tests {
         let other = Clock::manual("Europe/Paris", &hand).unwrap();
         assert_eq!(clock.now(), AT);
         hand.advance(Duration::from_secs(2));
-        assert_eq!((clock.now(), other.now()), (AT + 2_000_000, AT + 2_000_000), "one hand, one time");
+        assert_eq!(
+            (clock.now(), other.now()),
+            (AT + 2_000_000, AT + 2_000_000),
+            "one hand, one time"
+        );
         hand.set(AT - 1);
         assert_eq!(clock.now(), AT - 1);
     }

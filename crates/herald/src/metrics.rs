@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::domain::delivery::{Backlog, CallRecord, Verdict};
+use crate::domain::delivery::{Attempt, Backlog, Verdict};
 
 /// Upper bounds, in seconds, of the latency buckets.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -60,8 +60,8 @@ struct Http {
 
 #[derive(Default)]
 struct Calls {
-    /// (outcome, error code) → calls made.
-    made: BTreeMap<(&'static str, String), u64>,
+    /// (outcome, failure code) → calls made.
+    made: BTreeMap<(&'static str, &'static str), u64>,
     latency: Histogram,
 }
 
@@ -90,18 +90,13 @@ impl Metrics {
     }
 
     /// Counts one call to an endpoint by outcome and error code.
-    pub fn call(&self, record: &CallRecord, elapsed: Duration) {
-        let outcome = match record.verdict {
+    pub fn call(&self, attempt: &Attempt, elapsed: Duration) {
+        let outcome = match attempt.verdict {
             Verdict::Success => "success",
             Verdict::Failure { .. } => "failure",
             Verdict::Gone => "gone",
         };
-        let code = record
-            .error
-            .as_deref()
-            .and_then(|e| e.split(':').next())
-            .unwrap_or("")
-            .to_owned();
+        let code = attempt.failure.as_ref().map_or("", |f| f.code.as_str());
         let mut calls = self.calls.lock().expect("the metrics lock is never poisoned");
         *calls.made.entry((outcome, code)).or_default() += 1;
         calls.latency.observe(elapsed);

@@ -9,10 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::guard::Guard;
+use super::guard::{Guard, Refused};
 use super::signing::{SigningKey, signature_header};
 use crate::clock::Micros;
-use crate::domain::delivery::{CallRecord, Claimed, Next, Verdict};
+use crate::domain::delivery::{Attempt, Claimed, Failure, FailureCode, Verdict};
 use crate::domain::endpoint::{Auth, MASK};
 
 /// The most of an answer's body that is read and kept.
@@ -43,9 +43,10 @@ impl Caller {
         Ok(Caller { client, guard })
     }
 
-    /// Calls the endpoint once; never fails: a call that got no answer is recorded as such.
+    /// Calls the endpoint once; never fails: a call that got no answer is an attempt that
+    /// says why. `started_at` is the call's time by Herald's clock; the duration is measured.
     #[tracing::instrument(skip_all, fields(delivery = claimed.delivery_id, endpoint = %claimed.endpoint_id))]
-    pub async fn call(&self, claimed: Claimed, keys: &[SigningKey], started_at: Micros) -> (CallRecord, Duration) {
+    pub async fn call(&self, claimed: Claimed, keys: &[SigningKey], started_at: Micros) -> (Attempt, Duration) {
         let timestamp = started_at / 1_000_000;
         let signature = signature_header(keys, &claimed.event_id, timestamp, claimed.body.as_bytes());
         let mut headers = HeaderMap::new();
@@ -61,8 +62,8 @@ impl Caller {
             add_auth(&mut headers, &mut shown, auth);
         }
         let started = Instant::now();
-        let (status, body, error, verdict) = match self.blocked(&claimed.url) {
-            Some(reason) => (0, reason.clone(), Some(reason), Verdict::Failure { retry_after: None }),
+        let answer = match self.blocked(&claimed.url) {
+            Some(failure) => Answer::none(failure),
             None => match self
                 .client
                 .post(&claimed.url)
@@ -71,40 +72,56 @@ impl Caller {
                 .send()
                 .await
             {
-                Ok(response) => read_answer(response).await,
-                Err(e) => {
-                    let error = failure_reason(&e);
-                    (0, error.clone(), Some(error), Verdict::Failure { retry_after: None })
-                }
+                Ok(response) => read_answer(response, started_at).await,
+                Err(e) => Answer::none(classify(&e)),
             },
         };
         let elapsed = started.elapsed();
-        let record = CallRecord {
+        let attempt = Attempt {
             claimed,
             started_at,
             duration_ms: elapsed.as_millis() as i64,
-            response_status: status,
-            response_body: body,
-            error,
+            response_status: answer.status,
+            response_body: answer.body,
+            failure: answer.failure,
             request_headers: Value::Object(shown).to_string(),
-            verdict,
-            next: Next::Succeeded,
+            verdict: answer.verdict,
         };
-        (record, elapsed)
+        (attempt, elapsed)
+    }
+}
+
+/// What came back from a call.
+struct Answer {
+    /// 0 when no HTTP answer came.
+    status: u16,
+    body: String,
+    failure: Option<Failure>,
+    verdict: Verdict,
+}
+
+impl Answer {
+    /// No HTTP answer: the body says why, as the history shows it.
+    fn none(failure: Failure) -> Answer {
+        Answer {
+            status: 0,
+            body: failure.to_string(),
+            failure: Some(failure),
+            verdict: Verdict::Failure { retry_after: None },
+        }
     }
 }
 
 impl Caller {
     /// Why the URL may not be called, for IP literals (host names are checked as they are
     /// resolved, by the guard as the client's resolver).
-    fn blocked(&self, url: &str) -> Option<String> {
+    fn blocked(&self, url: &str) -> Option<Failure> {
         match url::Url::parse(url) {
-            Ok(url) => self
-                .guard
-                .check_literal(&url)
-                .err()
-                .map(|refused| format!("blocked: {refused}")),
-            Err(e) => Some(format!("invalid_url: {e}")),
+            Ok(url) => self.guard.check_literal(&url).err().map(|refused| refusal(&refused)),
+            Err(e) => Some(Failure {
+                code: FailureCode::InvalidUrl,
+                message: e.to_string(),
+            }),
         }
     }
 }
@@ -152,10 +169,11 @@ fn add_auth(headers: &mut HeaderMap, shown: &mut Map<String, Value>, auth: &Auth
     }
 }
 
-/// Reads at most [`MAX_RESPONSE_BYTES`] of the answer and judges it.
-async fn read_answer(mut response: reqwest::Response) -> (u16, String, Option<String>, Verdict) {
+/// Reads at most [`MAX_RESPONSE_BYTES`] of the answer and judges it; `now` is when the
+/// call started, for a `Retry-After` given as a date.
+async fn read_answer(mut response: reqwest::Response, now: Micros) -> Answer {
     let status = response.status();
-    let retry_after = retry_after(response.headers());
+    let retry_after = retry_after(response.headers(), now);
     let mut body = Vec::new();
     let mut cut_short = None;
     loop {
@@ -169,76 +187,135 @@ async fn read_answer(mut response: reqwest::Response) -> (u16, String, Option<St
             }
             Ok(None) => break,
             Err(e) => {
-                cut_short = Some(failure_reason(&e));
+                cut_short = Some(classify(&e));
                 break;
             }
         }
     }
     let body = String::from_utf8_lossy(&body).into_owned();
-    let (verdict, error) = judge(status, retry_after);
+    let (verdict, failure) = judge(status, retry_after);
     // A 2xx whose body then timed out still answered in time with its status; keep the verdict.
-    let error = error.or(cut_short.filter(|_| verdict != Verdict::Success));
-    (status.as_u16(), body, error, verdict)
+    let failure = failure.or(cut_short.filter(|_| verdict != Verdict::Success));
+    Answer {
+        status: status.as_u16(),
+        body,
+        failure,
+        verdict,
+    }
 }
 
 /// Success is a 2xx; 410 disables; 429 and 503 may say when to come back.
-fn judge(status: StatusCode, retry_after: Option<Duration>) -> (Verdict, Option<String>) {
+fn judge(status: StatusCode, retry_after: Option<Duration>) -> (Verdict, Option<Failure>) {
     if status.is_success() {
         return (Verdict::Success, None);
     }
     if status == StatusCode::GONE {
-        return (
-            Verdict::Gone,
-            Some("gone: the endpoint answered 410 Gone and is disabled".into()),
-        );
+        let failure = Failure {
+            code: FailureCode::Gone,
+            message: "the endpoint answered 410 Gone and is disabled".into(),
+        };
+        return (Verdict::Gone, Some(failure));
     }
     let honoured = matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE);
     let retry_after = retry_after.filter(|_| honoured);
-    let error = if status.is_redirection() {
-        format!("redirect: the endpoint answered {status}; redirects are not followed")
+    let failure = if status.is_redirection() {
+        Failure {
+            code: FailureCode::Redirect,
+            message: format!("the endpoint answered {status}; redirects are not followed"),
+        }
     } else {
-        format!("http_status: the endpoint answered {status}")
+        Failure {
+            code: FailureCode::HttpStatus,
+            message: format!("the endpoint answered {status}"),
+        }
     };
-    (Verdict::Failure { retry_after }, Some(error))
+    (Verdict::Failure { retry_after }, Some(failure))
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// `Retry-After` in seconds or as an HTTP date (counted from `now`).
+fn retry_after(headers: &HeaderMap, now: Micros) -> Option<Duration> {
     let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     let at = jiff::fmt::rfc2822::parse(text).ok()?.timestamp();
-    let wait = at.as_second() - jiff::Timestamp::now().as_second();
+    let wait = at.as_second() - now / 1_000_000;
     Some(Duration::from_secs(wait.max(0) as u64))
 }
 
-/// A stable code and a sentence for a call that got no (whole) answer.
-fn failure_reason(e: &reqwest::Error) -> String {
-    let chain = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+/// The failure a refusal of the guard makes.
+fn refusal(refused: &Refused) -> Failure {
+    let code = match refused {
+        Refused::Unresolved { .. } => FailureCode::Dns,
+        Refused::ThisMachine { .. } | Refused::Internal { .. } | Refused::ResolvesInternal { .. } => {
+            FailureCode::Blocked
+        }
+    };
+    Failure {
+        code,
+        message: refused.to_string(),
+    }
+}
+
+/// The failure of a call that got no (whole) answer, coded from the kinds of the errors in
+/// its chain, never from their text; the sentence is the chain's text.
+fn classify(e: &reqwest::Error) -> Failure {
+    let message = std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| e.source())
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(": ");
-    let lower = chain.to_lowercase();
-    let code = if lower.contains("herald calls only public addresses") {
-        "blocked"
+    let chain = causes(e);
+    let code = if let Some(refused) = chain.iter().find_map(|e| e.downcast_ref::<Refused>()) {
+        refusal(refused).code
     } else if e.is_timeout() {
-        "timeout"
-    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
-        "dns"
-    } else if lower.contains("connection refused") {
-        "connection_refused"
-    } else if lower.contains("connection reset") || lower.contains("connection closed") || lower.contains("broken pipe")
-    {
-        "connection_reset"
-    } else if lower.contains("certificate") || lower.contains("tls") {
-        "tls"
-    } else if e.is_connect() {
-        "connect"
+        FailureCode::Timeout
     } else {
-        "network"
+        chain.iter().find_map(|e| code_of(*e)).unwrap_or(if e.is_connect() {
+            FailureCode::Connect
+        } else {
+            FailureCode::Network
+        })
     };
-    format!("{code}: {chain}")
+    Failure { code, message }
+}
+
+/// Every error in `e`'s chain, the ones wrapped in I/O errors included: an I/O error gives
+/// the source of the error it wraps, not that error itself, so the TLS error inside a
+/// connector's I/O error would be skipped.
+fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut chain = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = next {
+        chain.push(error);
+        next = match error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped),
+            None => error.source(),
+        };
+    }
+    chain
+}
+
+/// The code one error of a chain gives, if its kind says something.
+fn code_of(e: &(dyn std::error::Error + 'static)) -> Option<FailureCode> {
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return Some(FailureCode::Tls);
+    }
+    if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+        // The peer closed the connection before the answer was whole.
+        if hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled() {
+            return Some(FailureCode::ConnectionReset);
+        }
+    }
+    use std::io::ErrorKind;
+    match e.downcast_ref::<std::io::Error>()?.kind() {
+        ErrorKind::ConnectionRefused => Some(FailureCode::ConnectionRefused),
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::UnexpectedEof => Some(FailureCode::ConnectionReset),
+        ErrorKind::TimedOut => Some(FailureCode::Timeout),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -262,20 +339,49 @@ mod tests {
             judge(StatusCode::INTERNAL_SERVER_ERROR, later).0,
             Verdict::Failure { retry_after: None }
         );
-        assert!(judge(StatusCode::FOUND, None).1.unwrap().starts_with("redirect:"));
+        assert_eq!(judge(StatusCode::FOUND, None).1.unwrap().code, FailureCode::Redirect);
+        assert_eq!(judge(StatusCode::GONE, None).1.unwrap().code, FailureCode::Gone);
+        let failure = judge(StatusCode::BAD_GATEWAY, None).1.unwrap();
+        assert_eq!(
+            failure.to_string(),
+            "http_status: the endpoint answered 502 Bad Gateway"
+        );
+    }
+
+    #[test]
+    fn the_guards_refusals_are_blocked_calls_and_a_name_that_does_not_resolve_is_dns() {
+        let unresolved = Refused::Unresolved {
+            host: "nowhere.example".into(),
+            reason: "no address".into(),
+        };
+        assert_eq!(refusal(&unresolved).code, FailureCode::Dns);
+        let internal = Refused::Internal {
+            ip: "10.0.0.1".parse().unwrap(),
+            range: "private (10.0.0.0/8)",
+        };
+        let failure = refusal(&internal);
+        assert_eq!(failure.code, FailureCode::Blocked);
+        assert_eq!(
+            failure.to_string(),
+            "blocked: 10.0.0.1, private (10.0.0.0/8), is internal; Herald calls only public addresses"
+        );
+        let this_machine = Refused::ThisMachine {
+            host: "localhost".into(),
+        };
+        assert_eq!(refusal(&this_machine).code, FailureCode::Blocked);
     }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let mut headers = HeaderMap::new();
+        let now = 1_617_279_194_000_000; // 2021-04-01 12:13:14 UTC
         headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("120"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
-        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
-        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
-            .timestamp_to_rfc9110_string(&later)
-            .unwrap();
-        headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_str(&date).unwrap());
-        let wait = retry_after(&headers).unwrap().as_secs();
-        assert!((88..=90).contains(&wait), "{wait}");
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(120)));
+        let date = "Thu, 01 Apr 2021 12:14:44 GMT";
+        headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static(date));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(90)));
+        let past = "Thu, 01 Apr 2021 12:00:00 GMT";
+        headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static(past));
+        assert_eq!(retry_after(&headers, now), Some(Duration::ZERO));
     }
 }

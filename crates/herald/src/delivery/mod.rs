@@ -232,7 +232,7 @@ impl Dispatcher {
         })
     }
 
-    /// Makes one call; its record says what becomes of the delivery.
+    /// Makes one call and decides, by the retry schedule, what becomes of its delivery.
     async fn call(&self, delivery: Claimed) -> CallRecord {
         let keys: Vec<SigningKey> = delivery
             .secrets
@@ -240,17 +240,16 @@ impl Dispatcher {
             .filter_map(|s| SigningKey::from_secret(s))
             .collect();
         let started_at = self.clock.now();
-        let (mut record, elapsed) = self.caller.call(delivery, &keys, started_at).await;
-        let ended_at = started_at + elapsed.as_micros() as Micros;
-        record.next = schedule::after_attempt(
+        let (attempt, elapsed) = self.caller.call(delivery, &keys, started_at).await;
+        let next = schedule::after_attempt(
             &self.config.delivery,
-            record.claimed.attempt,
-            record.verdict,
-            ended_at,
+            attempt.claimed.attempt,
+            attempt.verdict,
+            attempt.ended_at(),
             crate::ids::unit_random(),
         );
-        self.metrics.call(&record, elapsed);
-        record
+        self.metrics.call(&attempt, elapsed);
+        CallRecord { attempt, next }
     }
 
     /// How long the loop may sleep after `outcome` before something falls due. Due times are

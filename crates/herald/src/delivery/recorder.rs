@@ -32,8 +32,7 @@ impl Recorder {
     pub async fn run(self, mut finished: mpsc::Receiver<CallRecord>) {
         let suspension = self.suspension.clone();
         let rule: HealthRule = Arc::new(move |health, call: &CallRecord| {
-            let ended_at = call.started_at + call.duration_ms * 1000;
-            schedule::after_call(&suspension, health, call.verdict, ended_at)
+            schedule::after_call(&suspension, health, call.attempt.verdict, call.attempt.ended_at())
         });
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
@@ -55,7 +54,7 @@ impl Recorder {
     fn release(&self, calls: &[CallRecord]) {
         let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
         for call in calls {
-            let seq = call.claimed.endpoint_seq;
+            let seq = call.attempt.claimed.endpoint_seq;
             if let Some(n) = in_flight.get_mut(&seq) {
                 *n -= 1;
                 if *n == 0 {

@@ -24,6 +24,17 @@ pub enum Next {
     Failed,
 }
 
+impl Next {
+    /// The delivery's state, and when it is due if it is pending again.
+    pub fn stored(self) -> (DeliveryState, Option<Micros>) {
+        match self {
+            Next::Succeeded => (DeliveryState::Succeeded, None),
+            Next::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+            Next::Failed => (DeliveryState::Failed, None),
+        }
+    }
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +44,78 @@ pub enum DeliveryState {
     Succeeded,
     /// The retry schedule is spent; it can still be retried by hand or replayed.
     Failed,
+}
+
+impl DeliveryState {
+    /// The word the API shows and the stores keep.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+/// Why a call failed, as a stable code: the first word of a task's `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureCode {
+    /// No whole answer within the time-out.
+    Timeout,
+    /// The host name did not resolve.
+    Dns,
+    ConnectionRefused,
+    /// The connection was reset or closed before the answer was complete.
+    ConnectionReset,
+    /// The TLS handshake failed: a bad certificate, or no TLS at all on the other side.
+    Tls,
+    /// Connecting failed for another reason (unreachable network, say).
+    Connect,
+    /// Any other transport failure.
+    Network,
+    /// An answer that is neither a 2xx nor a redirect nor a 410.
+    HttpStatus,
+    /// A 3xx: redirects are not followed.
+    Redirect,
+    /// `410 Gone`: the endpoint is disabled.
+    Gone,
+    /// The SSRF guard refused the target: an internal address.
+    Blocked,
+    /// The stored URL does not parse.
+    InvalidUrl,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::Timeout => "timeout",
+            FailureCode::Dns => "dns",
+            FailureCode::ConnectionRefused => "connection_refused",
+            FailureCode::ConnectionReset => "connection_reset",
+            FailureCode::Tls => "tls",
+            FailureCode::Connect => "connect",
+            FailureCode::Network => "network",
+            FailureCode::HttpStatus => "http_status",
+            FailureCode::Redirect => "redirect",
+            FailureCode::Gone => "gone",
+            FailureCode::Blocked => "blocked",
+            FailureCode::InvalidUrl => "invalid_url",
+        }
+    }
+}
+
+/// A failed call: its code, and a sentence for the person reading the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: FailureCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    /// `"timeout: …"`: the code first, as the history's `error` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
 }
 
 /// A delivery leased for one call, with everything the call needs.
@@ -58,9 +141,9 @@ pub struct Claimed {
     pub leased_until: Micros,
 }
 
-/// One call made: a task for the history, and what it means for its delivery.
+/// One call made for a claimed delivery: what was sent and what came back.
 #[derive(Debug, Clone)]
-pub struct CallRecord {
+pub struct Attempt {
     pub claimed: Claimed,
     pub started_at: Micros,
     pub duration_ms: i64,
@@ -68,12 +151,28 @@ pub struct CallRecord {
     pub response_status: u16,
     /// At most 16 KiB of the answer, or why there was none.
     pub response_body: String,
-    /// A stable code and a sentence (`timeout: …`), for calls that failed.
-    pub error: Option<String>,
+    /// Why the call failed, for calls that did.
+    pub failure: Option<Failure>,
     /// The headers sent, as a JSON object, credentials masked.
     pub request_headers: String,
     pub verdict: Verdict,
-    /// Decided by the dispatcher from the verdict and the retry schedule.
+}
+
+impl Attempt {
+    pub fn ended_at(&self) -> Micros {
+        self.started_at + self.duration_ms * 1000
+    }
+
+    /// The history's `error`: the failure's code and sentence.
+    pub fn error(&self) -> Option<String> {
+        self.failure.as_ref().map(Failure::to_string)
+    }
+}
+
+/// An attempt with what it decided for its delivery: what the recorder writes.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub attempt: Attempt,
     pub next: Next,
 }
 

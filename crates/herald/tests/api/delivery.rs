@@ -190,9 +190,13 @@ async fn calls_that_get_no_answer_are_recorded_with_status_0_and_the_reason() {
         json!({"description": "refuses"}),
     )
     .await;
+    // TLS spoken to a server that answers in plain HTTP.
+    let plain = TestReceiver::start().await;
+    let plain_url = plain.url().replacen("http://", "https://", 1);
+    subscribe(&acme, &plain_url, json!({"description": "no TLS"})).await;
     acme.new_application().await;
 
-    let items = tasks(&acme, 2).await;
+    let items = tasks(&acme, 3).await;
     let mut errors: Vec<String> = items
         .iter()
         .map(|t| {
@@ -202,7 +206,7 @@ async fn calls_that_get_no_answer_are_recorded_with_status_0_and_the_reason() {
         })
         .collect();
     errors.sort();
-    assert_eq!(errors, ["connection_refused", "timeout"]);
+    assert_eq!(errors, ["connection_refused", "timeout", "tls"]);
     let timed_out = items
         .iter()
         .find(|t| t["error"].as_str().unwrap().starts_with("timeout"))

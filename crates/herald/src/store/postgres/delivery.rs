@@ -13,7 +13,7 @@ use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
-use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
+use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
@@ -81,8 +81,8 @@ impl Columns {
         let mut columns = Columns::default();
         // In delivery order, so that concurrent recorders lock rows in the same order.
         let mut sorted: Vec<&CallRecord> = calls.iter().collect();
-        sorted.sort_by_key(|call| (call.claimed.account_id, call.claimed.delivery_id));
-        for call in sorted {
+        sorted.sort_by_key(|call| (call.attempt.claimed.account_id, call.attempt.claimed.delivery_id));
+        for CallRecord { attempt: call, next } in sorted {
             let c = &call.claimed;
             columns.account.push(c.account_id);
             columns.delivery.push(c.delivery_id);
@@ -96,14 +96,10 @@ impl Columns {
             columns.duration_ms.push(call.duration_ms);
             columns.status.push(i64::from(call.response_status));
             columns.body.push(call.response_body.clone());
-            columns.error.push(call.error.clone());
+            columns.error.push(call.error());
             columns.headers.push(call.request_headers.clone());
-            let (state, next_at) = match call.next {
-                Next::Succeeded => ("succeeded", None),
-                Next::RetryAt(at) => ("pending", Some(at)),
-                Next::Failed => ("failed", None),
-            };
-            columns.state.push(state);
+            let (state, next_at) = next.stored();
+            columns.state.push(state.as_str());
             columns.next_at.push(next_at);
             columns.lease.push(c.leased_until);
         }
@@ -147,7 +143,7 @@ impl DeliveryStore for PostgresStore {
         // Each endpoint is named with its account, as every query of account data is.
         let endpoints: BTreeSet<(i64, i64)> = calls
             .iter()
-            .map(|c| (c.claimed.endpoint_seq, c.claimed.account_id))
+            .map(|c| (c.attempt.claimed.endpoint_seq, c.attempt.claimed.account_id))
             .collect();
         let (seqs, accounts): (Vec<i64>, Vec<i64>) = endpoints.into_iter().unzip();
         let rows = sqlx::query(
@@ -165,7 +161,7 @@ impl DeliveryStore for PostgresStore {
             healths.insert((row.try_get(0)?, row.try_get(6)?), (health, health));
         }
         for call in calls.iter() {
-            let key = (call.claimed.endpoint_seq, call.claimed.account_id);
+            let key = (call.attempt.claimed.endpoint_seq, call.attempt.claimed.account_id);
             if let Some(entry) = healths.get_mut(&key) {
                 entry.1 = rule(entry.1, call);
             }

@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
-use crate::domain::delivery::{Backlog, CallRecord, Claimed, Next, Task, TaskFilter};
+use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
@@ -91,7 +91,7 @@ impl DeliveryStore for SqliteStore {
                 )?;
                 let mut healths: HashMap<i64, (Health, Health)> = HashMap::new();
                 for call in calls.iter() {
-                    let seq = call.claimed.endpoint_seq;
+                    let seq = call.attempt.claimed.endpoint_seq;
                     let entry = match healths.entry(seq) {
                         Entry::Occupied(e) => e.into_mut(),
                         Entry::Vacant(e) => match read_health.query_row([seq], health_from).optional()? {
@@ -114,7 +114,7 @@ impl DeliveryStore for SqliteStore {
                     "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at), leased_until = NULL
                      WHERE id = ? AND leased_until = ?",
                 )?;
-                for call in calls.iter() {
+                for CallRecord { attempt: call, next } in calls.iter() {
                     let c = &call.claimed;
                     task.execute(params![
                         c.account_id,
@@ -129,16 +129,12 @@ impl DeliveryStore for SqliteStore {
                         call.duration_ms,
                         i64::from(call.response_status),
                         call.response_body,
-                        call.error,
+                        call.error(),
                         call.request_headers
                     ])?;
-                    let (state, next_at) = match call.next {
-                        Next::Succeeded => ("succeeded", None),
-                        Next::RetryAt(at) => ("pending", Some(at)),
-                        Next::Failed => ("failed", None),
-                    };
+                    let (state, next_at) = next.stored();
                     delivery.execute(params![
-                        state,
+                        state.as_str(),
                         i64::from(c.attempt),
                         next_at,
                         c.delivery_id,
