@@ -26,7 +26,7 @@ pub mod schedule;
 pub mod signing;
 
 use call::Caller;
-use recorder::{InFlight, Recorder};
+use recorder::Recorder;
 use signing::SigningKey;
 
 /// Most deliveries claimed in one go.
@@ -65,8 +65,6 @@ pub struct Dispatcher {
     clock: Clock,
     caller: Caller,
     metrics: Arc<Metrics>,
-    /// Calls in flight, by endpoint seq.
-    in_flight: InFlight,
     slots: Arc<Semaphore>,
     records: mpsc::Sender<CallRecord>,
     /// The endpoint the last claim ended with; the next starts after it.
@@ -98,7 +96,6 @@ impl Dispatcher {
             config,
             caller,
             metrics,
-            in_flight: Arc::default(),
             last_endpoint: Arc::default(),
             records,
             safety_net: MAX_IDLE,
@@ -114,13 +111,9 @@ impl Dispatcher {
 
     /// Runs until `shutdown` completes, then lets calls in flight finish and be recorded.
     pub async fn run(self, finished: mpsc::Receiver<CallRecord>, shutdown: impl Future<Output = ()>) {
-        if let Err(e) = self.store.release_leases().await {
-            tracing::error!(error = %e, "cannot release old leases; they will expire");
-        }
         let recorder = Recorder {
             store: self.store.clone(),
             suspension: self.config.suspension.clone(),
-            in_flight: self.in_flight.clone(),
             wake: self.wake.clone(),
         };
         let recorder = tokio::spawn(recorder.run(finished));
@@ -177,20 +170,11 @@ impl Dispatcher {
             return Ok(idle);
         }
         let delivery = &self.config.delivery;
-        let room = {
-            let in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
-            let cap = delivery.max_in_flight_per_endpoint;
-            in_flight
-                .iter()
-                .map(|(seq, n)| (*seq, cap.saturating_sub(*n)))
-                .collect()
-        };
         let request = ClaimRequest {
             now,
             lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
             limit: free.min(CLAIM_BATCH),
             after_endpoint: self.last_endpoint.load(std::sync::atomic::Ordering::Relaxed),
-            room,
             per_endpoint: delivery.max_in_flight_per_endpoint,
         };
         let claimed = self.store.claim_due(&request).await?;
@@ -201,12 +185,6 @@ impl Dispatcher {
         if let Some(last) = claimed.last() {
             self.last_endpoint
                 .store(last.endpoint_seq, std::sync::atomic::Ordering::Relaxed);
-        }
-        {
-            let mut in_flight = self.in_flight.lock().expect("the in-flight lock is never poisoned");
-            for delivery in &claimed {
-                *in_flight.entry(delivery.endpoint_seq).or_default() += 1;
-            }
         }
         for delivery in claimed {
             // Only this loop takes slots, and it claimed no more than were free.

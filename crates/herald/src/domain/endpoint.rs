@@ -178,6 +178,41 @@ impl Default for Health {
     }
 }
 
+/// An endpoint as a claim sees it: its state, and its calls in flight on every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupancy {
+    pub state: EndpointState,
+    pub suspended_until: Option<Micros>,
+    pub in_flight: u32,
+}
+
+impl Occupancy {
+    /// How many calls may start at `now` under a cap of `cap` calls in flight: the room left
+    /// when active; a single probe once a suspension is over, and only while nothing is in
+    /// flight; none while cooling down or disabled.
+    pub fn room(&self, cap: u32, now: Micros) -> u32 {
+        match self.state {
+            EndpointState::Active => cap.saturating_sub(self.in_flight),
+            EndpointState::Suspended if self.suspended_until.is_some_and(|until| until <= now) => {
+                u32::from(self.in_flight == 0)
+            }
+            EndpointState::Suspended | EndpointState::Disabled => 0,
+        }
+    }
+}
+
+/// The secrets that sign a call at `now`: the current one, and the one it replaced until
+/// `previous_until` (its grace period after a rotation).
+pub fn signing_secrets(
+    current: String,
+    previous: Option<String>,
+    previous_until: Option<Micros>,
+    now: Micros,
+) -> Vec<String> {
+    let in_grace = previous_until.is_some_and(|until| until > now);
+    std::iter::once(current).chain(previous.filter(|_| in_grace)).collect()
+}
+
 /// The fields of an endpoint a customer sets; validated before it is stored.
 #[derive(Debug, Clone)]
 pub struct EndpointSpec {
@@ -277,6 +312,43 @@ pub fn check_secret(secret: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_room_an_endpoint_has_follows_its_state_and_calls_in_flight() {
+        use EndpointState::*;
+        let now = 1_000;
+        // (state, suspended until, in flight) -> room under a cap of 10
+        let table = [
+            (Active, None, 0, 10),
+            (Active, None, 7, 3),
+            (Active, None, 10, 0),
+            (Active, None, 12, 0),
+            (Suspended, Some(now + 1), 0, 0),
+            (Suspended, Some(now), 0, 1),
+            (Suspended, Some(now - 5), 1, 0),
+            (Suspended, None, 0, 0),
+            (Disabled, None, 0, 0),
+        ];
+        for (state, suspended_until, in_flight, room) in table {
+            let occupancy = Occupancy {
+                state,
+                suspended_until,
+                in_flight,
+            };
+            assert_eq!(occupancy.room(10, now), room, "{occupancy:?}");
+        }
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
+        let secrets = |previous: Option<&str>, until: Option<Micros>| {
+            signing_secrets("new".into(), previous.map(str::to_owned), until, 100)
+        };
+        assert_eq!(secrets(None, None), ["new"]);
+        assert_eq!(secrets(Some("old"), Some(101)), ["new", "old"]);
+        assert_eq!(secrets(Some("old"), Some(100)), ["new"], "the grace ends at its time");
+        assert_eq!(secrets(Some("old"), None), ["new"]);
+    }
 
     #[test]
     fn urls_must_be_plain_http_or_https() {

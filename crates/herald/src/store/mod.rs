@@ -161,17 +161,13 @@ pub type HealthRule = Arc<dyn Fn(Health, &CallRecord) -> Health + Send + Sync>;
 pub struct ClaimRequest {
     pub now: Micros,
     /// Claimed deliveries are leased until then. (SQLite, a single node, keeps leases until
-    /// the call is recorded and releases them all at start; on PostgreSQL a lease that runs
-    /// out makes the delivery due again, for any node.)
+    /// the call is recorded and drops them all when it opens the database; on PostgreSQL a
+    /// lease that runs out makes the delivery due again, for any node.)
     pub lease_until: Micros,
     pub limit: u32,
     /// The endpoint (seq) the last claim ended with: this one starts after it.
     pub after_endpoint: i64,
-    /// Endpoints (by seq) with room for fewer calls than the per-endpoint cap, and how many,
-    /// as this node sees it. An endpoint with no room is listed with 0. (PostgreSQL counts
-    /// every node's calls from their leases instead.)
-    pub room: Vec<(i64, u32)>,
-    /// The per-endpoint cap, for endpoints not in `room`.
+    /// The most calls in flight to one endpoint; its calls in flight are its unexpired leases.
     pub per_endpoint: u32,
 }
 
@@ -182,9 +178,9 @@ pub trait DeliveryStore {
     /// retried, an endpoint resumed. (The recorder wakes the dispatcher itself after
     /// recording calls.)
     fn new_work(&self) -> Arc<tokio::sync::Notify>;
-    /// Leases due deliveries of callable endpoints: active ones, or one probe call for a
-    /// suspended one whose cool-down is over. FIFO endpoints get only the oldest pending
-    /// delivery of each application.
+    /// Leases due deliveries of callable endpoints, each up to the room
+    /// [`Occupancy::room`](crate::domain::endpoint::Occupancy::room) gives it. FIFO endpoints
+    /// get only the oldest pending delivery of each application.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
     /// When the first pending delivery, suspended endpoint or (where leases run out) lease
     /// falls due after `after`, if any. The dispatcher passes the time of its last claim, so
@@ -193,9 +189,6 @@ pub trait DeliveryStore {
     /// Writes calls in one transaction: their tasks, their deliveries' next state, and their
     /// endpoints' health by `rule`.
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()>;
-    /// Drops every lease: at the start of the only node, the leases of a process that died.
-    /// Where several nodes share the database, does nothing: a dead node's leases run out.
-    async fn release_leases(&self) -> StoreResult<()>;
     /// The call history, newest first.
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>>;
     /// One call, with the request that was sent.

@@ -12,7 +12,7 @@ fn versions(db: &TestDb) -> Vec<i64> {
     if db.is_postgres() {
         vec![1, 2, 3]
     } else {
-        vec![1, 2, 3, 4, 5]
+        vec![1, 2, 3, 4, 5, 6]
     }
 }
 

@@ -8,15 +8,13 @@
 //! and a suspended endpoint's single probe, true across nodes. A lease that runs out (its node
 //! died) makes the delivery due again for everyone.
 
-use std::collections::HashMap;
-
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::decode;
+use super::{decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
-use crate::domain::endpoint::Auth;
+use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
 use crate::store::{ClaimRequest, StoreResult};
 
 /// Every callable endpoint with a pending delivery, by account and seq, found by skipping
@@ -71,43 +69,26 @@ struct Target {
     url: String,
     auth: Option<Auth>,
     secrets: Vec<String>,
-    state: String,
-    suspended_until: Option<Micros>,
+    occupancy: Occupancy,
     ordering: String,
-    in_flight: i64,
 }
 
 fn target_from(account_id: i64, seq: i64, row: &PgRow, now: Micros) -> StoreResult<Target> {
     let auth: Option<String> = row.try_get(2)?;
-    let secret: String = row.try_get(3)?;
-    let previous: Option<String> = row.try_get(7)?;
-    let previous_until: Option<Micros> = row.try_get(8)?;
-    let previous = previous.filter(|_| previous_until.is_some_and(|until| until > now));
     Ok(Target {
         account_id,
         seq,
         id: row.try_get(0)?,
         url: row.try_get(1)?,
         auth: auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
-        secrets: std::iter::once(secret).chain(previous).collect(),
-        state: row.try_get(4)?,
-        suspended_until: row.try_get(5)?,
+        secrets: signing_secrets(row.try_get(3)?, row.try_get(7)?, row.try_get(8)?, now),
+        occupancy: Occupancy {
+            state: decode_word("state", row.try_get(4)?)?,
+            suspended_until: row.try_get(5)?,
+            in_flight: u32::try_from(row.try_get::<i64, _>(9)?).unwrap_or(u32::MAX),
+        },
         ordering: row.try_get(6)?,
-        in_flight: row.try_get(9)?,
     })
-}
-
-impl Target {
-    /// How many calls may start now: the room left under the cap on every node together when
-    /// active; one probe when a suspension is over and nothing is in flight; none otherwise.
-    fn room(&self, request: &ClaimRequest) -> u32 {
-        let in_flight = u32::try_from(self.in_flight).unwrap_or(u32::MAX);
-        match self.state.as_str() {
-            "active" => request.per_endpoint.saturating_sub(in_flight),
-            "suspended" if self.suspended_until.is_some_and(|until| until <= request.now) => u32::from(in_flight == 0),
-            _ => 0,
-        }
-    }
 }
 
 /// Leases the due deliveries `request` allows, inside the caller's transaction.
@@ -119,16 +100,11 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
     // Start after the endpoint the last claim ended with, so that when the global cap binds,
     // every endpoint gets its turn.
     candidates.sort_by_key(|&(_, seq)| (seq <= request.after_endpoint, seq));
-    // This node's own view; the leases below count every node's calls, this node's included.
-    let local_room: HashMap<i64, u32> = request.room.iter().copied().collect();
     let mut chosen = Vec::new();
     for (account_id, seq) in candidates {
         let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
         if left == 0 {
             break;
-        }
-        if local_room.get(&seq) == Some(&0) {
-            continue;
         }
         let Some(row) = sqlx::query(LOCK_ENDPOINT)
             .bind(account_id)
@@ -141,7 +117,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             continue;
         };
         let target = target_from(account_id, seq, &row, request.now)?;
-        let room = target.room(request).min(left);
+        let room = target.occupancy.room(request.per_endpoint, request.now).min(left);
         if room == 0 {
             continue;
         }

@@ -238,12 +238,6 @@ impl DeliveryStore for PostgresStore {
         Ok(())
     }
 
-    /// Does nothing: other nodes may hold leases on this database, and a dead node's leases
-    /// run out by themselves.
-    async fn release_leases(&self) -> StoreResult<()> {
-        Ok(())
-    }
-
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>> {
         // Only the filters given become conditions, so that the planner can use the index of
         // the endpoint or application filter and seek straight to the page's keyset.

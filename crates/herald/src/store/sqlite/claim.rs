@@ -1,14 +1,14 @@
 //! Claiming due deliveries in SQLite: find the endpoints with pending work through an index,
-//! then read each one's due deliveries up to its room, and lease what was taken.
-
-use std::collections::HashMap;
+//! then read each one's due deliveries up to its room, and lease what was taken. An
+//! endpoint's calls in flight are its leased deliveries: the only node leases at the claim and
+//! clears the lease when it records the call (and every lease when it starts).
 
 use rusqlite::{Connection, Row, params};
 
-use super::decode;
+use super::{decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
-use crate::domain::endpoint::Auth;
+use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
 use crate::store::{ClaimRequest, StoreResult};
 
 /// Every endpoint with a pending delivery, found by skipping through the index rather than
@@ -19,7 +19,8 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
-           e.previous_secret, e.previous_secret_until
+           e.previous_secret, e.previous_secret_until,
+           (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL)
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
 
@@ -42,49 +43,34 @@ struct Target {
     id: String,
     url: String,
     auth: Option<String>,
-    secret: String,
+    secrets: Vec<String>,
     state: String,
     suspended_until: Option<Micros>,
+    in_flight: i64,
     ordering: String,
-    previous_secret: Option<String>,
-    previous_secret_until: Option<Micros>,
 }
 
-fn target_from(row: &Row) -> rusqlite::Result<Target> {
+fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
     Ok(Target {
         seq: row.get(0)?,
         id: row.get(1)?,
         url: row.get(2)?,
         auth: row.get(3)?,
-        secret: row.get(4)?,
+        secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
+        in_flight: row.get(10)?,
         ordering: row.get(7)?,
-        previous_secret: row.get(8)?,
-        previous_secret_until: row.get(9)?,
     })
 }
 
 impl Target {
-    /// The secrets that sign its calls now.
-    fn secrets(&self, now: Micros) -> Vec<String> {
-        let previous = self
-            .previous_secret
-            .clone()
-            .filter(|_| self.previous_secret_until.is_some_and(|until| until > now));
-        std::iter::once(self.secret.clone()).chain(previous).collect()
-    }
-
-    /// How many calls may start now: the room left under the cap when active; one probe when
-    /// a suspension is over and nothing is in flight; none otherwise.
-    fn room(&self, request: &ClaimRequest, in_room: Option<u32>) -> u32 {
-        match self.state.as_str() {
-            "active" => in_room.unwrap_or(request.per_endpoint),
-            "suspended" if self.suspended_until.is_some_and(|until| until <= request.now) => {
-                u32::from(in_room.is_none())
-            }
-            _ => 0,
-        }
+    fn occupancy(&self) -> StoreResult<Occupancy> {
+        Ok(Occupancy {
+            state: decode_word("state", self.state.clone())?,
+            suspended_until: self.suspended_until,
+            in_flight: u32::try_from(self.in_flight).unwrap_or(u32::MAX),
+        })
     }
 }
 
@@ -92,23 +78,21 @@ impl Target {
 pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
     let mut targets: Vec<Target> = conn
         .prepare_cached(ENDPOINTS_WITH_WORK)?
-        .query_map([request.now], target_from)?
+        .query_map([request.now], |row| target_from(row, request.now))?
         .collect::<Result<_, _>>()?;
     // Start after the endpoint the last claim ended with, so that when the global
     // cap binds, every endpoint gets its turn.
     targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
-    let room: HashMap<i64, u32> = request.room.iter().copied().collect();
     let mut due = conn.prepare_cached(DUE_OF_ENDPOINT)?;
     let mut lease = conn.prepare_cached("UPDATE deliveries SET leased_until = ? WHERE id = ?")?;
     let mut chosen = Vec::new();
     for target in targets {
         let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
-        let room = target.room(request, room.get(&target.seq).copied()).min(left);
+        let room = target.occupancy()?.room(request.per_endpoint, request.now).min(left);
         if room == 0 {
             continue;
         }
         let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
-        let secrets = target.secrets(request.now);
         let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
             Ok(Claimed {
                 delivery_id: r.get(0)?,
@@ -118,7 +102,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Ve
                 endpoint_id: target.id.clone(),
                 url: target.url.clone(),
                 auth: auth.clone(),
-                secrets: secrets.clone(),
+                secrets: target.secrets.clone(),
                 event_id: r.get(3)?,
                 event_type: r.get(4)?,
                 application_id: r.get(5)?,

@@ -162,18 +162,6 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn release_leases(&self) -> StoreResult<()> {
-        self.db
-            .write(|conn| {
-                conn.execute(
-                    "UPDATE deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL",
-                    [],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>> {
         // Only the filters given become conditions, so that SQLite can use the index of the
         // endpoint or application filter and seek straight to the page's keyset.

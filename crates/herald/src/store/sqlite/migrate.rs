@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "secret_rotation",
         include_str!("../../../migrations/sqlite/0005_secret_rotation.sql"),
     ),
+    (
+        6,
+        "calls_in_flight",
+        include_str!("../../../migrations/sqlite/0006_calls_in_flight.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

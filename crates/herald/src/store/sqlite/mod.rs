@@ -68,6 +68,12 @@ impl SqliteStore {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         migrate::run(&writer)?;
         seed_builtin_types(&writer)?;
+        // This process is the only node, so a lease left in the file is one of a process that
+        // died mid-call: its delivery is called again (with the same webhook-id).
+        writer.execute(
+            "UPDATE deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL",
+            [],
+        )?;
         Ok(SqliteStore {
             db: Engine::start(&path, writer)?,
             wake: Arc::default(),
