@@ -3,10 +3,12 @@
 //! A claim finds the endpoints with pending work through an index, then takes them one at a
 //! time: it locks the endpoint's row with `FOR NO KEY UPDATE SKIP LOCKED` (an endpoint another
 //! node is claiming is skipped, not waited for), counts the calls in flight on every node from
-//! the unexpired leases, and leases due deliveries up to the room left, again with
-//! `SKIP LOCKED`. Holding the endpoint's row while counting is what keeps the per-endpoint cap,
-//! and a suspended endpoint's single probe, true across nodes. A lease that runs out (its node
-//! died) makes the delivery due again for everyone.
+//! the unexpired leases, and leases due deliveries up to the room left. Holding the
+//! endpoint's row while counting and leasing is what keeps the per-endpoint cap, and a
+//! suspended endpoint's single probe, true across nodes; it also means no other claim reads
+//! that endpoint's deliveries meanwhile, so they are not locked row by row (a row lock writes
+//! to the row and to the WAL: on a durable cluster that was most of the claim's cost). A lease
+//! that runs out (its node died) makes the delivery due again for everyone.
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -39,7 +41,8 @@ const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.su
 
 /// Leases up to `$5` of one endpoint's due deliveries, oldest first; FIFO endpoints get only
 /// each application's oldest pending one. A delivery whose lease ran out is due again: its
-/// lease row is taken over.
+/// lease row is taken over. (If the call that held it is recorded at that very moment, the
+/// delivery is called once more: at least once, as for any lease that runs out.)
 const LEASE_DUE: &str = "WITH due AS (
         SELECT d.id FROM deliveries d
         WHERE d.account_id = $1 AND d.endpoint_seq = $2 AND d.state = 'pending' AND d.next_at <= $3
@@ -50,8 +53,7 @@ const LEASE_DUE: &str = "WITH due AS (
                WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
                  AND o.application_id IS NOT DISTINCT FROM d.application_id
                  AND o.state = 'pending' AND o.id < d.id))
-        ORDER BY d.next_at LIMIT $5
-        FOR UPDATE OF d SKIP LOCKED),
+        ORDER BY d.next_at LIMIT $5),
     leased AS (
         INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
         SELECT $1, due.id, $2, $6 FROM due
