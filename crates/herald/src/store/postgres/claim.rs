@@ -1,9 +1,9 @@
 //! Claiming due deliveries in PostgreSQL, from several nodes at once.
 //!
-//! A claim finds the endpoints with pending work through an index, then takes them one at a
-//! time: it locks the endpoint's row with `FOR NO KEY UPDATE SKIP LOCKED` (an endpoint another
-//! node is claiming is skipped, not waited for), counts the calls in flight on every node from
-//! the unexpired leases, and leases due deliveries up to the room left. Holding the
+//! A claim finds the endpoints with pending work through an index and locks their rows with
+//! `FOR NO KEY UPDATE SKIP LOCKED` (an endpoint another node is claiming is skipped, not
+//! waited for), counts their calls in flight on every node from the unexpired leases, and
+//! leases each one's due deliveries up to the room left: three statements in all. Holding the
 //! endpoint's row while counting and leasing is what keeps the per-endpoint cap, and a
 //! suspended endpoint's single probe, true across nodes; it also means no other claim reads
 //! that endpoint's deliveries meanwhile, so they are not locked row by row (a row lock writes
@@ -19,49 +19,59 @@ use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
 use crate::store::{ClaimRequest, StoreResult};
 
-/// Every callable endpoint with a pending delivery, by account and seq, found by skipping
-/// through the index rather than reading every pending row.
-const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
+/// Every callable endpoint with a pending delivery (found by skipping through the index
+/// rather than reading every pending row), locked unless another node holds it.
+const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
         UNION ALL
         SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
         FROM busy WHERE busy.seq IS NOT NULL)
-    SELECT e.account_id, e.seq
+    SELECT e.account_id, e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
+           e.previous_secret, e.previous_secret_until
     FROM busy JOIN endpoints e ON e.seq = busy.seq
-    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)";
-
-/// Locks one endpoint unless another node holds it, and reads it with its calls in flight
-/// (on every node).
-const LOCK_ENDPOINT: &str = "SELECT e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
-        e.previous_secret, e.previous_secret_until,
-        (SELECT count(*) FROM leases l WHERE l.account_id = e.account_id AND l.endpoint_seq = e.seq
-                                         AND l.until > $3)
-    FROM endpoints e WHERE e.account_id = $1 AND e.seq = $2
+    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
-/// Leases up to `$5` of one endpoint's due deliveries, oldest first; FIFO endpoints get only
-/// each application's oldest pending one. A delivery whose lease ran out is due again: its
-/// lease row is taken over. (If the call that held it is recorded at that very moment, the
-/// delivery is called once more: at least once, as for any lease that runs out.)
+/// The calls in flight, on every node, of the endpoints `($1, $2)` (accounts and seqs). A
+/// statement of its own, after the lock: its snapshot then holds every lease of a claim that
+/// released the endpoint before this one locked it.
+const IN_FLIGHT: &str = "SELECT (SELECT count(*) FROM leases l
+                WHERE l.account_id = t.account_id AND l.endpoint_seq = t.seq AND l.until > $3)
+    FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(account_id, seq, position)
+    ORDER BY t.position";
+
+/// Leases, for each endpoint `($1, $2)`, up to its room `$4` of its due deliveries, oldest
+/// first, in one statement; FIFO endpoints (`$3`) get only each application's oldest pending
+/// one. A delivery whose lease ran out is due again: its lease row is taken over. (If the
+/// call that held it is recorded at that very moment, the delivery is called once more: at
+/// least once, as for any lease that runs out.) The rows come back endpoint by endpoint, in
+/// the order given.
 const LEASE_DUE: &str = "WITH due AS (
-        SELECT d.id FROM deliveries d
-        WHERE d.account_id = $1 AND d.endpoint_seq = $2 AND d.state = 'pending' AND d.next_at <= $3
-          AND NOT EXISTS (SELECT 1 FROM leases l
-                          WHERE l.account_id = d.account_id AND l.delivery_id = d.id AND l.until > $3)
-          AND ($4 = 'parallel' OR NOT EXISTS (
-               SELECT 1 FROM deliveries o
-               WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
-                 AND o.application_id IS NOT DISTINCT FROM d.application_id
-                 AND o.state = 'pending' AND o.id < d.id))
-        ORDER BY d.next_at LIMIT $5),
+        SELECT t.position, d.account_id, d.id, d.endpoint_seq, d.attempts, ev.id AS event_id, ev.event_type,
+               ev.application_id, ev.body
+        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
+             WITH ORDINALITY AS t(account_id, seq, ordering, room, position)
+        CROSS JOIN LATERAL (
+            SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq FROM deliveries d
+            WHERE d.account_id = t.account_id AND d.endpoint_seq = t.seq AND d.state = 'pending'
+              AND d.next_at <= $5
+              AND NOT EXISTS (SELECT 1 FROM leases l
+                              WHERE l.account_id = d.account_id AND l.delivery_id = d.id AND l.until > $5)
+              AND (t.ordering = 'parallel' OR NOT EXISTS (
+                   SELECT 1 FROM deliveries o
+                   WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
+                     AND o.application_id IS NOT DISTINCT FROM d.application_id
+                     AND o.state = 'pending' AND o.id < d.id))
+            ORDER BY d.next_at LIMIT t.room) d
+        CROSS JOIN LATERAL (
+            SELECT ev.id, ev.event_type, ev.application_id, ev.body FROM events ev
+            WHERE ev.account_id = d.account_id AND ev.seq = d.event_seq) ev),
     leased AS (
         INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
-        SELECT $1, due.id, $2, $6 FROM due
+        SELECT due.account_id, due.id, due.endpoint_seq, $6 FROM due
         ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until)
-    SELECT d.id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body
-    FROM due JOIN deliveries d ON d.account_id = $1 AND d.id = due.id
-    JOIN events ev ON ev.account_id = d.account_id AND ev.seq = d.event_seq
-    ORDER BY d.id";
+    SELECT position, id, attempts + 1, event_id, event_type, application_id, body
+    FROM due ORDER BY position, id";
 
 /// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
 struct Target {
@@ -71,84 +81,93 @@ struct Target {
     url: String,
     auth: Option<Auth>,
     secrets: Vec<String>,
-    occupancy: Occupancy,
+    state: String,
+    suspended_until: Option<Micros>,
     ordering: String,
 }
 
-fn target_from(account_id: i64, seq: i64, row: &PgRow, now: Micros) -> StoreResult<Target> {
-    let auth: Option<String> = row.try_get(2)?;
+fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
+    let auth: Option<String> = row.try_get(4)?;
     Ok(Target {
-        account_id,
-        seq,
-        id: row.try_get(0)?,
-        url: row.try_get(1)?,
+        account_id: row.try_get(0)?,
+        seq: row.try_get(1)?,
+        id: row.try_get(2)?,
+        url: row.try_get(3)?,
         auth: auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
-        secrets: signing_secrets(row.try_get(3)?, row.try_get(7)?, row.try_get(8)?, now),
-        occupancy: Occupancy {
-            state: decode_word("state", row.try_get(4)?)?,
-            suspended_until: row.try_get(5)?,
-            in_flight: u32::try_from(row.try_get::<i64, _>(9)?).unwrap_or(u32::MAX),
-        },
-        ordering: row.try_get(6)?,
+        secrets: signing_secrets(row.try_get(5)?, row.try_get(9)?, row.try_get(10)?, now),
+        state: row.try_get(6)?,
+        suspended_until: row.try_get(7)?,
+        ordering: row.try_get(8)?,
     })
 }
 
-/// Leases the due deliveries `request` allows, inside the caller's transaction.
+/// Leases the due deliveries `request` allows, inside the caller's transaction: three
+/// statements, however many endpoints have work.
 pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
-    let mut candidates: Vec<(i64, i64)> = sqlx::query_as(ENDPOINTS_WITH_WORK)
+    let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
         .bind(request.now)
         .fetch_all(&mut *conn)
         .await?;
+    let mut targets = rows
+        .iter()
+        .map(|row| target_from(row, request.now))
+        .collect::<StoreResult<Vec<_>>>()?;
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
     // Start after the endpoint the last claim ended with, so that when the global cap binds,
     // every endpoint gets its turn.
-    candidates.sort_by_key(|&(_, seq)| (seq <= request.after_endpoint, seq));
-    let mut chosen = Vec::new();
-    for (account_id, seq) in candidates {
-        let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
-        if left == 0 {
-            break;
-        }
-        let Some(row) = sqlx::query(LOCK_ENDPOINT)
-            .bind(account_id)
-            .bind(seq)
-            .bind(request.now)
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
-            // Another node is claiming this endpoint's work, or it was deleted.
-            continue;
+    targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
+    let accounts: Vec<i64> = targets.iter().map(|t| t.account_id).collect();
+    let seqs: Vec<i64> = targets.iter().map(|t| t.seq).collect();
+    let in_flight: Vec<i64> = sqlx::query_scalar(IN_FLIGHT)
+        .bind(&accounts)
+        .bind(&seqs)
+        .bind(request.now)
+        .fetch_all(&mut *conn)
+        .await?;
+    // Each endpoint's room, in turn, until the claim's limit is used up.
+    let mut left = request.limit;
+    let mut rooms = Vec::with_capacity(targets.len());
+    for (target, in_flight) in targets.iter().zip(in_flight) {
+        let occupancy = Occupancy {
+            state: decode_word("state", target.state.clone())?,
+            suspended_until: target.suspended_until,
+            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
         };
-        let target = target_from(account_id, seq, &row, request.now)?;
-        let room = target.occupancy.room(request.per_endpoint, request.now).min(left);
-        if room == 0 {
-            continue;
-        }
-        let leased = sqlx::query(LEASE_DUE)
-            .bind(target.account_id)
-            .bind(target.seq)
-            .bind(request.now)
-            .bind(&target.ordering)
-            .bind(i64::from(room))
-            .bind(request.lease_until)
-            .fetch_all(&mut *conn)
-            .await?;
-        for r in leased {
-            chosen.push(Claimed {
-                delivery_id: r.try_get(0)?,
-                account_id: target.account_id,
-                attempt: r.try_get::<i64, _>(1)? as u32,
-                endpoint_seq: target.seq,
-                endpoint_id: target.id.clone(),
-                url: target.url.clone(),
-                auth: target.auth.clone(),
-                secrets: target.secrets.clone(),
-                event_id: r.try_get(2)?,
-                event_type: r.try_get(3)?,
-                application_id: r.try_get(4)?,
-                body: r.try_get(5)?,
-                leased_until: request.lease_until,
-            });
-        }
+        let room = occupancy.room(request.per_endpoint, request.now).min(left);
+        left -= room;
+        rooms.push(i64::from(room));
+    }
+    let orderings: Vec<&str> = targets.iter().map(|t| t.ordering.as_str()).collect();
+    let leased = sqlx::query(LEASE_DUE)
+        .bind(&accounts)
+        .bind(&seqs)
+        .bind(&orderings)
+        .bind(&rooms)
+        .bind(request.now)
+        .bind(request.lease_until)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut chosen = Vec::with_capacity(leased.len());
+    for r in leased {
+        let position: i64 = r.try_get(0)?;
+        let target = &targets[(position - 1) as usize];
+        chosen.push(Claimed {
+            delivery_id: r.try_get(1)?,
+            account_id: target.account_id,
+            attempt: r.try_get::<i64, _>(2)? as u32,
+            endpoint_seq: target.seq,
+            endpoint_id: target.id.clone(),
+            url: target.url.clone(),
+            auth: target.auth.clone(),
+            secrets: target.secrets.clone(),
+            event_id: r.try_get(3)?,
+            event_type: r.try_get(4)?,
+            application_id: r.try_get(5)?,
+            body: r.try_get(6)?,
+            leased_until: request.lease_until,
+        });
     }
     Ok(chosen)
 }

@@ -21,6 +21,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "leases",
         include_str!("../../../migrations/postgres/0003_leases.sql"),
     ),
+    (
+        4,
+        "fewer_account_checks",
+        include_str!("../../../migrations/postgres/0004_fewer_account_checks.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use tokio::sync::Notify;
 
 use order::Listed;
@@ -51,12 +51,15 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://…`) with up to `max_connections`, and
     /// migrates it.
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<PostgresStore> {
+        // Every statement Herald runs is short; compiling one with JIT (which PostgreSQL does
+        // when a plan looks costly) takes longer than running it.
+        let options = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             // A request waits this long for a connection before it fails, rather than hanging
             // while PostgreSQL is away.
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await?;
         migrate::run(&pool).await?;
         seed_builtin_types(&pool).await?;
