@@ -147,10 +147,14 @@ impl Dispatcher {
                     }
                 }
             };
+            // In this order: a wake-up already given and a due time already passed (a new
+            // event does both) are one reason to claim, and taking the wake-up first spends it,
+            // rather than leaving it to start a second, empty claim.
             woken_by_safety_net = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
                 () = wake.notified() => false,
                 () = tokio::time::sleep(pause.sleep) => pause.safety_net,
-                () = &mut shutdown => break,
             };
         }
         // Calls in flight end within the time-out; waiting for every slot waits for them.

@@ -54,6 +54,55 @@ fn task_from(row: &PgRow) -> sqlx::Result<Task> {
     })
 }
 
+/// Whether reading health locks the endpoints' rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    None,
+    ForUpdate,
+}
+
+/// Endpoints' health, by (seq, account): as read, and as the calls will leave it.
+type Healths = BTreeMap<(i64, i64), (Health, Health)>;
+
+/// Reads the health of `endpoints` (seq, account), locking their rows in seq order if asked.
+async fn read_healths(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    endpoints: &BTreeSet<(i64, i64)>,
+    lock: Lock,
+) -> StoreResult<Healths> {
+    let (seqs, accounts): (Vec<i64>, Vec<i64>) = endpoints.iter().copied().unzip();
+    let locking = if lock == Lock::ForUpdate {
+        "FOR NO KEY UPDATE"
+    } else {
+        ""
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT seq, state, suspended_until, consecutive_failures, failing_since, suspensions, account_id
+         FROM endpoints WHERE (seq, account_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+         ORDER BY seq {locking}"
+    ))
+    .bind(&seqs)
+    .bind(&accounts)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut healths = Healths::new();
+    for row in &rows {
+        let health = health_from(row)?;
+        healths.insert((row.try_get(0)?, row.try_get(6)?), (health, health));
+    }
+    Ok(healths)
+}
+
+/// Applies `rule` for every call of an endpoint in `healths`, in the calls' order.
+fn apply(calls: &[CallRecord], healths: &mut Healths, rule: &HealthRule) {
+    for call in calls {
+        let key = (call.attempt.claimed.endpoint_seq, call.attempt.claimed.account_id);
+        if let Some(entry) = healths.get_mut(&key) {
+            entry.1 = rule(entry.1, call);
+        }
+    }
+}
+
 /// A batch of calls as columns, so that each write of `record_calls` is one statement.
 #[derive(Default)]
 struct Columns {
@@ -138,33 +187,27 @@ impl DeliveryStore for PostgresStore {
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        // Each endpoint's health, locked (in seq order, as every recorder does) so that two
-        // nodes recording calls of one endpoint apply the rule one after the other.
         // Each endpoint is named with its account, as every query of account data is.
         let endpoints: BTreeSet<(i64, i64)> = calls
             .iter()
             .map(|c| (c.attempt.claimed.endpoint_seq, c.attempt.claimed.account_id))
             .collect();
-        let (seqs, accounts): (Vec<i64>, Vec<i64>) = endpoints.into_iter().unzip();
-        let rows = sqlx::query(
-            "SELECT seq, state, suspended_until, consecutive_failures, failing_since, suspensions, account_id
-             FROM endpoints WHERE (seq, account_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
-             ORDER BY seq FOR NO KEY UPDATE",
-        )
-        .bind(&seqs)
-        .bind(&accounts)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut healths: BTreeMap<(i64, i64), (Health, Health)> = BTreeMap::new();
-        for row in &rows {
-            let health = health_from(row)?;
-            healths.insert((row.try_get(0)?, row.try_get(6)?), (health, health));
-        }
-        for call in calls.iter() {
-            let key = (call.attempt.claimed.endpoint_seq, call.attempt.claimed.account_id);
-            if let Some(entry) = healths.get_mut(&key) {
-                entry.1 = rule(entry.1, call);
-            }
+        // Most calls change nothing (a healthy endpoint answering 200), so health is read
+        // without a lock, which would wait for claims holding the endpoint. Only endpoints
+        // whose health changes are locked (in seq order, as every recorder does) and read
+        // again, so that two nodes recording calls of one endpoint apply the rule one after
+        // the other.
+        let mut healths = read_healths(&mut tx, &endpoints, Lock::None).await?;
+        apply(&calls, &mut healths, &rule);
+        let changing: BTreeSet<(i64, i64)> = healths
+            .iter()
+            .filter(|(_, (before, after))| before != after)
+            .map(|(key, _)| *key)
+            .collect();
+        if !changing.is_empty() {
+            let mut locked = read_healths(&mut tx, &changing, Lock::ForUpdate).await?;
+            apply(&calls, &mut locked, &rule);
+            healths.extend(locked);
         }
         let c = Columns::of(&calls);
         in_id_order(&mut tx, Listed::Tasks, 0).await?;
