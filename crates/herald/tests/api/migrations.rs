@@ -10,7 +10,7 @@ use crate::helpers::ADMIN_TOKEN;
 /// The migrations this binary applies to the test's backend.
 fn versions(db: &TestDb) -> Vec<i64> {
     if db.is_postgres() {
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     } else {
         vec![1, 2, 3, 4, 5, 6]
     }

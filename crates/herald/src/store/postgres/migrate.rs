@@ -26,6 +26,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fewer_account_checks",
         include_str!("../../../migrations/postgres/0004_fewer_account_checks.sql"),
     ),
+    (
+        5,
+        "leases_of_endpoint",
+        include_str!("../../../migrations/postgres/0005_leases_of_endpoint.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.
