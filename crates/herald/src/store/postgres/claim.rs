@@ -7,8 +7,8 @@
 //! endpoint's row while counting and leasing is what keeps the per-endpoint cap, and a
 //! suspended endpoint's single probe, true across nodes; it also means no other claim reads
 //! that endpoint's deliveries meanwhile, so they are not locked row by row (a row lock writes
-//! to the row and to the WAL: on a durable cluster that was most of the claim's cost). A lease
-//! that runs out (its node died) makes the delivery due again for everyone.
+//! to the row and to the WAL). A lease that runs out (its node died) makes the delivery due
+//! again for everyone.
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
