@@ -165,31 +165,11 @@ impl Dispatcher {
         let _ = recorder.await;
     }
 
-    /// Claims what is due and starts a call for each; the loop's one step.
+    /// Claims what is due and starts a call for each; the loop's one step. The calls are
+    /// recorded by the recorder, in batches, as they end.
     pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
-        let now = self.clock.now();
-        let idle = Outcome { dispatched: 0, at: now };
-        let free = self.slots.available_permits() as u32;
-        if free == 0 {
-            return Ok(idle);
-        }
-        let delivery = &self.config.delivery;
-        let request = ClaimRequest {
-            now,
-            lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
-            limit: free.min(CLAIM_BATCH),
-            after_endpoint: self.last_endpoint.load(std::sync::atomic::Ordering::Relaxed),
-            per_endpoint: delivery.max_in_flight_per_endpoint,
-        };
-        let claimed = self.store.claim_due(&request).await?;
-        if claimed.is_empty() {
-            return Ok(idle);
-        }
-        let count = claimed.len();
-        if let Some(last) = claimed.last() {
-            self.last_endpoint
-                .store(last.endpoint_seq, std::sync::atomic::Ordering::Relaxed);
-        }
+        let (claimed, at) = self.claim().await?;
+        let dispatched = claimed.len();
         for delivery in claimed {
             // Only this loop takes slots, and it claimed no more than were free.
             let slot = self
@@ -208,10 +188,49 @@ impl Dispatcher {
                 let _ = this.records.send(record).await;
             });
         }
-        Ok(Outcome {
-            dispatched: count,
-            at: now,
-        })
+        Ok(Outcome { dispatched, at })
+    }
+
+    /// One step run to its end: claims what is due, makes the calls, and records them before
+    /// it returns. With a manual clock, tests drive retries, suspensions and cool-downs with
+    /// it, moving time between steps instead of sleeping.
+    pub async fn step(&self) -> anyhow::Result<Outcome> {
+        let (claimed, at) = self.claim().await?;
+        let dispatched = claimed.len();
+        let mut calls = tokio::task::JoinSet::new();
+        for delivery in claimed {
+            let this = self.clone();
+            calls.spawn(async move { this.call(delivery).await });
+        }
+        let records: Arc<[CallRecord]> = calls.join_all().await.into();
+        if !records.is_empty() {
+            let rule = recorder::health_rule(self.config.suspension.clone());
+            self.store.record_calls(records, rule).await?;
+        }
+        Ok(Outcome { dispatched, at })
+    }
+
+    /// Leases what is due now, within the free slots; returns it with the claim's time.
+    async fn claim(&self) -> anyhow::Result<(Vec<Claimed>, Micros)> {
+        let now = self.clock.now();
+        let free = self.slots.available_permits() as u32;
+        if free == 0 {
+            return Ok((Vec::new(), now));
+        }
+        let delivery = &self.config.delivery;
+        let request = ClaimRequest {
+            now,
+            lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
+            limit: free.min(CLAIM_BATCH),
+            after_endpoint: self.last_endpoint.load(std::sync::atomic::Ordering::Relaxed),
+            per_endpoint: delivery.max_in_flight_per_endpoint,
+        };
+        let claimed = self.store.claim_due(&request).await?;
+        if let Some(last) = claimed.last() {
+            self.last_endpoint
+                .store(last.endpoint_seq, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok((claimed, now))
     }
 
     /// Makes one call and decides, by the retry schedule, what becomes of its delivery.

@@ -14,6 +14,13 @@ use crate::store::{HealthRule, Store};
 /// Most calls recorded in one transaction.
 pub(super) const RECORD_BATCH: usize = 512;
 
+/// How a recorded call changes its endpoint's health: the suspension rules of `schedule`.
+pub(super) fn health_rule(suspension: SuspensionConfig) -> HealthRule {
+    Arc::new(move |health, call: &CallRecord| {
+        schedule::after_call(&suspension, health, call.attempt.verdict, call.attempt.ended_at())
+    })
+}
+
 /// What the recorder needs; it holds no sender of its own channel, so it stops when the
 /// dispatcher and its calls are gone.
 pub(super) struct Recorder {
@@ -25,10 +32,7 @@ pub(super) struct Recorder {
 impl Recorder {
     /// Writes finished calls in batches until every sender is gone.
     pub async fn run(self, mut finished: mpsc::Receiver<CallRecord>) {
-        let suspension = self.suspension.clone();
-        let rule: HealthRule = Arc::new(move |health, call: &CallRecord| {
-            schedule::after_call(&suspension, health, call.attempt.verdict, call.attempt.ended_at())
-        });
+        let rule = health_rule(self.suspension.clone());
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
             // A failed write is tried again: the calls were made, and until they are recorded

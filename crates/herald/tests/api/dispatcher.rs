@@ -9,7 +9,7 @@ use herald::clock::{Clock, Hand, Micros};
 use herald::config::Config;
 use herald::delivery::Dispatcher;
 use herald::domain::account::NewAccount;
-use herald::domain::endpoint::{EndpointSpec, Ordering};
+use herald::domain::endpoint::{EndpointSpec, EndpointState, Ordering};
 use herald::domain::event::{EventDraft, EventStamp};
 use herald::metrics::Metrics;
 use herald::store::Store;
@@ -35,11 +35,17 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+/// The setup, with the configuration changed by `change` first.
+async fn setup_with(change: impl FnOnce(&mut Config)) -> Setup {
     let db = TestDb::new().await;
     let mut config = Config::defaults();
     config.database = db.url.clone();
     config.allow_private_targets = true;
     config.delivery.max_in_flight_per_endpoint = 2;
+    change(&mut config);
     let store = herald::store::open(&config.database, 4).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
     let account = store.create_account(&account, "not-a-hash", 0).await.unwrap();
@@ -58,7 +64,8 @@ async fn setup() -> Setup {
     }
 }
 
-async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) {
+/// Subscribes `url` to every event type; returns the endpoint's id.
+async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) -> String {
     let spec = EndpointSpec {
         url: url.into(),
         description: String::new(),
@@ -71,6 +78,7 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
         .create_endpoint(account, &spec, &id, &herald::ids::webhook_secret(), 0)
         .await
         .unwrap();
+    id
 }
 
 /// Publishes `count` events (of the built-in test type, about no application), written at
@@ -256,4 +264,54 @@ async fn work_found_only_by_the_safety_net_is_counted() {
 
     let _ = stop.send(());
     running.await.unwrap();
+}
+
+#[tokio::test]
+async fn retries_a_suspension_and_its_probe_follow_the_clock_step_by_step() {
+    let s = setup_with(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_secs(5), Duration::from_secs(60)];
+        c.delivery.jitter = 0.0;
+        c.suspension.after_failures = 2;
+        c.suspension.first = Duration::from_secs(60);
+    })
+    .await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "down"), Answer::Status(500, "down")]);
+    receiver.otherwise(Answer::Status(200, "ok"));
+    let id = endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+    publish(s.store.as_ref(), s.account, 1).await;
+    let state = async || s.store.endpoint(s.account, &id).await.unwrap();
+
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1, "the first call fails");
+    assert_eq!(
+        s.dispatcher.step().await.unwrap().dispatched,
+        0,
+        "its retry is 5 s away"
+    );
+    s.hand.advance(Duration::from_millis(4_900));
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 0, "still 5 s away");
+
+    s.hand.advance(Duration::from_secs(1));
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1, "the retry fails too");
+    let suspended = state().await;
+    assert_eq!(suspended.state, EndpointState::Suspended);
+    assert_eq!(suspended.consecutive_failures, 2);
+
+    s.hand.advance(Duration::from_secs(59));
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 0, "cooling down");
+    s.hand.advance(Duration::from_secs(2));
+    assert_eq!(
+        s.dispatcher.step().await.unwrap().dispatched,
+        1,
+        "one probe, which succeeds"
+    );
+    let resumed = state().await;
+    assert_eq!(resumed.state, EndpointState::Active);
+    assert_eq!(resumed.consecutive_failures, 0);
+    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(
+        s.dispatcher.step().await.unwrap().dispatched,
+        0,
+        "delivered: nothing left"
+    );
 }
