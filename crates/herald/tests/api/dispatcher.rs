@@ -248,14 +248,14 @@ async fn work_found_only_by_the_safety_net_is_counted() {
             .contains("herald_dispatcher_safety_net_claims_total 1\n")
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let dispatcher = s.dispatcher.with_safety_net(Duration::from_millis(600));
+    let dispatcher = s.dispatcher.with_safety_net(Duration::from_secs(1));
     let running = tokio::spawn(dispatcher.run(s.finished, async move {
         let _ = stopped.await;
     }));
     // A real wait, for the loop to make its first claim (which finds nothing due) and fall
     // asleep. Were it slower, its first claim would find the work and the test would fail:
     // it cannot pass wrongly.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Made due behind the dispatcher's back: no wake-up, so only the safety net finds it.
     s.db.execute(&format!("UPDATE deliveries SET next_at = {T0}")).await;
