@@ -85,3 +85,62 @@ async fn a_host_product_registers_a_type_and_publishes_an_event_of_it() {
     assert_eq!(app.admin().get(location).await.body["id"], published.body["id"]);
     assert_eq!(app.event_count().await, 2, "ApplicationCreate and the published event");
 }
+
+/// Concurrent publishes are written together where the store groups them (PostgreSQL): each
+/// caller still gets its own answer, and an event that cannot be written fails alone.
+#[tokio::test]
+async fn concurrent_publishes_each_get_their_own_answer() {
+    use herald::domain::account::NewAccount;
+    use herald::domain::event::{EventDraft, EventStamp};
+    use herald::store::StoreError;
+
+    let db = crate::db::TestDb::new().await;
+    let store = herald::store::open(&db.url, 8).await.unwrap();
+    let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
+    let account = store.create_account(&account, "not-a-hash", 0).await.unwrap().id;
+    let draft = |n: u64, application_id| EventDraft {
+        event_type: "BenchEvent".into(),
+        application_id,
+        data: json!({ "n": n }),
+    };
+    let stamp = |n: u64| EventStamp {
+        id: format!("evt_{n}"),
+        at: n as i64,
+        datetime: "2026-12-02 00:00:00".into(),
+    };
+    let mut publishes = tokio::task::JoinSet::new();
+    for n in 0..60_u64 {
+        let store = store.clone();
+        publishes.spawn(async move {
+            // Every 20th names an application the account lacks; one goes to an account that
+            // does not exist, which the database itself refuses.
+            let (to, application) = match n {
+                7 => (account + 1_000, None),
+                n if n % 20 == 0 => (account, Some(424_242)),
+                _ => (account, None),
+            };
+            (n, store.publish_event(to, draft(n, application), stamp(n)).await)
+        });
+    }
+    let mut published = 0;
+    for (n, answer) in publishes.join_all().await {
+        match (n, answer) {
+            (7, answer) => assert!(answer.is_err(), "an event of no account was written"),
+            (n, Err(StoreError::Invalid(invalid))) if n % 20 == 0 => assert_eq!(invalid.code, "unknown_application"),
+            (n, Ok(event)) if n % 20 != 0 => {
+                assert_eq!(event.id, format!("evt_{n}"));
+                let stored = store.event(account, &event.id).await.unwrap();
+                assert_eq!(stored.body, event.body);
+                published += 1;
+            }
+            (n, answer) => panic!("event {n}: {answer:?}"),
+        }
+    }
+    assert_eq!(published, 56);
+    for n in [0, 20, 40] {
+        assert!(
+            store.event(account, &format!("evt_{n}")).await.is_err(),
+            "evt_{n} was written"
+        );
+    }
+}

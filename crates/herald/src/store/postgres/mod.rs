@@ -1,7 +1,7 @@
 //! The PostgreSQL store, for several Herald nodes on one database.
 //!
 //! Each call takes a connection from a pool; a write that emits an event runs in one
-//! transaction with it. Nodes learn of new work from each other through `LISTEN/NOTIFY`
+//! transaction with it. Published events are written in groups (see `publish`). Nodes learn of new work from each other through `LISTEN/NOTIFY`
 //! (see `notify`), and share deliveries through leases that run out (see `claim`).
 
 use std::sync::Arc;
@@ -29,6 +29,7 @@ mod delivery;
 mod migrate;
 mod notify;
 mod order;
+mod publish;
 mod recruiting;
 mod webhooks;
 
@@ -39,6 +40,8 @@ pub struct PostgresStore {
     /// Wakes this node's dispatcher: at once after its own writes, and when another node's
     /// notification arrives.
     wake: Arc<Notify>,
+    /// Writes published events in groups.
+    publisher: publish::Publisher,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -65,7 +68,8 @@ impl PostgresStore {
         seed_builtin_types(&pool).await?;
         let wake = Arc::new(Notify::new());
         tokio::spawn(notify::listen(pool.clone(), wake.clone()));
-        Ok(PostgresStore { pool, wake })
+        let publisher = publish::Publisher::start(&pool);
+        Ok(PostgresStore { pool, wake, publisher })
     }
 }
 

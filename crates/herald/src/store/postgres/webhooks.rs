@@ -4,11 +4,9 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::notify::announce;
 use super::order::{Listed, in_id_order};
 use super::{PostgresStore, account_page, column_text, conflict, decode, decode_word, found, quoted};
 use crate::clock::Micros;
-use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::{Page, StoreError, StoreResult, WebhookStore};
@@ -127,26 +125,7 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(application) = draft.application_id {
-            let exists = sqlx::query("SELECT 1 FROM applications WHERE account_id = $1 AND id = $2")
-                .bind(account)
-                .bind(application)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                let message = format!("application {application} does not exist");
-                return Err(Invalid {
-                    code: "unknown_application",
-                    message,
-                }
-                .into());
-            }
-        }
-        let event = draft.stamp(stamp);
-        insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        announce(&mut tx).await?;
-        tx.commit().await?;
+        let event = self.publisher.publish(account, draft.stamp(stamp)).await?;
         self.wake.notify_one();
         Ok(event)
     }
