@@ -1,13 +1,16 @@
 //! The dispatcher: claims due deliveries, calls their endpoints, and records every call.
 //!
 //! One loop claims work in batches and spawns a task per call; a recorder writes finished
-//! calls in batches (one transaction for many calls). New events wake the loop at once; when
-//! nothing is due it sleeps until the next retry or the end of a suspension. Concurrency is
+//! calls in batches (one transaction for many calls). New events wake the loop at once, and so
+//! does a call that ends while its endpoint has more waiting than room; when nothing is due it
+//! sleeps until the next retry or the end of a suspension. Concurrency is
 //! bounded twice: `max_in_flight` calls in all, `max_in_flight_per_endpoint` per endpoint, so a
 //! slow endpoint fills only its own share.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -16,7 +19,7 @@ use crate::clock::{Clock, Micros};
 use crate::config::Config;
 use crate::domain::delivery::{CallRecord, Claimed};
 use crate::metrics::Metrics;
-use crate::store::{ClaimRequest, Store};
+use crate::store::{Claim, ClaimRequest, Store};
 
 pub mod call;
 pub mod guard;
@@ -26,7 +29,7 @@ pub mod schedule;
 pub mod signing;
 
 use call::Caller;
-use recorder::Recorder;
+use recorder::{Ended, Recorder};
 use signing::SigningKey;
 
 /// Most deliveries claimed in one go.
@@ -68,7 +71,12 @@ pub struct Dispatcher {
     slots: Arc<Semaphore>,
     records: mpsc::Sender<CallRecord>,
     /// The endpoint the last claim ended with; the next starts after it.
-    last_endpoint: Arc<std::sync::atomic::AtomicI64>,
+    last_endpoint: Arc<AtomicI64>,
+    /// Whether the last claim left an endpoint at its cap: then a call that ends makes room
+    /// that is wanted, and wakes the loop.
+    at_capacity: Arc<AtomicBool>,
+    /// Calls that ended and wait for the recorder.
+    ended: Ended,
     /// The store's signal of new work, also given when recorded calls free their endpoints.
     wake: Arc<Notify>,
     /// The longest the loop sleeps without being woken.
@@ -97,6 +105,8 @@ impl Dispatcher {
             caller,
             metrics,
             last_endpoint: Arc::default(),
+            at_capacity: Arc::default(),
+            ended: Ended::default(),
             records,
             safety_net: MAX_IDLE,
         };
@@ -115,6 +125,7 @@ impl Dispatcher {
             store: self.store.clone(),
             suspension: self.config.suspension.clone(),
             wake: self.wake.clone(),
+            ended: self.ended.clone(),
         };
         let recorder = tokio::spawn(recorder.run(finished));
         let wake = self.wake.clone();
@@ -168,7 +179,7 @@ impl Dispatcher {
     /// Claims what is due and starts a call for each; the loop's one step. The calls are
     /// recorded by the recorder, in batches, as they end.
     pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
-        let (claimed, at) = self.claim().await?;
+        let (claimed, at) = self.claim(self.ended.list()).await?;
         let dispatched = claimed.len();
         for delivery in claimed {
             // Only this loop takes slots, and it claimed no more than were free.
@@ -180,9 +191,14 @@ impl Dispatcher {
             let this = self.clone();
             tokio::spawn(async move {
                 let record = this.call(delivery).await;
-                // The slot goes back before the record is sent, so that the recorder's wake-up,
-                // which follows the record, always finds it free.
+                // The call is no longer in flight: its slot goes back, and the next claim leaves
+                // room in its place, before the record is even sent. (So the recorder's wake-up,
+                // which follows the record, always finds both.)
+                this.ended.add(&record.attempt.claimed);
                 drop(slot);
+                if this.at_capacity.load(Relaxed) {
+                    this.wake.notify_one();
+                }
                 // The recorder only stops after every sender is gone, so this cannot fail
                 // while this task holds one.
                 let _ = this.records.send(record).await;
@@ -195,7 +211,8 @@ impl Dispatcher {
     /// it returns. With a manual clock, tests drive retries, suspensions and cool-downs with
     /// it, moving time between steps instead of sleeping.
     pub async fn step(&self) -> anyhow::Result<Outcome> {
-        let (claimed, at) = self.claim().await?;
+        // Every call of a step is recorded before it returns: none waits for a record.
+        let (claimed, at) = self.claim(Vec::new()).await?;
         let dispatched = claimed.len();
         let mut calls = tokio::task::JoinSet::new();
         for delivery in claimed {
@@ -210,8 +227,9 @@ impl Dispatcher {
         Ok(Outcome { dispatched, at })
     }
 
-    /// Leases what is due now, within the free slots; returns it with the claim's time.
-    async fn claim(&self) -> anyhow::Result<(Vec<Claimed>, Micros)> {
+    /// Leases what is due now, within the free slots, leaving room for the `ended` calls;
+    /// returns it with the claim's time.
+    async fn claim(&self, ended: Vec<(i64, Micros)>) -> anyhow::Result<(Vec<Claimed>, Micros)> {
         let now = self.clock.now();
         let free = self.slots.available_permits() as u32;
         if free == 0 {
@@ -222,13 +240,14 @@ impl Dispatcher {
             now,
             lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
             limit: free.min(CLAIM_BATCH),
-            after_endpoint: self.last_endpoint.load(std::sync::atomic::Ordering::Relaxed),
+            after_endpoint: self.last_endpoint.load(Relaxed),
             per_endpoint: delivery.max_in_flight_per_endpoint,
+            ended,
         };
-        let claimed = self.store.claim_due(&request).await?;
+        let Claim { claimed, at_capacity } = self.store.claim_due(&request).await?;
+        self.at_capacity.store(at_capacity, Relaxed);
         if let Some(last) = claimed.last() {
-            self.last_endpoint
-                .store(last.endpoint_seq, std::sync::atomic::Ordering::Relaxed);
+            self.last_endpoint.store(last.endpoint_seq, Relaxed);
         }
         Ok((claimed, now))
     }

@@ -1,14 +1,17 @@
 //! The recorder: writes finished calls in batches (one transaction for many calls), then
-//! wakes the dispatcher: recording a call clears its lease, which gives its endpoint room.
+//! wakes the dispatcher: recording a call clears its lease and stores its outcome (a retry's
+//! time, a suspension, the next delivery of a FIFO application), which the next claim acts on.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
 use super::schedule;
+use crate::clock::Micros;
 use crate::config::SuspensionConfig;
-use crate::domain::delivery::CallRecord;
+use crate::domain::delivery::{CallRecord, Claimed};
 use crate::store::{HealthRule, Store};
 
 /// Most calls recorded in one transaction.
@@ -21,12 +24,45 @@ pub(super) fn health_rule(suspension: SuspensionConfig) -> HealthRule {
     })
 }
 
+/// This node's calls that have ended and wait to be recorded, by (delivery id, lease until).
+/// Their deliveries stay leased until then, but claims leave room for others in their place:
+/// a call that ended is not in flight, and waiting for its record would hold every endpoint
+/// to the pace of the recorder's commits.
+#[derive(Clone, Default)]
+pub(super) struct Ended(Arc<Mutex<HashSet<(i64, Micros)>>>);
+
+impl Ended {
+    pub fn add(&self, call: &Claimed) {
+        self.lock().insert((call.delivery_id, call.leased_until));
+    }
+
+    /// Forgets calls once their records are committed.
+    pub fn recorded(&self, calls: &[CallRecord]) {
+        let mut ended = self.lock();
+        for call in calls {
+            let claimed = &call.attempt.claimed;
+            ended.remove(&(claimed.delivery_id, claimed.leased_until));
+        }
+    }
+
+    pub fn list(&self) -> Vec<(i64, Micros)> {
+        self.lock().iter().copied().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(i64, Micros)>> {
+        // The set is consistent after every operation, so one poisoned by a panic elsewhere
+        // is still right.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// What the recorder needs; it holds no sender of its own channel, so it stops when the
 /// dispatcher and its calls are gone.
 pub(super) struct Recorder {
     pub store: Arc<dyn Store>,
     pub suspension: SuspensionConfig,
     pub wake: Arc<Notify>,
+    pub ended: Ended,
 }
 
 impl Recorder {
@@ -42,8 +78,7 @@ impl Recorder {
                 tracing::error!(error = %e, calls = calls.len(), "recording calls failed; trying again in a second");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            // The endpoints' room came back with the commit, which also holds the outcome (a
-            // renewed suspension, say): the next claim sees both at once.
+            self.ended.recorded(&calls);
             self.wake.notify_one();
         }
     }

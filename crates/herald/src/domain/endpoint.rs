@@ -178,23 +178,29 @@ impl Default for Health {
     }
 }
 
-/// An endpoint as a claim sees it: its state, and its calls in flight on every node.
+/// An endpoint as a claim sees it: its state, and its leased deliveries on every node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Occupancy {
     pub state: EndpointState,
     pub suspended_until: Option<Micros>,
-    pub in_flight: u32,
+    /// Deliveries leased by any node: calls in flight, and calls that ended but whose
+    /// records are not written yet (a delivery stays leased until its call is recorded).
+    pub leased: u32,
+    /// Of those, calls of the claiming node that have ended: no longer in flight, but their
+    /// outcome is not stored yet.
+    pub ended: u32,
 }
 
 impl Occupancy {
     /// How many calls may start at `now` under a cap of `cap` calls in flight: the room left
-    /// when active; a single probe once a suspension is over, and only while nothing is in
-    /// flight; none while cooling down or disabled.
+    /// when active; a single probe once a suspension is over, and only once no other call's
+    /// outcome is pending, ended or not (the probe's outcome decides whether the endpoint is
+    /// called again); none while cooling down or disabled.
     pub fn room(&self, cap: u32, now: Micros) -> u32 {
         match self.state {
-            EndpointState::Active => cap.saturating_sub(self.in_flight),
+            EndpointState::Active => cap.saturating_sub(self.leased.saturating_sub(self.ended)),
             EndpointState::Suspended if self.suspended_until.is_some_and(|until| until <= now) => {
-                u32::from(self.in_flight == 0)
+                u32::from(self.leased == 0)
             }
             EndpointState::Suspended | EndpointState::Disabled => 0,
         }
@@ -317,23 +323,30 @@ mod tests {
     fn the_room_an_endpoint_has_follows_its_state_and_calls_in_flight() {
         use EndpointState::*;
         let now = 1_000;
-        // (state, suspended until, in flight) -> room under a cap of 10
+        // (state, suspended until, leased, of which ended) -> room under a cap of 10
         let table = [
-            (Active, None, 0, 10),
-            (Active, None, 7, 3),
-            (Active, None, 10, 0),
-            (Active, None, 12, 0),
-            (Suspended, Some(now + 1), 0, 0),
-            (Suspended, Some(now), 0, 1),
-            (Suspended, Some(now - 5), 1, 0),
-            (Suspended, None, 0, 0),
-            (Disabled, None, 0, 0),
+            (Active, None, 0, 0, 10),
+            (Active, None, 7, 0, 3),
+            (Active, None, 10, 0, 0),
+            (Active, None, 12, 0, 0),
+            (Active, None, 10, 4, 4),
+            (Active, None, 12, 2, 0),
+            (Active, None, 3, 3, 10),
+            (Suspended, Some(now + 1), 0, 0, 0),
+            (Suspended, Some(now), 0, 0, 1),
+            (Suspended, Some(now - 5), 1, 0, 0),
+            // A probe that ended unrecorded: its outcome decides, not a second probe.
+            (Suspended, Some(now - 5), 1, 1, 0),
+            (Suspended, None, 0, 0, 0),
+            (Disabled, None, 0, 0, 0),
+            (Disabled, None, 2, 2, 0),
         ];
-        for (state, suspended_until, in_flight, room) in table {
+        for (state, suspended_until, leased, ended, room) in table {
             let occupancy = Occupancy {
                 state,
                 suspended_until,
-                in_flight,
+                leased,
+                ended,
             };
             assert_eq!(occupancy.room(10, now), room, "{occupancy:?}");
         }

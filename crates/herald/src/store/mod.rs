@@ -167,8 +167,23 @@ pub struct ClaimRequest {
     pub limit: u32,
     /// The endpoint (seq) the last claim ended with: this one starts after it.
     pub after_endpoint: i64,
-    /// The most calls in flight to one endpoint; its calls in flight are its unexpired leases.
+    /// The most calls in flight to one endpoint; its calls in flight are its unexpired leases,
+    /// less the `ended` ones.
     pub per_endpoint: u32,
+    /// This node's calls that have ended but are not recorded yet, as (delivery id, lease
+    /// until): their deliveries stay leased until recorded, so nothing calls them again, but
+    /// they are no longer in flight, so they leave room for the next calls. Both are kept,
+    /// so that a lease taken again after the record is not mistaken for the ended one.
+    pub ended: Vec<(i64, Micros)>,
+}
+
+/// What a claim leased.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub claimed: Vec<Claimed>,
+    /// Some endpoint took all the room it was given, or had none: it may have more due,
+    /// which a call of it that ends makes room for.
+    pub at_capacity: bool,
 }
 
 /// Deliveries, calls and the history of calls.
@@ -179,9 +194,10 @@ pub trait DeliveryStore {
     /// recording calls.)
     fn new_work(&self) -> Arc<tokio::sync::Notify>;
     /// Leases due deliveries of callable endpoints, each up to the room
-    /// [`Occupancy::room`](crate::domain::endpoint::Occupancy::room) gives it. FIFO endpoints
-    /// get only the oldest pending delivery of each application.
-    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
+    /// [`Occupancy::room`](crate::domain::endpoint::Occupancy::room) gives it; the first
+    /// endpoints, starting after `after_endpoint`, take theirs first when the limit binds.
+    /// FIFO endpoints get only the oldest pending delivery of each application.
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim>;
     /// When the first pending delivery, suspended endpoint or (where leases run out) lease
     /// falls due after `after`, if any. The dispatcher passes the time of its last claim, so
     /// that what fell due since that claim comes back as due already.

@@ -9,6 +9,7 @@ use herald::clock::{Clock, Hand, Micros};
 use herald::config::Config;
 use herald::delivery::Dispatcher;
 use herald::domain::account::NewAccount;
+use herald::domain::delivery::CallRecord;
 use herald::domain::endpoint::{EndpointSpec, EndpointState, Ordering};
 use herald::domain::event::{EventDraft, EventStamp};
 use herald::metrics::Metrics;
@@ -313,5 +314,104 @@ async fn retries_a_suspension_and_its_probe_follow_the_clock_step_by_step() {
         s.dispatcher.step().await.unwrap().dispatched,
         0,
         "delivered: nothing left"
+    );
+}
+
+/// The next finished call, as the dispatcher hands it to the recorder (which these tests hold
+/// back, so that calls end without being recorded).
+async fn ended(finished: &mut tokio::sync::mpsc::Receiver<CallRecord>) -> CallRecord {
+    tokio::time::timeout(crate::delivery::WAIT, finished.recv())
+        .await
+        .expect("a call ends within the wait")
+        .expect("the dispatcher is alive")
+}
+
+/// Records calls leaving every endpoint's health as it is.
+async fn record(store: &dyn Store, calls: Vec<CallRecord>) {
+    let unchanged: herald::store::HealthRule = Arc::new(|health, _| health);
+    store.record_calls(calls.into(), unchanged).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_that_ended_leaves_room_before_it_is_recorded() {
+    let Setup {
+        store,
+        dispatcher,
+        account,
+        mut finished,
+        ..
+    } = setup().await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(200, "ok"), Answer::Status(200, "ok")]);
+    receiver.otherwise(Answer::Hang);
+    endpoint(store.as_ref(), account, &receiver.url(), Ordering::Parallel).await;
+    publish(store.as_ref(), account, 5).await;
+
+    assert_eq!(step(&dispatcher).await, 2, "the cap of 2");
+    let first = vec![ended(&mut finished).await, ended(&mut finished).await];
+    assert_eq!(
+        step(&dispatcher).await,
+        2,
+        "both calls ended: their unrecorded leases are not calls in flight"
+    );
+    // The first two are recorded now, while the dispatcher still counts them as ended (its
+    // recorder, which forgets them, is not running): their leases are gone, and the two
+    // hanging calls are what is in flight. Only a lease that is still the ended call's own
+    // makes room; counting the ended calls alone would start a third call here.
+    record(store.as_ref(), first).await;
+    assert_eq!(step(&dispatcher).await, 0, "two hanging calls fill the cap");
+    assert_eq!(receiver.received().len(), 4);
+}
+
+#[tokio::test]
+async fn a_fifo_application_waits_for_the_record_of_its_ended_call() {
+    let Setup {
+        store,
+        dispatcher,
+        account,
+        mut finished,
+        ..
+    } = setup().await;
+    let receiver = TestReceiver::start().await;
+    endpoint(store.as_ref(), account, &receiver.url(), Ordering::Fifo).await;
+    publish(store.as_ref(), account, 2).await;
+
+    assert_eq!(step(&dispatcher).await, 1, "the oldest delivery only");
+    let call = ended(&mut finished).await;
+    assert_eq!(step(&dispatcher).await, 0, "its outcome is not stored yet");
+    record(store.as_ref(), vec![call]).await;
+    assert_eq!(step(&dispatcher).await, 1, "the next one, once it is");
+}
+
+#[tokio::test]
+async fn a_probe_that_ended_is_not_followed_by_another_before_it_is_recorded() {
+    let mut s = setup_with(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_secs(1)];
+        c.delivery.jitter = 0.0;
+        c.suspension.after_failures = 1;
+        c.suspension.first = Duration::from_secs(60);
+    })
+    .await;
+    let receiver = TestReceiver::start().await;
+    receiver.otherwise(Answer::Status(500, "down"));
+    let id = endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+    publish(s.store.as_ref(), s.account, 3).await;
+    assert_eq!(
+        s.dispatcher.step().await.unwrap().dispatched,
+        2,
+        "the cap of 2; both fail"
+    );
+    assert_eq!(
+        s.store.endpoint(s.account, &id).await.unwrap().state,
+        EndpointState::Suspended
+    );
+
+    s.hand.advance(Duration::from_secs(61));
+    assert_eq!(step(&s.dispatcher).await, 1, "one probe once the cool-down is over");
+    ended(&mut s.finished).await;
+    assert_eq!(
+        step(&s.dispatcher).await,
+        0,
+        "the probe ended, but its outcome decides whether another call follows"
     );
 }

@@ -2,8 +2,9 @@
 //!
 //! A claim finds the endpoints with pending work through an index and locks their rows with
 //! `FOR NO KEY UPDATE SKIP LOCKED` (an endpoint another node is claiming is skipped, not
-//! waited for), counts their calls in flight on every node from the unexpired leases, and
-//! leases each one's due deliveries up to the room left: three statements in all. Holding the
+//! waited for), counts their calls in flight on every node from the unexpired leases (less
+//! the claiming node's calls that ended and wait to be recorded), and leases each one's due
+//! deliveries up to the room left: three statements in all. Holding the
 //! endpoint's row while counting and leasing is what keeps the per-endpoint cap, and a
 //! suspended endpoint's single probe, true across nodes; it also means no other claim reads
 //! that endpoint's deliveries meanwhile, so they are not locked row by row (a row lock writes
@@ -17,7 +18,7 @@ use super::{decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
-use crate::store::{ClaimRequest, StoreResult};
+use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every callable endpoint with a pending delivery (found by skipping through the index
 /// rather than reading every pending row), locked unless another node holds it.
@@ -32,13 +33,16 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
-/// The calls in flight, on every node, of the endpoints `($1, $2)` (accounts and seqs). A
+/// The leases, on every node, of the endpoints `($1, $2)` (accounts and seqs), and how many of
+/// them are the claiming node's ended calls `($4, $5)` (delivery ids and lease ends). A
 /// statement of its own, after the lock: its snapshot then holds every lease of a claim that
 /// released the endpoint before this one locked it.
-const IN_FLIGHT: &str = "SELECT (SELECT count(*) FROM leases l
-                WHERE l.account_id = t.account_id AND l.endpoint_seq = t.seq AND l.until > $3)
+const LEASED: &str = "SELECT count(l.delivery_id),
+           count(l.delivery_id) FILTER (WHERE (l.delivery_id, l.until) IN (
+               SELECT * FROM unnest($4::bigint[], $5::bigint[])))
     FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(account_id, seq, position)
-    ORDER BY t.position";
+    LEFT JOIN leases l ON l.account_id = t.account_id AND l.endpoint_seq = t.seq AND l.until > $3
+    GROUP BY t.position ORDER BY t.position";
 
 /// Leases, for each endpoint `($1, $2)`, up to its room `$4` of its due deliveries, oldest
 /// first, in one statement; FIFO endpoints (`$3`) get only each application's oldest pending
@@ -103,7 +107,7 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
 
 /// Leases the due deliveries `request` allows, inside the caller's transaction: three
 /// statements, however many endpoints have work.
-pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Claim> {
     let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
         .bind(request.now)
         .fetch_all(&mut *conn)
@@ -113,27 +117,31 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .map(|row| target_from(row, request.now))
         .collect::<StoreResult<Vec<_>>>()?;
     if targets.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Claim::default());
     }
     // Start after the endpoint the last claim ended with, so that when the global cap binds,
     // every endpoint gets its turn.
     targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
     let accounts: Vec<i64> = targets.iter().map(|t| t.account_id).collect();
     let seqs: Vec<i64> = targets.iter().map(|t| t.seq).collect();
-    let in_flight: Vec<i64> = sqlx::query_scalar(IN_FLIGHT)
+    let (ended, ended_until): (Vec<i64>, Vec<i64>) = request.ended.iter().copied().unzip();
+    let leased: Vec<(i64, i64)> = sqlx::query_as(LEASED)
         .bind(&accounts)
         .bind(&seqs)
         .bind(request.now)
+        .bind(&ended)
+        .bind(&ended_until)
         .fetch_all(&mut *conn)
         .await?;
     // Each endpoint's room, in turn, until the claim's limit is used up.
     let mut left = request.limit;
     let mut rooms = Vec::with_capacity(targets.len());
-    for (target, in_flight) in targets.iter().zip(in_flight) {
+    for (target, (leased, ended)) in targets.iter().zip(leased) {
         let occupancy = Occupancy {
             state: decode_word("state", target.state.clone())?,
             suspended_until: target.suspended_until,
-            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+            leased: u32::try_from(leased).unwrap_or(u32::MAX),
+            ended: u32::try_from(ended).unwrap_or(u32::MAX),
         };
         let room = occupancy.room(request.per_endpoint, request.now).min(left);
         left -= room;
@@ -149,11 +157,13 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .bind(request.lease_until)
         .fetch_all(&mut *conn)
         .await?;
-    let mut chosen = Vec::with_capacity(leased.len());
+    let mut taken = vec![0; targets.len()];
+    let mut claimed = Vec::with_capacity(leased.len());
     for r in leased {
-        let position: i64 = r.try_get(0)?;
-        let target = &targets[(position - 1) as usize];
-        chosen.push(Claimed {
+        let position = r.try_get::<i64, _>(0)? as usize - 1;
+        let target = &targets[position];
+        taken[position] += 1;
+        claimed.push(Claimed {
             delivery_id: r.try_get(1)?,
             account_id: target.account_id,
             attempt: r.try_get::<i64, _>(2)? as u32,
@@ -169,5 +179,6 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             leased_until: request.lease_until,
         });
     }
-    Ok(chosen)
+    let at_capacity = taken.iter().zip(&rooms).any(|(taken, room)| taken == room);
+    Ok(Claim { claimed, at_capacity })
 }

@@ -13,10 +13,10 @@ use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
-use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
+use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
+use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
 
 fn health_from(row: &PgRow) -> StoreResult<Health> {
     Ok(Health {
@@ -162,7 +162,7 @@ impl DeliveryStore for PostgresStore {
         self.wake.clone()
     }
 
-    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
         let mut tx = self.pool.begin().await?;
         let claimed = super::claim::claim(&mut tx, request).await?;
         tx.commit().await?;

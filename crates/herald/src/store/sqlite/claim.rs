@@ -1,7 +1,8 @@
 //! Claiming due deliveries in SQLite: find the endpoints with pending work through an index,
 //! then read each one's due deliveries up to its room, and lease what was taken. An
-//! endpoint's calls in flight are its leased deliveries: the only node leases at the claim and
-//! clears the lease when it records the call (and every lease when it starts).
+//! endpoint's calls in flight are its leased deliveries, less those whose calls have ended and
+//! wait to be recorded: the only node leases at the claim and clears the lease when it records
+//! the call (and every lease when it starts).
 
 use rusqlite::{Connection, Row, params};
 
@@ -9,10 +10,11 @@ use super::{decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
-use crate::store::{ClaimRequest, StoreResult};
+use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every endpoint with a pending delivery, found by skipping through the index rather than
-/// reading every pending row.
+/// reading every pending row; with its leased deliveries, and how many of those are ended
+/// calls `?2` (a JSON array of [delivery id, lease until]).
 const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
         UNION ALL
@@ -20,7 +22,9 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until,
-           (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL)
+           (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL),
+           (SELECT count(*) FROM json_each(?2) j JOIN deliveries l ON l.id = j.value ->> 0
+            WHERE l.endpoint_seq = e.seq AND l.leased_until = j.value ->> 1)
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
 
@@ -46,7 +50,8 @@ struct Target {
     secrets: Vec<String>,
     state: String,
     suspended_until: Option<Micros>,
-    in_flight: i64,
+    leased: i64,
+    ended: i64,
     ordering: String,
 }
 
@@ -59,7 +64,8 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
-        in_flight: row.get(10)?,
+        leased: row.get(10)?,
+        ended: row.get(11)?,
         ordering: row.get(7)?,
     })
 }
@@ -69,16 +75,18 @@ impl Target {
         Ok(Occupancy {
             state: decode_word("state", self.state.clone())?,
             suspended_until: self.suspended_until,
-            in_flight: u32::try_from(self.in_flight).unwrap_or(u32::MAX),
+            leased: u32::try_from(self.leased).unwrap_or(u32::MAX),
+            ended: u32::try_from(self.ended).unwrap_or(u32::MAX),
         })
     }
 }
 
 /// Leases the due deliveries `request` allows, on the writer's connection.
-pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Claim> {
+    let ended = serde_json::to_string(&request.ended).expect("pairs of numbers always serialise");
     let mut targets: Vec<Target> = conn
         .prepare_cached(ENDPOINTS_WITH_WORK)?
-        .query_map([request.now], |row| target_from(row, request.now))?
+        .query_map(params![request.now, ended], |row| target_from(row, request.now))?
         .collect::<Result<_, _>>()?;
     // Start after the endpoint the last claim ended with, so that when the global
     // cap binds, every endpoint gets its turn.
@@ -86,12 +94,15 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Ve
     let mut due = conn.prepare_cached(DUE_OF_ENDPOINT)?;
     let mut lease = conn.prepare_cached("UPDATE deliveries SET leased_until = ? WHERE id = ?")?;
     let mut chosen = Vec::new();
+    let mut at_capacity = false;
     for target in targets {
         let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
         let room = target.occupancy()?.room(request.per_endpoint, request.now).min(left);
         if room == 0 {
+            at_capacity = true;
             continue;
         }
+        let before = chosen.len();
         let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
         let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
             Ok(Claimed {
@@ -115,9 +126,13 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Ve
             lease.execute([request.lease_until, claimed.delivery_id])?;
             chosen.push(claimed);
         }
+        at_capacity |= chosen.len() - before == room as usize;
         if chosen.len() >= request.limit as usize {
             break;
         }
     }
-    Ok(chosen)
+    Ok(Claim {
+        claimed: chosen,
+        at_capacity,
+    })
 }

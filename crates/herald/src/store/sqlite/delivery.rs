@@ -12,10 +12,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
-use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
+use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::store::{ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
+use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
 
 fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
     let state: String = row.get(0)?;
@@ -61,7 +61,7 @@ impl DeliveryStore for SqliteStore {
         self.wake.clone()
     }
 
-    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
         let request = request.clone();
         self.db.write(move |conn| super::claim::claim(conn, &request)).await
     }
