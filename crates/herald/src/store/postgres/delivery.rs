@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::notify::announce;
-use super::order::{Listed, in_id_order};
+use super::order::{Listed, in_id_order_from_start};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
@@ -186,7 +186,9 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        // The tasks' ids must become visible in order (see `order`): the lock is taken with
+        // the transaction's start, in the same round trip.
+        let mut tx = self.pool.begin_with(in_id_order_from_start(Listed::Tasks, 0)).await?;
         // Each endpoint is named with its account, as every query of account data is.
         let endpoints: BTreeSet<(i64, i64)> = calls
             .iter()
@@ -210,16 +212,33 @@ impl DeliveryStore for PostgresStore {
             healths.extend(locked);
         }
         let c = Columns::of(&calls);
-        in_id_order(&mut tx, Listed::Tasks, 0).await?;
-        // The calls were made: each becomes a task, unless its account was deleted meanwhile.
+        // One statement: each call becomes a task, unless its account was deleted meanwhile;
+        // and a delivery changes only while it still holds this call's lease: if the lease ran
+        // out and another node took the delivery, that node's call decides what becomes of it.
         sqlx::query(
-            "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
-                 attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
-             SELECT c.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                 $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
-                 $14::text[]) AS c (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
-                 attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
-             WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = c.account_id)",
+            "WITH call AS (
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                     $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
+                     $14::text[], $15::text[], $16::bigint[], $17::bigint[]) WITH ORDINALITY
+                     AS c (account_id, delivery_id, endpoint_id, event_id, event_type, application_id, attempt, url,
+                         created_at, duration_ms, response_status, response_body, error, request_headers,
+                         state, next_at, lease, position)),
+             task AS (
+                 INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
+                     attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
+                 SELECT account_id, delivery_id, endpoint_id, event_id, event_type, application_id, attempt, url,
+                     created_at, duration_ms, response_status, response_body, error, request_headers
+                 FROM call WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = call.account_id)
+                 ORDER BY position),
+             released AS (
+                 DELETE FROM leases l USING call
+                 WHERE l.account_id = call.account_id AND l.delivery_id = call.delivery_id AND l.until = call.lease
+                 RETURNING l.account_id, l.delivery_id)
+             UPDATE deliveries d SET state = call.state, attempts = call.attempt,
+                 next_at = coalesce(call.next_at, d.next_at)
+             FROM call JOIN released
+                  ON released.account_id = call.account_id AND released.delivery_id = call.delivery_id
+             WHERE d.account_id = call.account_id AND d.id = call.delivery_id",
         )
         .bind(&c.account)
         .bind(&c.delivery)
@@ -235,27 +254,7 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.body)
         .bind(&c.error)
         .bind(&c.headers)
-        .execute(&mut *tx)
-        .await?;
-        // A delivery changes only while it still holds this call's lease: if the lease ran out
-        // and another node took the delivery, that node's call decides what becomes of it.
-        sqlx::query(
-            "WITH call AS (
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
-                     AS c (account_id, id, state, attempt, next_at, lease)),
-             released AS (
-                 DELETE FROM leases l USING call
-                 WHERE l.account_id = call.account_id AND l.delivery_id = call.id AND l.until = call.lease
-                 RETURNING l.account_id, l.delivery_id)
-             UPDATE deliveries d SET state = call.state, attempts = call.attempt,
-                 next_at = coalesce(call.next_at, d.next_at)
-             FROM call JOIN released ON released.account_id = call.account_id AND released.delivery_id = call.id
-             WHERE d.account_id = call.account_id AND d.id = call.id",
-        )
-        .bind(&c.account)
-        .bind(&c.delivery)
         .bind(&c.state)
-        .bind(&c.attempt)
         .bind(&c.next_at)
         .bind(&c.lease)
         .execute(&mut *tx)

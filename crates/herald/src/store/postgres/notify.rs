@@ -10,7 +10,7 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 
 /// The channel every node listens on.
-const CHANNEL: &str = "herald_work";
+pub(super) const CHANNEL: &str = "herald_work";
 
 /// Queues a notification that goes out when `tx` commits. PostgreSQL folds identical ones of
 /// a transaction into one, so a write that makes many deliveries sends one.

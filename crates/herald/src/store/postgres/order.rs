@@ -26,13 +26,25 @@ pub(super) enum Listed {
 /// Holds, until the caller's transaction ends, the right to add to `listed` for `account`
 /// (any value for the platform-wide collections).
 pub(super) async fn in_id_order(conn: &mut PgConnection, listed: Listed, account: i64) -> sqlx::Result<()> {
-    // The two-key form takes 32-bit keys: a folded account id can only make two accounts
-    // share a lock, which costs concurrency, never correctness.
-    let folded = (account % i64::from(i32::MAX)) as i32;
+    let (listed, folded) = keys(listed, account);
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(listed as i32)
+        .bind(listed)
         .bind(folded)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// `BEGIN`, then the lock of [`in_id_order`]: a transaction that holds the right to add to
+/// `listed` from its start, in one round trip (it is sent as one simple query, which takes no
+/// parameters, hence the keys written out).
+pub(super) fn in_id_order_from_start(listed: Listed, account: i64) -> String {
+    let (listed, folded) = keys(listed, account);
+    format!("BEGIN; SELECT pg_advisory_xact_lock({listed}, {folded})")
+}
+
+/// The lock's two keys. The two-key form takes 32-bit keys: a folded account id can only make
+/// two accounts share a lock, which costs concurrency, never correctness.
+fn keys(listed: Listed, account: i64) -> (i32, i32) {
+    (listed as i32, (account % i64::from(i32::MAX)) as i32)
 }
