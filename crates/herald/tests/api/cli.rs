@@ -220,11 +220,7 @@ async fn failures_have_exit_codes_and_say_what_to_do() {
         "{}",
         wrong_token.stderr
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let unreachable = herald_with(format!("http://127.0.0.1:{port}"), ADMIN_TOKEN, &["account", "list"]).await;
     assert_eq!(unreachable.code, 1);
     assert!(unreachable.stderr.contains("herald serve"), "{}", unreachable.stderr);

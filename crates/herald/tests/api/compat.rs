@@ -28,11 +28,7 @@ fn install() {
 
 /// Starts a receiver on a free port and waits until it accepts connections.
 async fn start(program: &Path, script: &str, app: &TestApp) -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let child = Command::new(program)
         .arg(repo().join("tests/compat").join(script))
         .env("PORT", port.to_string())

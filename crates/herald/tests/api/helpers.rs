@@ -236,3 +236,17 @@ impl Api<'_> {
             .collect()
     }
 }
+
+/// A free loopback port for a server a test starts in another process (and may restart on
+/// the same port). It is picked below the kernel's ephemeral range (32768 and up on Linux),
+/// where no outgoing connection takes its source port and no `127.0.0.1:0` bind lands: a
+/// port the kernel handed out for one of those, freed and then taken, made such a server fail
+/// to start with "address in use".
+pub fn free_port() -> u16 {
+    loop {
+        let port = 20_000 + (herald::ids::unit_random() * 12_000.0) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -17,11 +17,7 @@ fn versions(db: &TestDb) -> Vec<i64> {
 }
 
 fn serve(db: &TestDb) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args([
             "serve",

@@ -25,11 +25,7 @@ struct Node {
 impl Node {
     /// Starts a node on `database` with these `HERALD_*` settings, and waits until it answers.
     async fn start(database: &str, settings: &[(&str, &str)]) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::helpers::free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

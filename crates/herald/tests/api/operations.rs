@@ -120,11 +120,7 @@ fn herald_config_prints_the_defaults_which_load() {
 
 /// Starts `herald serve` with no token in `dir`, on a free port; returns the child and its URL.
 fn serve_without_token(dir: &std::path::Path) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let child = herald()
         .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

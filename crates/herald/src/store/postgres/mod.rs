@@ -55,8 +55,14 @@ impl PostgresStore {
     /// migrates it.
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<PostgresStore> {
         // Every statement Herald runs is short; compiling one with JIT (which PostgreSQL does
-        // when a plan looks costly) takes longer than running it.
-        let options = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
+        // when a plan looks costly) takes longer than running it. For the same reason each
+        // prepared statement is planned once, not at every run: the hot ones are lookups by key
+        // for each element of their arrays, whatever the arrays hold. Planning them at every
+        // run took a fifth of PostgreSQL's CPU at 1,000 events/s (perf); planned once, it
+        // spends 7 % less CPU per event there, and the same under full load.
+        let options = url
+            .parse::<PgConnectOptions>()?
+            .options([("jit", "off"), ("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             // A request waits this long for a connection before it fails, rather than hanging
