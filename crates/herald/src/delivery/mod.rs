@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Duration;
 
@@ -146,8 +146,9 @@ impl Dispatcher {
                         woken_by_safety_net = false;
                         continue;
                     }
-                    // Calls in flight wake the loop when they are recorded, but a retry of
-                    // another endpoint may fall due before then: sleep until the next due time.
+                    // A call that ends wakes the loop if its endpoint was at its cap, a record
+                    // if it changed what is due; but a retry of another endpoint may fall due
+                    // before either: sleep until the next due time.
                     self.pause_after(&outcome).await
                 }
                 Err(e) => {
@@ -179,7 +180,13 @@ impl Dispatcher {
     /// Claims what is due and starts a call for each; the loop's one step. The calls are
     /// recorded by the recorder, in batches, as they end.
     pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
+        let seen = self.ended.count();
         let (claimed, at) = self.claim(self.ended.list()).await?;
+        // A call that ended while the claim ran, with room it did not count, may have seen the
+        // previous claim's `at_capacity` and not woken the loop: look again at once.
+        if self.at_capacity.load(SeqCst) && self.ended.count() != seen {
+            self.wake.notify_one();
+        }
         let dispatched = claimed.len();
         for delivery in claimed {
             // Only this loop takes slots, and it claimed no more than were free.
@@ -196,7 +203,7 @@ impl Dispatcher {
                 // which follows the record, always finds both.)
                 this.ended.add(&record.attempt.claimed);
                 drop(slot);
-                if this.at_capacity.load(Relaxed) {
+                if this.at_capacity.load(SeqCst) {
                     this.wake.notify_one();
                 }
                 // The recorder only stops after every sender is gone, so this cannot fail
@@ -233,6 +240,8 @@ impl Dispatcher {
         let now = self.clock.now();
         let free = self.slots.available_permits() as u32;
         if free == 0 {
+            // Every slot is taken: the next call that ends frees one that is wanted.
+            self.at_capacity.store(true, SeqCst);
             return Ok((Vec::new(), now));
         }
         let delivery = &self.config.delivery;
@@ -245,7 +254,7 @@ impl Dispatcher {
             ended,
         };
         let Claim { claimed, at_capacity } = self.store.claim_due(&request).await?;
-        self.at_capacity.store(at_capacity, Relaxed);
+        self.at_capacity.store(at_capacity, SeqCst);
         if let Some(last) = claimed.last() {
             self.last_endpoint.store(last.endpoint_seq, Relaxed);
         }

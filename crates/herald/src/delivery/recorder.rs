@@ -1,8 +1,11 @@
 //! The recorder: writes finished calls in batches (one transaction for many calls), then
-//! wakes the dispatcher: recording a call clears its lease and stores its outcome (a retry's
-//! time, a suspension, the next delivery of a FIFO application), which the next claim acts on.
+//! wakes the dispatcher if a record changed what is due (a retry's time, a suspension, the
+//! next delivery of a FIFO application, a probe's outcome). Room a call leaves came back when
+//! it ended (see [`Ended`]), so a batch of plain successes wakes nobody.
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,11 +32,21 @@ pub(super) fn health_rule(suspension: SuspensionConfig) -> HealthRule {
 /// a call that ended is not in flight, and waiting for its record would hold every endpoint
 /// to the pace of the recorder's commits.
 #[derive(Clone, Default)]
-pub(super) struct Ended(Arc<Mutex<HashSet<(i64, Micros)>>>);
+pub(super) struct Ended {
+    calls: Arc<Mutex<HashSet<(i64, Micros)>>>,
+    /// How many calls have ended so far: a claim compares it before and after, to tell
+    /// whether a call ended while it ran.
+    count: Arc<AtomicU64>,
+}
 
 impl Ended {
     pub fn add(&self, call: &Claimed) {
         self.lock().insert((call.delivery_id, call.leased_until));
+        self.count.fetch_add(1, SeqCst);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(SeqCst)
     }
 
     /// Forgets calls once their records are committed.
@@ -52,7 +65,7 @@ impl Ended {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(i64, Micros)>> {
         // The set is consistent after every operation, so one poisoned by a panic elsewhere
         // is still right.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -79,7 +92,9 @@ impl Recorder {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             self.ended.recorded(&calls);
-            self.wake.notify_one();
+            if calls.iter().any(CallRecord::changes_what_is_due) {
+                self.wake.notify_one();
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Deliveries and tasks: one event on its way to one endpoint, and each call made for it.
 
-use super::endpoint::Auth;
+use super::endpoint::{Auth, Ordering};
 use crate::clock::Micros;
 
 /// How one call ended, as far as retries and the endpoint's health care.
@@ -139,6 +139,12 @@ pub struct Claimed {
     /// The lease taken for this call: recording it clears the lease only if it is still this
     /// one, so a call recorded after its lease ran out cannot undo another node's claim.
     pub leased_until: Micros,
+    /// The endpoint's ordering at the claim: a FIFO application's next delivery waits for this
+    /// call's record.
+    pub ordering: Ordering,
+    /// This call is a suspended endpoint's probe: the rest of its deliveries wait for the
+    /// outcome.
+    pub probe: bool,
 }
 
 /// One call made for a claimed delivery: what was sent and what came back.
@@ -174,6 +180,17 @@ impl Attempt {
 pub struct CallRecord {
     pub attempt: Attempt,
     pub next: Next,
+}
+
+impl CallRecord {
+    /// Whether writing this record can make something due that the dispatcher does not know
+    /// of: a retry's time, a suspension's end, a FIFO application's next delivery, or the rest
+    /// of an endpoint whose probe succeeded. A parallel endpoint's success cannot: its room
+    /// came back when the call ended.
+    pub fn changes_what_is_due(&self) -> bool {
+        let claimed = &self.attempt.claimed;
+        self.next != Next::Succeeded || claimed.ordering == Ordering::Fifo || claimed.probe
+    }
 }
 
 /// One call, as the history shows it.
@@ -214,4 +231,60 @@ pub struct Backlog {
     pub deliveries_waiting: i64,
     pub endpoints_suspended: i64,
     pub endpoints_disabled: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(next: Next, ordering: Ordering, probe: bool) -> CallRecord {
+        let claimed = Claimed {
+            delivery_id: 1,
+            account_id: 1,
+            attempt: 1,
+            endpoint_seq: 1,
+            endpoint_id: "ep".into(),
+            url: "http://127.0.0.1/hook".into(),
+            auth: None,
+            secrets: Vec::new(),
+            event_id: "evt".into(),
+            event_type: "WebhookTest".into(),
+            application_id: None,
+            body: "{}".into(),
+            leased_until: 0,
+            ordering,
+            probe,
+        };
+        let attempt = Attempt {
+            claimed,
+            started_at: 0,
+            duration_ms: 1,
+            response_status: 200,
+            response_body: String::new(),
+            failure: None,
+            request_headers: "{}".into(),
+            verdict: Verdict::Success,
+        };
+        CallRecord { attempt, next }
+    }
+
+    #[test]
+    fn only_a_parallel_endpoints_plain_success_leaves_what_is_due_unchanged() {
+        use Ordering::*;
+        // (next, ordering, probe) -> whether the record changes what is due
+        let table = [
+            (Next::Succeeded, Parallel, false, false),
+            (Next::Succeeded, Fifo, false, true),
+            (Next::Succeeded, Parallel, true, true),
+            (Next::RetryAt(5), Parallel, false, true),
+            (Next::Failed, Parallel, false, true),
+        ];
+        for (next, ordering, probe, changes) in table {
+            assert_eq!(
+                record(next, ordering, probe).changes_what_is_due(),
+                changes,
+                "{next:?} {ordering:?} probe {probe}"
+            );
+        }
+    }
 }

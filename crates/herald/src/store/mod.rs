@@ -190,8 +190,8 @@ pub struct Claim {
 #[async_trait]
 pub trait DeliveryStore {
     /// Notified whenever new work may be due: an event with deliveries was written, a task
-    /// retried, an endpoint resumed. (The recorder wakes the dispatcher itself after
-    /// recording calls.)
+    /// retried, an endpoint resumed. (The dispatcher wakes itself for what its own calls
+    /// and their records make due.)
     fn new_work(&self) -> Arc<tokio::sync::Notify>;
     /// Leases due deliveries of callable endpoints, each up to the room
     /// [`Occupancy::room`](crate::domain::endpoint::Occupancy::room) gives it; the first

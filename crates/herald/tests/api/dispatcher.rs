@@ -415,3 +415,31 @@ async fn a_probe_that_ended_is_not_followed_by_another_before_it_is_recorded() {
         "the probe ended, but its outcome decides whether another call follows"
     );
 }
+
+#[tokio::test]
+async fn calls_that_end_keep_a_capped_endpoint_busy_without_record_wake_ups() {
+    let Setup {
+        store,
+        dispatcher,
+        account,
+        finished,
+        metrics,
+        ..
+    } = setup().await;
+    let receiver = TestReceiver::start().await;
+    endpoint(store.as_ref(), account, &receiver.url(), Ordering::Parallel).await;
+    publish(store.as_ref(), account, 60).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(dispatcher.run(finished, async move {
+        let _ = stopped.await;
+    }));
+    // 60 calls through a cap of 2, each success leaving the endpoint busy with more: records
+    // of plain successes wake nobody, so every next claim comes from a call that ended. One
+    // lost wake-up would leave the rest to the idle safety net, a minute away.
+    receiver.wait_for(60, crate::delivery::WAIT).await;
+    let text = metrics.render(&Default::default());
+    assert!(text.contains("herald_dispatcher_safety_net_claims_total 0\n"), "{text}");
+    assert!(receiver.most_in_flight() <= 2, "the cap held");
+    let _ = stop.send(());
+    running.await.unwrap();
+}

@@ -14,10 +14,10 @@
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::{decode, decode_word};
+use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
-use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
+use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every callable endpoint with a pending delivery (found by skipping through the index
@@ -85,9 +85,9 @@ struct Target {
     url: String,
     auth: Option<Auth>,
     secrets: Vec<String>,
-    state: String,
+    state: EndpointState,
     suspended_until: Option<Micros>,
-    ordering: String,
+    ordering: Ordering,
 }
 
 fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
@@ -99,9 +99,9 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
         url: row.try_get(3)?,
         auth: auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?,
         secrets: signing_secrets(row.try_get(5)?, row.try_get(9)?, row.try_get(10)?, now),
-        state: row.try_get(6)?,
+        state: decode_word("state", row.try_get(6)?)?,
         suspended_until: row.try_get(7)?,
-        ordering: row.try_get(8)?,
+        ordering: decode_word("ordering", row.try_get(8)?)?,
     })
 }
 
@@ -138,7 +138,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
     let mut rooms = Vec::with_capacity(targets.len());
     for (target, (leased, ended)) in targets.iter().zip(leased) {
         let occupancy = Occupancy {
-            state: decode_word("state", target.state.clone())?,
+            state: target.state,
             suspended_until: target.suspended_until,
             leased: u32::try_from(leased).unwrap_or(u32::MAX),
             ended: u32::try_from(ended).unwrap_or(u32::MAX),
@@ -147,7 +147,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         left -= room;
         rooms.push(i64::from(room));
     }
-    let orderings: Vec<&str> = targets.iter().map(|t| t.ordering.as_str()).collect();
+    let orderings: Vec<String> = targets.iter().map(|t| column_text(&t.ordering)).collect();
     let leased = sqlx::query(LEASE_DUE)
         .bind(&accounts)
         .bind(&seqs)
@@ -177,6 +177,8 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             application_id: r.try_get(5)?,
             body: r.try_get(6)?,
             leased_until: request.lease_until,
+            ordering: target.ordering,
+            probe: target.state == EndpointState::Suspended,
         });
     }
     let at_capacity = taken.iter().zip(&rooms).any(|(taken, room)| taken == room);

@@ -6,10 +6,10 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::{decode, decode_word};
+use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
-use crate::domain::endpoint::{Auth, Occupancy, signing_secrets};
+use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every endpoint with a pending delivery, found by skipping through the index rather than
@@ -104,6 +104,8 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
         }
         let before = chosen.len();
         let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
+        let ordering = decode_word::<Ordering>("ordering", target.ordering.clone())?;
+        let probe = target.state == column_text(&EndpointState::Suspended);
         let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
             Ok(Claimed {
                 delivery_id: r.get(0)?,
@@ -119,6 +121,8 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                 application_id: r.get(5)?,
                 body: r.get(6)?,
                 leased_until: request.lease_until,
+                ordering,
+                probe,
             })
         })?;
         for claimed in rows {
