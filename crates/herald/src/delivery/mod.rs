@@ -77,7 +77,8 @@ pub struct Dispatcher {
     at_capacity: Arc<AtomicBool>,
     /// Calls that ended and wait for the recorder.
     ended: Ended,
-    /// The store's signal of new work, also given when recorded calls free their endpoints.
+    /// The store's signal of new work, also given when a call ends at its endpoint's cap and
+    /// when a record changes what is due.
     wake: Arc<Notify>,
     /// The longest the loop sleeps without being woken.
     safety_net: Duration,
