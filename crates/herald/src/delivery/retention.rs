@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::store::{Store, StoreResult};
 
 /// Rows deleted per transaction.
 const BATCH: u32 = 500;
@@ -18,26 +18,29 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: 
     let period = (keep / 10).clamp(Duration::from_millis(100), Duration::from_secs(600));
     tokio::pin!(shutdown);
     loop {
-        let cutoff = clock.now() - keep.as_micros() as i64;
-        let mut purged = 0;
-        loop {
-            match store.purge(cutoff, BATCH).await {
-                Ok(0) => break,
-                Ok(n) => purged += n,
-                Err(e) => {
-                    tracing::error!(error = %e, "purging old events and tasks failed");
-                    break;
-                }
-            }
-            // Let delivery's writes in between batches.
-            tokio::task::yield_now().await;
-        }
-        if purged > 0 {
-            tracing::info!(rows = purged, "purged events and tasks past retention");
+        match purge(store.as_ref(), &clock, keep).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(rows = purged, "purged events and tasks past retention"),
+            Err(e) => tracing::error!(error = %e, "purging old events and tasks failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = &mut shutdown => return,
         }
+    }
+}
+
+/// Purges, batch after batch, what is older than `keep` at the clock's now; returns how many
+/// rows went. The loop's one step: tests call it between moves of a manual clock.
+pub async fn purge(store: &dyn Store, clock: &Clock, keep: Duration) -> StoreResult<u64> {
+    let cutoff = clock.now() - keep.as_micros() as i64;
+    let mut purged = 0;
+    loop {
+        match store.purge(cutoff, BATCH).await? {
+            0 => return Ok(purged),
+            n => purged += n,
+        }
+        // Let delivery's writes in between batches.
+        tokio::task::yield_now().await;
     }
 }

@@ -30,6 +30,8 @@ struct Setup {
     dispatcher: Dispatcher,
     account: i64,
     hand: Hand,
+    /// The dispatcher's clock, which `hand` moves.
+    clock: Clock,
     metrics: Arc<Metrics>,
     /// The dispatcher's finished calls, for a test that runs its loop.
     finished: tokio::sync::mpsc::Receiver<herald::domain::delivery::CallRecord>,
@@ -53,13 +55,15 @@ async fn setup_with(change: impl FnOnce(&mut Config)) -> Setup {
     let hand = Hand::at(T0);
     let clock = Clock::manual("UTC", &hand).unwrap();
     let metrics = Arc::new(Metrics::default());
-    let (dispatcher, finished) = Dispatcher::new(store.clone(), Arc::new(config), metrics.clone(), clock).unwrap();
+    let (dispatcher, finished) =
+        Dispatcher::new(store.clone(), Arc::new(config), metrics.clone(), clock.clone()).unwrap();
     Setup {
         db,
         store,
         dispatcher,
         account: account.id,
         hand,
+        clock,
         metrics,
         finished,
     }
@@ -442,4 +446,40 @@ async fn calls_that_end_keep_a_capped_endpoint_busy_without_record_wake_ups() {
     assert!(receiver.most_in_flight() <= 2, "the cap held");
     let _ = stop.send(());
     running.await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_purges_by_the_clock_and_keeps_an_event_whose_delivery_waits() {
+    let s = setup().await;
+    let keep = Duration::from_secs(3600);
+    let (store, account) = (s.store.as_ref(), s.account);
+    let fine = TestReceiver::start().await;
+    let first = endpoint(store, account, &fine.url(), Ordering::Parallel).await;
+    publish(store, account, 1).await;
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1);
+    store.delete_endpoint(account, &first).await.unwrap();
+    // An endpoint that answers 410 is disabled, and its delivery waits for it.
+    let gone = TestReceiver::start().await;
+    gone.otherwise(Answer::Status(410, "gone"));
+    endpoint(store, account, &gone.url(), Ordering::Parallel).await;
+    publish(store, account, 1).await;
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1);
+    let counts = async || {
+        (
+            s.db.count("SELECT count(*) FROM events").await,
+            s.db.count("SELECT count(*) FROM tasks").await,
+            s.db.count("SELECT count(*) FROM deliveries WHERE state = 'pending'")
+                .await,
+        )
+    };
+    assert_eq!(counts().await, (2, 2, 1));
+
+    s.hand.advance(keep - Duration::from_secs(1));
+    let purged = herald::delivery::retention::purge(store, &s.clock, keep).await.unwrap();
+    assert_eq!(purged, 0, "nothing is past retention yet");
+
+    s.hand.advance(Duration::from_secs(2));
+    let purged = herald::delivery::retention::purge(store, &s.clock, keep).await.unwrap();
+    assert_eq!(purged, 3, "both tasks and the delivered event");
+    assert_eq!(counts().await, (1, 0, 1), "the event whose delivery waits is kept");
 }
