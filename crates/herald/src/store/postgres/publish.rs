@@ -98,10 +98,10 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
                     let _ = waiting.answer.send(answer);
                 }
             }
+            // A group of one: the error is its own.
             Err(e) => {
-                let message = e.to_string();
-                for waiting in group {
-                    let _ = waiting.answer.send(Err(StoreError::Other(message.clone().into())));
+                if let Some(waiting) = group.pop() {
+                    let _ = waiting.answer.send(Err(e.into()));
                 }
             }
         }
