@@ -41,7 +41,8 @@ fn world() -> &'static World {
         config.database = format!("sqlite://{}", dir.join("fuzz.db").display());
         config.admin_token = Some(herald::config::Secret("fuzz".into()));
         config.rate_limit_per_minute = 0;
-        let app = herald::api::app(runtime.block_on(herald::server::state(config)).unwrap());
+        let clock = herald::clock::Clock::new(&config.timezone).unwrap();
+        let app = herald::api::app(runtime.block_on(herald::server::state(config, clock)).unwrap());
         let send = |method: &str, path: &str, admin: bool, body: &str| {
             let response = runtime.block_on(app.clone().oneshot(request(method, path, admin, body.as_bytes().to_vec())));
             let bytes = runtime.block_on(axum::body::to_bytes(response.unwrap().into_body(), 1 << 20)).unwrap();

@@ -25,7 +25,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = state(config).await?;
+    let clock = Clock::new(&config.timezone)?;
+    run_on(clock, config, listener, shutdown).await
+}
+
+/// [`run`], telling the time by `clock`: tests give it a manual one.
+pub async fn run_on(
+    clock: Clock,
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = state(config, clock).await?;
     let (store, config, metrics) = (state.store.clone(), state.config.clone(), state.metrics.clone());
     // One shutdown signal, heard by the API and the dispatcher alike.
     let (stop, stopped) = watch::channel(false);
@@ -60,14 +71,14 @@ pub async fn run(
 
 /// Opens the store, settles the admin token, and builds what every handler shares: all of
 /// Herald but its sockets and background tasks (a fuzz target drives `api::app` with it).
-pub async fn state(config: Config) -> anyhow::Result<AppState> {
+pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = store::open(&config.database, config.database_max_connections)
         .await
         .with_context(|| format!("opening {}", config.database))?;
     let admin_digest = admin_digest(&config, store.as_ref()).await?;
     Ok(AppState {
         store,
-        clock: Clock::new(&config.timezone)?,
+        clock,
         rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
         failed_logins: Arc::default(),
         catalogue: Arc::default(),

@@ -43,6 +43,7 @@ async fn start(program: &Path, script: &str, app: &TestApp) -> (Child, u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(Instant::now() < deadline, "{script} did not start listening");
+        // Another process's socket: polling is how the test sees it open.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (child, port)
@@ -77,6 +78,7 @@ async fn the_seed_receiver_works(program: PathBuf, script: &str) {
             Instant::now() < deadline,
             "{script} never fetched the application over the REST API"
         );
+        // The receiver is another process, fetching in its own time.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = receiver.kill();

@@ -168,6 +168,7 @@ async fn a_server_killed_under_load_delivers_every_event_after_restart() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while acknowledged.lock().unwrap().len() < ACKNOWLEDGED_BEFORE_KILL {
         assert!(Instant::now() < deadline, "the load did not get going");
+        // The kill must fall in the middle of real load, which real time drives.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix: no shutdown code runs.
@@ -210,6 +211,7 @@ async fn a_server_killed_under_load_delivers_every_event_after_restart() {
             "{lost} acknowledged events and {missing} of {} written events never arrived",
             written.len()
         );
+        // The restarted server is another process: polling is how the test sees its calls.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.kill().unwrap();

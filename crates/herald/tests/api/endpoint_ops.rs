@@ -1,38 +1,23 @@
-//! What happens to an endpoint over time: suspension and resumption, FIFO order, test calls
-//! and replays.
+//! What happens to an endpoint over time: suspension and resumption, FIFO order, test calls,
+//! replays, retention and secret rotation. Most run on a manual clock, delivering a step at a
+//! time (`spawn_stepped_app`): time moves when the test moves it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::delivery::{WAIT, move_on, subscribe, tasks};
-use crate::helpers::{Api, spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_stepped_app};
 use crate::receiver::{Answer, TestReceiver};
-
-/// Reads the endpoint until `check` holds, for at most [`WAIT`].
-async fn endpoint_until(api: &Api<'_>, path: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let endpoint = api.get(path).await.body;
-        if check(&endpoint) {
-            return endpoint;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the endpoint never reached the expected state: {endpoint}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test]
 async fn an_endpoint_that_keeps_failing_is_suspended_probed_and_resumed() {
-    let app = spawn_app_with(|c| {
-        c.delivery.retry_schedule = vec![Duration::from_millis(50); 20];
+    let app = spawn_stepped_app(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_secs(10); 20];
         c.delivery.jitter = 0.0;
         c.suspension.after_failures = 3;
-        c.suspension.first = Duration::from_millis(1500);
-        c.suspension.max = Duration::from_secs(5);
+        c.suspension.first = Duration::from_secs(60);
+        c.suspension.max = Duration::from_secs(300);
     })
     .await;
     let acme = app.new_account("acme").await;
@@ -43,79 +28,82 @@ async fn an_endpoint_that_keeps_failing_is_suspended_probed_and_resumed() {
     acme.new_application().await;
     acme.new_application_for_new_candidate().await;
 
-    let suspended = endpoint_until(&acme, path, |e| e["state"] == "suspended").await;
-    assert!(suspended["consecutive_failures"].as_i64().unwrap() >= 3, "{suspended}");
+    assert_eq!(app.step().await, 2, "both events are called, and fail");
+    assert_eq!(app.step().await, 0, "their retries are 10 s away");
+    app.advance(Duration::from_secs(11));
+    assert_eq!(app.step().await, 2, "both retries fail");
+    let suspended = acme.get(path).await.body;
+    assert_eq!(suspended["state"], "suspended", "{suspended}");
+    assert_eq!(suspended["consecutive_failures"], 4, "{suspended}");
     assert!(suspended["suspended_until"].is_string());
-    // A call claimed just before the suspension may still land; then nothing, for the rest of
-    // the 1.5 s cool-down.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let calls_when_suspended = receiver.received().len();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        receiver.received().len(),
-        calls_when_suspended,
-        "no call while suspended"
-    );
-    let failures = acme.get(path).await.body["consecutive_failures"].as_i64().unwrap();
 
-    // The cool-down ends with one probe; it fails, so the suspension is renewed.
-    receiver.wait_for(calls_when_suspended + 1, WAIT).await;
-    let renewed = endpoint_until(&acme, path, |e| e["consecutive_failures"].as_i64() > Some(failures)).await;
-    assert_eq!(renewed["state"], "suspended");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.advance(Duration::from_secs(11));
     assert_eq!(
-        receiver.received().len(),
-        calls_when_suspended + 1,
-        "one probe, not a flood"
+        app.step().await,
+        0,
+        "no call while suspended, though both retries are due"
     );
+    app.advance(Duration::from_secs(50));
+    assert_eq!(app.step().await, 1, "the 60 s cool-down ends with one probe");
+    let renewed = acme.get(path).await.body;
+    assert_eq!(renewed["state"], "suspended", "the probe failed: {renewed}");
+    assert_eq!(renewed["consecutive_failures"], 5);
+    assert_ne!(renewed["suspended_until"], suspended["suspended_until"]);
+    assert_eq!(app.step().await, 0, "one probe, not a flood");
+    app.advance(Duration::from_secs(119));
+    assert_eq!(app.step().await, 0, "the second cool-down is twice the first");
 
     // The endpoint recovers: the next probe succeeds and everything waiting goes out.
     receiver.otherwise(Answer::Status(200, "ok"));
-    let active = endpoint_until(&acme, path, |e| e["state"] == "active").await;
+    app.advance(Duration::from_secs(2));
+    assert_eq!(app.step().await, 1, "the next probe");
+    let active = acme.get(path).await.body;
+    assert_eq!(active["state"], "active", "{active}");
     assert_eq!(active["consecutive_failures"], 0);
     assert!(active["suspended_until"].is_null());
-    let deadline = Instant::now() + WAIT;
-    while tasks(&acme, 1)
+    assert_eq!(app.step().await, 1, "then the other event, which waited");
+    let delivered = tasks(&acme, 7)
         .await
         .iter()
         .filter(|t| t["response_status"] == 200)
-        .count()
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "both events are delivered once the endpoint recovers"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .count();
+    assert_eq!(delivered, 2, "both events are delivered once the endpoint recovers");
+    assert_eq!(
+        receiver.received().len(),
+        7,
+        "2 calls, 2 retries, 2 probes and the last event"
+    );
 }
 
 #[tokio::test]
 async fn a_disabled_endpoint_is_resumed_by_hand_and_gets_what_waited() {
-    let app = spawn_app().await;
+    let app = spawn_stepped_app(|_| {}).await;
     let acme = app.new_account("acme").await;
     let receiver = TestReceiver::start().await;
     receiver.script([Answer::Status(410, "gone")]);
     let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
     let path = endpoint["_self"].as_str().unwrap();
     acme.new_application().await;
-    endpoint_until(&acme, path, |e| e["state"] == "disabled").await;
+    assert_eq!(app.step().await, 1);
+    assert_eq!(acme.get(path).await.body["state"], "disabled");
     acme.new_application_for_new_candidate().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(receiver.received().len(), 1, "nothing is called while disabled");
+    assert_eq!(app.step().await, 0, "nothing is called while disabled");
+    app.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(app.step().await, 0, "nor a day later: only a person resumes it");
 
     let resumed = acme.post(&format!("{path}/resume"), json!({})).await;
     assert_eq!(resumed.status, 200, "{}", resumed.text);
     assert_eq!(resumed.body["state"], "active");
-    let calls = receiver.wait_for(3, WAIT).await;
+    assert_eq!(app.step().await, 2);
+    let calls = receiver.received();
     let distinct: std::collections::HashSet<&str> = calls.iter().map(|c| c.header("webhook-id")).collect();
     assert_eq!(distinct.len(), 2, "the 410'd event and the one that waited both arrive");
 }
 
 #[tokio::test]
 async fn a_fifo_endpoint_gets_each_applications_events_in_order() {
-    let app = spawn_app_with(|c| {
-        c.delivery.retry_schedule = vec![Duration::from_millis(300)];
+    let app = spawn_stepped_app(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_secs(10)];
         c.delivery.jitter = 0.0;
     })
     .await;
@@ -133,8 +121,15 @@ async fn a_fifo_endpoint_gets_each_applications_events_in_order() {
     for step in &steps[1..4] {
         move_on(&acme, application, *step).await;
     }
-    let calls = receiver.wait_for(4, WAIT).await;
-    let order: Vec<String> = calls
+    assert_eq!(app.step().await, 1, "only the application's oldest event is called");
+    assert_eq!(app.step().await, 0, "the next waits for the retry of the first");
+    app.advance(Duration::from_secs(11));
+    for n in 2..=4 {
+        assert_eq!(app.step().await, 1, "call {n}: one at a time");
+    }
+    assert_eq!(app.step().await, 0);
+    let order: Vec<String> = receiver
+        .received()
         .iter()
         .map(|c| c.json()["data"]["to"]["name"].as_str().unwrap().to_owned())
         .collect();
@@ -147,7 +142,7 @@ async fn a_fifo_endpoint_gets_each_applications_events_in_order() {
 
 #[tokio::test]
 async fn a_test_call_reaches_one_endpoint_signed() {
-    let app = spawn_app().await;
+    let app = spawn_stepped_app(|_| {}).await;
     let acme = app.new_account("acme").await;
     let receiver = TestReceiver::start().await;
     let other = TestReceiver::start().await;
@@ -157,15 +152,15 @@ async fn a_test_call_reaches_one_endpoint_signed() {
         .post(&format!("{}/test", endpoint["_self"].as_str().unwrap()), json!({}))
         .await;
     assert_eq!(sent.status, 200, "{}", sent.text);
-    let call = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(app.step().await, 1, "a test call goes to its endpoint alone");
+    let call = receiver.received().remove(0);
     assert_eq!(call.json()["event"], "WebhookTest");
     assert_eq!(call.header("webhook-id"), sent.body["event_id"].as_str().unwrap());
     let verifier = standardwebhooks::Webhook::new(endpoint["secret"].as_str().unwrap()).unwrap();
     verifier
         .verify(&call.body, &call.headers)
         .expect("the test call is signed");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(other.received().is_empty(), "a test call goes to its endpoint alone");
+    assert!(other.received().is_empty());
 }
 
 #[tokio::test]
@@ -199,34 +194,33 @@ async fn replay_delivers_again_every_event_since_a_date() {
 
 #[tokio::test]
 async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
-    let app = spawn_app_with(|c| c.retention.keep = Duration::from_millis(1500)).await;
+    let app = spawn_stepped_app(|c| c.retention.keep = Duration::from_secs(3600)).await;
     let acme = app.new_account("acme").await;
     let receiver = TestReceiver::start().await;
     let fine = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
     acme.new_application().await;
-    tasks(&acme, 1).await;
+    assert_eq!(app.step().await, 1);
     // Then a disabled endpoint makes the next event wait.
     acme.delete(fine["_self"].as_str().unwrap()).await;
     let gone = TestReceiver::start().await;
     gone.script([crate::receiver::Answer::Status(410, "gone")]);
     subscribe(&acme, &gone.url(), json!({"events": ["ApplicationCreate"]})).await;
     acme.new_application_for_new_candidate().await;
-    gone.wait_for(1, WAIT).await;
+    assert_eq!(app.step().await, 1);
 
     let db = app.db();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let events = db.count("SELECT count(*) FROM events").await;
-        let tasks = db.count("SELECT count(*) FROM tasks").await;
-        if events == 1 && tasks == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected one waiting event and no tasks, found {events} and {tasks}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let counts = async || {
+        (
+            db.count("SELECT count(*) FROM events").await,
+            db.count("SELECT count(*) FROM tasks").await,
+        )
+    };
+    app.advance(Duration::from_secs(3599));
+    assert_eq!(app.purge().await, 0, "nothing is past retention yet");
+    assert_eq!(counts().await, (2, 2));
+    app.advance(Duration::from_secs(2));
+    assert_eq!(app.purge().await, 3, "an event and both tasks");
+    assert_eq!(counts().await, (1, 0));
     let waiting = db
         .count("SELECT count(*) FROM deliveries WHERE state = 'pending'")
         .await;
@@ -235,7 +229,9 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
 
 #[tokio::test]
 async fn a_rotated_secret_keeps_signing_until_its_grace_ends() {
-    let app = spawn_app_with(|c| c.delivery.secret_rotation_grace = Duration::from_millis(1500)).await;
+    // Two minutes: the receivers' check of a signature's age (five minutes) still passes after
+    // the clock moved past it.
+    let app = spawn_stepped_app(|c| c.delivery.secret_rotation_grace = Duration::from_secs(120)).await;
     let acme = app.new_account("acme").await;
     let receiver = TestReceiver::start().await;
     let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
@@ -258,7 +254,8 @@ async fn a_rotated_secret_keeps_signing_until_its_grace_ends() {
             .is_ok()
     };
     acme.new_application().await;
-    let during = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(app.step().await, 1);
+    let during = receiver.received().remove(0);
     assert_eq!(
         during.header("webhook-signature").split(' ').count(),
         2,
@@ -269,9 +266,19 @@ async fn a_rotated_secret_keeps_signing_until_its_grace_ends() {
         "both secrets verify during the grace"
     );
 
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    app.advance(Duration::from_secs(119));
     acme.new_application_for_new_candidate().await;
-    let after = receiver.wait_for(2, WAIT).await.remove(1);
+    assert_eq!(app.step().await, 1);
+    let last = receiver.received().remove(1);
+    assert_eq!(
+        last.header("webhook-signature").split(' ').count(),
+        2,
+        "the grace is not over"
+    );
+    app.advance(Duration::from_secs(2));
+    acme.new_application_for_new_candidate().await;
+    assert_eq!(app.step().await, 1);
+    let after = receiver.received().remove(2);
     assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
     assert!(
         verifies(&after, &new) && !verifies(&after, &old),

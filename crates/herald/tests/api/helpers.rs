@@ -2,8 +2,13 @@
 //! `db`), and a small HTTP client that speaks to it as an account or as support.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use herald::config::{Config, Secret};
+use herald::clock::{Clock, Hand};
+use herald::config::{Config, Role, Secret};
+use herald::delivery::{Dispatcher, retention};
+use herald::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -28,17 +33,28 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts Herald with a configuration the test adjusts.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (config, db) = config(adjust).await;
+    let clock = Clock::new(&config.timezone).unwrap();
+    spawn(config, clock, db).await
+}
+
+/// A configuration for a fresh database, adjusted by the test.
+async fn config(adjust: impl FnOnce(&mut Config)) -> (Config, TestDb) {
     let db = TestDb::new().await;
     let mut config = Config::defaults();
     config.database = db.url.clone();
     config.admin_token = Some(Secret(ADMIN_TOKEN.into()));
     config.allow_private_targets = true;
     adjust(&mut config);
+    (config, db)
+}
+
+async fn spawn(config: Config, clock: Clock, db: TestDb) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        herald::run(config, listener, async {
+        herald::server::run_on(clock, config, listener, async {
             let _ = rx.await;
         })
         .await
@@ -50,7 +66,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         db,
         _shutdown: tx,
     };
-    // The listener is bound; wait for the store to be ready before the test speaks.
+    // The listener is bound; wait for the store to be ready before the test speaks. (A real
+    // server on a real socket: polling is the only way to know.)
     for _ in 0..200 {
         if app.anonymous().get("/healthz").await.status == 200 {
             return app;
@@ -58,6 +75,69 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("herald did not become healthy");
+}
+
+/// Herald serving its APIs on a manual clock, with no delivery loop of its own: the test
+/// delivers, a step at a time, and moves the clock between steps. What it asserts about
+/// time (retries, suspensions, graces, retention) then depends on no real wait.
+pub struct SteppedApp {
+    pub app: TestApp,
+    /// Moves the time of the server and of the steps alike.
+    pub hand: Hand,
+    clock: Clock,
+    store: Arc<dyn Store>,
+    dispatcher: Dispatcher,
+    retention: Duration,
+}
+
+/// Starts Herald as an API node on a manual clock that stands at the real time, with a
+/// dispatcher of its own for the test to step; the configuration is the test's.
+pub async fn spawn_stepped_app(adjust: impl FnOnce(&mut Config)) -> SteppedApp {
+    let (mut config, db) = config(adjust).await;
+    config.role = Role::Api;
+    // The real time, so that receivers checking a signature's timestamp accept it.
+    let hand = Hand::at(jiff::Timestamp::now().as_microsecond());
+    let clock = Clock::manual(&config.timezone, &hand).unwrap();
+    let app = spawn(config.clone(), clock.clone(), db).await;
+    let store = herald::store::open(&config.database, 2).await.unwrap();
+    let retention = config.retention.keep;
+    let (dispatcher, _finished) =
+        Dispatcher::new(store.clone(), Arc::new(config), Arc::default(), clock.clone()).unwrap();
+    SteppedApp {
+        app,
+        hand,
+        clock,
+        store,
+        dispatcher,
+        retention,
+    }
+}
+
+impl SteppedApp {
+    /// Claims what is due now, makes the calls and records them; returns how many calls it
+    /// made.
+    pub async fn step(&self) -> usize {
+        self.dispatcher.step().await.expect("a step").dispatched
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.hand.advance(by);
+    }
+
+    /// Purges what is past retention now; returns how many rows went.
+    pub async fn purge(&self) -> u64 {
+        retention::purge(self.store.as_ref(), &self.clock, self.retention)
+            .await
+            .expect("a purge")
+    }
+}
+
+impl std::ops::Deref for SteppedApp {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 /// How a request authenticates.

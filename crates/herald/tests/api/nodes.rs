@@ -135,6 +135,7 @@ async fn every_event_arrives(receivers: &[&TestReceiver], events: &HashSet<Strin
             events.len(),
             receivers.len()
         );
+        // Separate processes on real time: polling is how the test sees their calls land.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -202,6 +203,7 @@ async fn three_nodes_lose_nothing_when_one_is_killed_mid_load() {
             }
         }));
     }
+    // The kill must fall in the middle of real load, which real time drives.
     while acknowledged.lock().unwrap().len() < 100 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -279,7 +281,9 @@ async fn a_suspension_holds_on_every_node() {
     }
     let first = receiver.wait_for(3, Duration::from_secs(10)).await;
     let suspended_at = first[2].at;
-    // Resting: no node calls until the 3 s cool-down is over; then a single probe.
+    // Resting: no node calls until the 3 s cool-down is over; then a single probe. Three
+    // processes share no clock the test could move, so the cool-down is real time and the
+    // test waits through it (the same rules on a manual clock: endpoint_ops and dispatcher).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let during: Vec<Duration> = receiver
         .received()
@@ -289,6 +293,7 @@ async fn a_suspension_holds_on_every_node() {
         .collect();
     assert!(during.is_empty(), "calls during the suspension, after {during:?}");
     let probes = receiver.wait_for(4, Duration::from_secs(5)).await;
+    // Long enough for a second node's probe, had it made one, to land.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let after = receiver.received();
     assert_eq!(
@@ -308,6 +313,7 @@ async fn an_api_node_and_a_dispatcher_node_split_the_work_and_wake_each_other() 
     setup(&api, &[&receiver], json!({"events": ["*"]})).await;
     let client = reqwest::Client::new();
     let first = publish(&client, &api.base, 0).await.expect("acknowledged");
+    // Time for a wrongful call from the api node's process to land, had it delivered.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(receiver.received().is_empty(), "an api node does not deliver");
 
@@ -372,10 +378,12 @@ async fn a_postgresql_restart_under_load_loses_nothing() {
                     None => drop(refused.fetch_add(1, SeqCst)),
                 }
                 n += 1;
+                // A steady rate of real requests, spread over the restart.
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         })
     };
+    // Two seconds of load before PostgreSQL restarts under it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let started = cluster.started_at().await;
     cluster.restart();

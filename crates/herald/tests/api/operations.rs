@@ -171,6 +171,7 @@ async fn with_no_configuration_a_token_is_generated_kept_and_printed_once() {
                 return r.status();
             }
             assert!(std::time::Instant::now() < deadline, "herald did not start again");
+            // Another process: polling is how the test sees it listen.
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     };
@@ -200,6 +201,7 @@ async fn sigterm_stops_the_server_gracefully() {
             std::time::Instant::now() < deadline,
             "herald did not stop within 10 s of SIGTERM"
         );
+        // Another process: polling is how the test sees it exit.
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     };
     assert!(status.success(), "{status}");

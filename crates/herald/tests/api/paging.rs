@@ -135,7 +135,8 @@ async fn since_misses_no_item_whose_write_commits_late() {
             body["id"].as_i64().unwrap()
         })
     };
-    // The slow write has its id and sleeps; this one comes after it.
+    // The slow write has its id and sleeps in PostgreSQL's trigger; this one comes after it.
+    // (Real time, for it is the database's own transactions that interleave.)
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let fast = acme
         .post(
