@@ -189,9 +189,10 @@ pub struct Claim {
 /// Deliveries, calls and the history of calls.
 #[async_trait]
 pub trait DeliveryStore {
-    /// Notified whenever new work may be due: an event with deliveries was written, a task
-    /// retried, an endpoint resumed. (The dispatcher wakes itself for what its own calls
-    /// and their records make due.)
+    /// Notified after a commit that made work due: a delivery written, one made due again or
+    /// sooner, an endpoint active again. The database's triggers tell, whatever the write,
+    /// so no write method has to. (The dispatcher wakes itself for what its own calls and
+    /// their records make due.)
     fn new_work(&self) -> Arc<tokio::sync::Notify>;
     /// Leases due deliveries of callable endpoints, each up to the room
     /// [`Occupancy::room`](crate::domain::endpoint::Occupancy::room) gives it; the first

@@ -263,7 +263,17 @@ async fn work_found_only_by_the_safety_net_is_counted() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Made due behind the dispatcher's back: no wake-up, so only the safety net finds it.
-    s.db.execute(&format!("UPDATE deliveries SET next_at = {T0}")).await;
+    // (The store's own triggers would announce it: PostgreSQL's are switched off for this
+    // write, and SQLite's live on the store's writing connection, not the test's.)
+    let update = format!("UPDATE deliveries SET next_at = {T0}");
+    if s.db.is_postgres() {
+        s.db.execute(&format!(
+            "BEGIN; SET LOCAL session_replication_role = replica; {update}; COMMIT"
+        ))
+        .await;
+    } else {
+        s.db.execute(&update).await;
+    }
     receiver.wait_for(1, crate::delivery::WAIT).await;
     assert!(counted(&s.metrics));
 
@@ -483,4 +493,73 @@ async fn retention_purges_by_the_clock_and_keeps_an_event_whose_delivery_waits()
     let purged = herald::delivery::retention::purge(store, &s.clock, keep).await.unwrap();
     assert_eq!(purged, 3, "both tasks and the delivered event");
     assert_eq!(counts().await, (1, 0, 1), "the event whose delivery waits is kept");
+}
+
+/// Whether the store's wake-up was given since the last look, waiting up to `wait` for it;
+/// takes it.
+async fn woken(wake: &tokio::sync::Notify, wait: Duration) -> bool {
+    tokio::time::timeout(wait, wake.notified()).await.is_ok()
+}
+
+#[tokio::test]
+async fn the_database_wakes_the_dispatcher_for_every_write_that_makes_work_due() {
+    let s = setup_with(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_secs(60); 3];
+        c.delivery.jitter = 0.0;
+    })
+    .await;
+    let (store, account) = (s.store.as_ref(), s.account);
+    let wake = store.new_work();
+    // SQLite's writer wakes the dispatcher before it answers the write: no wait at all.
+    // PostgreSQL's notification comes back on the node's LISTEN connection after the commit,
+    // which starts listening with a wake-up of its own.
+    let postgres = s.db.is_postgres();
+    let wait = if postgres {
+        crate::delivery::WAIT
+    } else {
+        Duration::ZERO
+    };
+    if postgres {
+        assert!(woken(&wake, wait).await, "listening begins with a wake-up");
+    }
+    let receiver = TestReceiver::start().await;
+    receiver.otherwise(Answer::Status(500, "down"));
+    let id = endpoint(store, account, &receiver.url(), Ordering::Parallel).await;
+    assert!(
+        !woken(&wake, Duration::ZERO).await,
+        "an endpoint with nothing to deliver"
+    );
+
+    publish(store, account, 1).await;
+    assert!(woken(&wake, wait).await, "a new delivery");
+    assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1);
+    let task = s.db.count("SELECT max(id) FROM tasks").await;
+    store.retry_task(account, task, T0).await.unwrap();
+    assert!(woken(&wake, wait).await, "a retry asked for by hand");
+    s.db.execute("UPDATE endpoints SET state = 'disabled'").await;
+    store.resume_endpoint(account, &id, T0).await.unwrap();
+    assert!(woken(&wake, wait).await, "an endpoint active again");
+
+    // What makes nothing due wakes no one. (Checked where it can be without waiting: on
+    // PostgreSQL, telling a notification that never comes from a late one takes time.)
+    if !postgres {
+        assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1);
+        assert!(!woken(&wake, wait).await, "a record that puts the retry a minute away");
+        let quiet = NewAccount::new("quiet".into(), "correct horse".into(), None, None).unwrap();
+        let quiet = store.create_account(&quiet, "not-a-hash", 0).await.unwrap();
+        publish(store, quiet.id, 1).await;
+        assert!(!woken(&wake, wait).await, "an event no endpoint subscribes to");
+        let draft = EventDraft {
+            event_type: "WebhookTest".into(),
+            application_id: Some(404),
+            data: json!({}),
+        };
+        let stamp = EventStamp {
+            id: herald::ids::event_id(),
+            at: T0,
+            datetime: "2026-01-01 00:00:00".into(),
+        };
+        assert!(store.publish_event(account, draft, stamp).await.is_err());
+        assert!(!woken(&wake, wait).await, "a write that failed");
+    }
 }

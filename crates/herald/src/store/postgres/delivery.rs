@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::notify::announce;
 use super::order::{Listed, in_id_order_from_start};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
@@ -369,9 +368,7 @@ impl DeliveryStore for PostgresStore {
             .bind(delivery)
             .execute(&mut *tx)
             .await?;
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         Ok(())
     }
 
@@ -390,9 +387,7 @@ impl DeliveryStore for PostgresStore {
             return Err(StoreError::NotFound("endpoint"));
         }
         let endpoint = endpoint_on(&mut tx, account, id).await?;
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         Ok(endpoint)
     }
 
@@ -415,9 +410,7 @@ impl DeliveryStore for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         Ok(count)
     }
 
@@ -432,9 +425,7 @@ impl DeliveryStore for PostgresStore {
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
         let event = draft.stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Only(endpoint.seq)).await?;
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         Ok(event)
     }
 

@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "leases_of_endpoint",
         include_str!("../../../migrations/postgres/0005_leases_of_endpoint.sql"),
     ),
+    (
+        6,
+        "work_announced",
+        include_str!("../../../migrations/postgres/0006_work_announced.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -1,8 +1,9 @@
 //! The PostgreSQL store, for several Herald nodes on one database.
 //!
 //! Each call takes a connection from a pool; a write that emits an event runs in one
-//! transaction with it. Published events are written in groups (see `publish`). Nodes learn of new work from each other through `LISTEN/NOTIFY`
-//! (see `notify`), and share deliveries through leases that run out (see `claim`).
+//! transaction with it. Published events are written in groups (see `publish`). Nodes learn
+//! of new work through `LISTEN/NOTIFY`, sent by the database's triggers (see `notify`), and
+//! share deliveries through leases that run out (see `claim`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +38,7 @@ mod webhooks;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// Wakes this node's dispatcher: at once after its own writes, and when another node's
-    /// notification arrives.
+    /// Wakes this node's dispatcher when a notification of new work arrives, from any node.
     wake: Arc<Notify>,
     /// Writes published events in groups.
     publisher: publish::Publisher,

@@ -1,26 +1,16 @@
-//! Waking the nodes: a write that makes work due sends `NOTIFY herald_work` in its own
-//! transaction (PostgreSQL delivers it on commit, and only then), and every node LISTENs on
-//! one connection of its own and wakes its dispatcher when a notification arrives.
+//! Waking the nodes: the database's triggers send `NOTIFY herald_work` from any transaction
+//! that makes work due (migration 0006; PostgreSQL delivers it on commit, and only then), and
+//! every node LISTENs on one connection of its own and wakes its dispatcher when a
+//! notification arrives, its own writes' included.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 
-/// The channel every node listens on.
+/// The channel every node listens on, which the triggers name.
 pub(super) const CHANNEL: &str = "herald_work";
-
-/// Queues a notification that goes out when `tx` commits. PostgreSQL folds identical ones of
-/// a transaction into one, so a write that makes many deliveries sends one.
-pub(super) async fn announce(tx: &mut Transaction<'_, Postgres>) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
 
 /// Wakes `wake` on every notification, for as long as the process runs. When the connection
 /// is lost, notifications sent meanwhile are lost with it, so reconnecting wakes the

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::notify::CHANNEL;
 use crate::domain::Invalid;
 use crate::domain::event::Event;
 use crate::store::{StoreError, StoreResult};
@@ -120,8 +119,7 @@ fn unknown_application(application: Option<i64>) -> StoreError {
 /// Writes a group's events, each with a delivery for every endpoint of its account that
 /// subscribes to its type, in one statement and so in one transaction; tells, event by
 /// event, which were written (an event naming an application its account lacks is not).
-/// The events take their seqs in the group's order, and the dispatchers of every node are
-/// notified when the statement commits: one round trip for the whole group.
+/// The events take their seqs in the group's order: one round trip for the whole group.
 async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<bool>> {
     let mut accounts = Vec::with_capacity(group.len());
     let mut ids = Vec::with_capacity(group.len());
@@ -155,14 +153,10 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<bool>> {
                     event.created_at
              FROM event JOIN endpoints e
                   ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
-             ORDER BY event.seq, e.seq
-             RETURNING 1),
-         -- Sent on commit, if any delivery was written; PostgreSQL folds the notifications
-         -- of one transaction into one.
-         notified AS (
-             SELECT pg_notify($7, '') FROM (SELECT 1 FROM delivery LIMIT 1) AS some_delivery)
-         -- A SELECT in WITH runs only if the statement reads it: the count makes it run.
-         SELECT position FROM accepted WHERE (SELECT count(*) FROM notified) >= 0",
+             ORDER BY event.seq, e.seq)
+         -- An INSERT in WITH runs whether or not the statement reads it; its trigger
+         -- announces the new work to every node (migration 0006).
+         SELECT position FROM accepted",
     )
     .bind(&accounts)
     .bind(&ids)
@@ -170,7 +164,6 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<bool>> {
     .bind(&applications)
     .bind(&times)
     .bind(&bodies)
-    .bind(CHANNEL)
     .fetch_all(pool)
     .await?;
     let mut answers = vec![false; group.len()];

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::notify::announce;
 use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, insert_event};
 use super::{
@@ -291,9 +290,7 @@ impl RecruitingStore for PostgresStore {
         let event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         let application = application_on(&mut tx, account, id).await?;
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         Ok((application, event))
     }
 
@@ -332,9 +329,7 @@ impl RecruitingStore for PostgresStore {
             .await?;
         let event = event::application_delete(id, &step).stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         Ok(event)
     }
 
@@ -357,9 +352,7 @@ impl RecruitingStore for PostgresStore {
         let change_id = record_step(&mut tx, account, application_id, Some(from.id), to.id, stamp.at).await?;
         let event = event::process_step_change(application_id, &from, &to).stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        announce(&mut tx).await?;
         tx.commit().await?;
-        self.wake.notify_one();
         let change = StepChange {
             change_id,
             application_id,

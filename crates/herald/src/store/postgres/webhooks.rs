@@ -126,7 +126,6 @@ impl WebhookStore for PostgresStore {
 
     async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event> {
         let event = self.publisher.publish(account, draft.stamp(stamp)).await?;
-        self.wake.notify_one();
         Ok(event)
     }
 

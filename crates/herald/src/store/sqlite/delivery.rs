@@ -253,7 +253,6 @@ impl DeliveryStore for SqliteStore {
                 }
             })
             .await?;
-        self.wake.notify_one();
         Ok(())
     }
 
@@ -273,7 +272,6 @@ impl DeliveryStore for SqliteStore {
                 endpoint_on(conn, account, &id)
             })
             .await?;
-        self.wake.notify_one();
         Ok(endpoint)
     }
 
@@ -295,7 +293,6 @@ impl DeliveryStore for SqliteStore {
                 Ok(count as u64)
             })
             .await?;
-        self.wake.notify_one();
         Ok(count)
     }
 
@@ -316,7 +313,6 @@ impl DeliveryStore for SqliteStore {
                 Ok(event)
             })
             .await?;
-        self.wake.notify_one();
         Ok(event)
     }
 

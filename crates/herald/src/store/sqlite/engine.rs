@@ -12,8 +12,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
+use super::work::WorkMade;
 use crate::store::{StoreError, StoreResult};
 
 /// Most writes committed in one transaction.
@@ -50,12 +51,14 @@ pub fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
 }
 
 impl Engine {
-    /// Starts the threads on the (already migrated) database at `path`.
-    pub fn start(path: &Path, writer: Connection) -> rusqlite::Result<Engine> {
+    /// Starts the threads on the (already migrated) database at `path`; commits that make
+    /// work due wake `wake`.
+    pub fn start(path: &Path, writer: Connection, wake: Arc<Notify>) -> rusqlite::Result<Engine> {
+        let work = WorkMade::watch(&writer, wake)?;
         let (writes, write_jobs) = mpsc::channel::<WriteJob>();
         std::thread::Builder::new()
             .name("herald-db-writer".into())
-            .spawn(move || write_loop(&writer, &write_jobs))
+            .spawn(move || write_loop(&writer, &write_jobs, &work))
             .expect("a thread starts");
         let (reads, read_jobs) = mpsc::channel::<ReadJob>();
         let read_jobs = Arc::new(Mutex::new(read_jobs));
@@ -106,7 +109,7 @@ impl Engine {
     }
 }
 
-fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
+fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMade) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -125,6 +128,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
             if conn.execute_batch("SAVEPOINT job").is_err() {
                 continue;
             }
+            let work_so_far = work.so_far();
             // A panicking write loses only itself: its caller hears that it failed.
             let done = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))).ok().flatten();
             match done {
@@ -134,6 +138,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
                 }
                 None => {
                     let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                    work.restore(work_so_far);
                 }
             }
         }
@@ -141,6 +146,8 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>) {
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        // The dispatcher is woken before any caller is answered.
+        work.ended(committed.is_ok());
         for completion in completions {
             completion(committed.clone());
         }

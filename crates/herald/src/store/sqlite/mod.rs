@@ -30,12 +30,13 @@ mod engine;
 mod migrate;
 mod recruiting;
 mod webhooks;
+mod work;
 
 /// Herald's data in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Engine,
-    /// Wakes the dispatcher after a commit that made work due.
+    /// Wakes the dispatcher after a commit that made work due (see `work`).
     wake: Arc<Notify>,
 }
 
@@ -74,9 +75,10 @@ impl SqliteStore {
             "UPDATE deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL",
             [],
         )?;
+        let wake = Arc::new(Notify::new());
         Ok(SqliteStore {
-            db: Engine::start(&path, writer)?,
-            wake: Arc::default(),
+            db: Engine::start(&path, writer, wake.clone())?,
+            wake,
         })
     }
 }

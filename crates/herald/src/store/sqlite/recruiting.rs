@@ -279,7 +279,6 @@ impl RecruitingStore for SqliteStore {
                     Ok((application_on(conn, account, id)?, event))
                 })
                 .await?;
-        self.wake.notify_one();
         Ok(created)
     }
 
@@ -322,7 +321,6 @@ impl RecruitingStore for SqliteStore {
                 Ok(event)
             })
             .await?;
-        self.wake.notify_one();
         Ok(event)
     }
 
@@ -352,7 +350,6 @@ impl RecruitingStore for SqliteStore {
                 Ok((change, event))
             })
             .await?;
-        self.wake.notify_one();
         Ok(moved)
     }
 

@@ -188,7 +188,6 @@ impl WebhookStore for SqliteStore {
                 Ok(event)
             })
             .await?;
-        self.wake.notify_one();
         Ok(event)
     }
 
