@@ -1,6 +1,6 @@
 //! What both backends share in turning rows into Herald's types and back: the column lists
-//! their row readers take in order, enums stored as bare words, values stored as JSON text,
-//! "no row" as `NotFound`, and page sizes.
+//! and selects the row readers of `rows` take in order, enums stored as bare words, values
+//! stored as JSON text, "no row" as `NotFound`, and page sizes.
 
 use super::{Page, StoreError, StoreResult};
 
@@ -13,6 +13,25 @@ pub(super) const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
 pub(super) const JOB_COLUMNS: &str = "j.id, j.title, j.reference, j.status, j.process_id, j.created_at";
 /// A candidate, from `candidates c`.
 pub(super) const CANDIDATE_COLUMNS: &str = "c.id, c.first_name, c.last_name, c.email, c.created_at";
+
+/// An application with its candidate, job and current step (`rows::application_from`).
+pub(super) const APPLICATION_SELECT: &str = "SELECT a.id, a.created_at, a.step_date,
+    c.id, c.first_name, c.last_name, c.email, c.created_at,
+    j.id, j.title, j.reference, j.status, j.process_id, j.created_at,
+    s.id, s.process_id, s.name, s.status
+    FROM applications a
+    JOIN candidates c ON c.account_id = a.account_id AND c.id = a.candidate_id
+    JOIN jobs j ON j.account_id = a.account_id AND j.id = a.job_id
+    JOIN process_steps s ON s.account_id = a.account_id AND s.id = a.step_id";
+/// A step change with its step (`rows::step_change_from`).
+pub(super) const STEP_CHANGE_SELECT: &str =
+    "SELECT sc.id, sc.application_id, sc.created_at, s.id, s.process_id, s.name, s.status
+    FROM step_changes sc JOIN process_steps s ON s.account_id = sc.account_id AND s.id = sc.step_id";
+/// A task and its delivery's state, from `tasks t` (`rows::task_from`).
+pub(super) const TASK_COLUMNS: &str =
+    "t.id, t.endpoint_id, t.event_id, t.event_type, t.application_id, t.attempt, t.url,
+    t.created_at, t.duration_ms, t.response_status, t.response_body, t.error,
+    (SELECT d.state FROM deliveries d WHERE d.account_id = t.account_id AND d.id = t.delivery_id)";
 
 /// Maps "no row" to `NotFound(what)`.
 pub(super) fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {

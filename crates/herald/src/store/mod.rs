@@ -21,6 +21,7 @@ use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJo
 
 mod codec;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 /// Why a store call failed.

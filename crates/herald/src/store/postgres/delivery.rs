@@ -15,6 +15,8 @@ use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
+use crate::store::codec::TASK_COLUMNS;
+use crate::store::rows::task_from;
 use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
 
 fn health_from(row: &PgRow) -> StoreResult<Health> {
@@ -24,32 +26,6 @@ fn health_from(row: &PgRow) -> StoreResult<Health> {
         consecutive_failures: row.try_get::<i64, _>(3)? as u32,
         failing_since: row.try_get(4)?,
         suspensions: row.try_get::<i64, _>(5)? as u32,
-    })
-}
-
-/// The columns [`task_from`] reads, in order.
-const TASK_COLUMNS: &str = "t.id, t.endpoint_id, t.event_id, t.event_type, t.application_id, t.attempt, t.url,
-    t.created_at, t.duration_ms, t.response_status, t.response_body, t.error,
-    (SELECT d.state FROM deliveries d WHERE d.account_id = t.account_id AND d.id = t.delivery_id)";
-
-fn task_from(row: &PgRow) -> sqlx::Result<Task> {
-    Ok(Task {
-        id: row.try_get(0)?,
-        endpoint_id: row.try_get(1)?,
-        event_id: row.try_get(2)?,
-        event_type: row.try_get(3)?,
-        application_id: row.try_get(4)?,
-        attempt: row.try_get::<i64, _>(5)? as u32,
-        url: row.try_get(6)?,
-        created_at: row.try_get(7)?,
-        duration_ms: row.try_get(8)?,
-        response_status: row.try_get::<i64, _>(9)? as u16,
-        response_body: row.try_get(10)?,
-        error: row.try_get(11)?,
-        delivery_state: row
-            .try_get::<Option<String>, _>(12)?
-            .and_then(|state| decode_word("state", state).ok()),
-        request: None,
     })
 }
 

@@ -19,11 +19,12 @@ use super::codec::{
     ACCOUNT_COLUMNS, CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, column_text, decode, decode_word, fetch_limit,
     found, quoted,
 };
+use super::rows::{account_from, step_from};
 use super::{AccountStore, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
-use crate::domain::recruiting::{Process, ProcessStep, StepStatus};
+use crate::domain::recruiting::{Process, StepStatus};
 
 mod claim;
 mod delivery;
@@ -96,26 +97,6 @@ fn conflict(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreErro
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.into()),
         _ => e.into(),
     }
-}
-
-fn account_from(row: &PgRow) -> sqlx::Result<Account> {
-    Ok(Account {
-        id: row.try_get(0)?,
-        login: row.try_get(1)?,
-        name: row.try_get(2)?,
-        process_id: row.try_get(3)?,
-        created_at: row.try_get(4)?,
-    })
-}
-
-fn step_from(row: &PgRow, at: usize) -> sqlx::Result<ProcessStep> {
-    let status: String = row.try_get(at + 3)?;
-    Ok(ProcessStep {
-        id: row.try_get(at)?,
-        process_id: row.try_get(at + 1)?,
-        name: row.try_get(at + 2)?,
-        status: StepStatus::parse(&status).unwrap_or(StepStatus::Current),
-    })
 }
 
 /// One page of an account's collection, newest first: `from` selects the rows of the table

@@ -2,14 +2,11 @@
 //! event writes it in the same transaction.
 
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, insert_event};
-use super::{
-    CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found, step_from,
-};
+use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::account::Account;
@@ -17,28 +14,9 @@ use crate::domain::event::{self, Event, EventStamp};
 use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
+use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT};
+use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
 use crate::store::{ApplicationsOf, Page, RecruitingStore, StoreError, StoreResult};
-
-fn job_from(row: &PgRow, at: usize) -> sqlx::Result<Job> {
-    Ok(Job {
-        id: row.try_get(at)?,
-        title: row.try_get(at + 1)?,
-        reference: row.try_get(at + 2)?,
-        status: row.try_get(at + 3)?,
-        process_id: row.try_get(at + 4)?,
-        created_at: row.try_get(at + 5)?,
-    })
-}
-
-fn candidate_from(row: &PgRow, at: usize) -> sqlx::Result<Candidate> {
-    Ok(Candidate {
-        id: row.try_get(at)?,
-        first_name: row.try_get(at + 1)?,
-        last_name: row.try_get(at + 2)?,
-        email: row.try_get(at + 3)?,
-        created_at: row.try_get(at + 4)?,
-    })
-}
 
 async fn job_on(conn: &mut PgConnection, account: i64, id: i64) -> sqlx::Result<Option<Job>> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = $1 AND j.id = $2");
@@ -102,30 +80,6 @@ async fn record_step(
     .await
 }
 
-/// An application with its candidate, job and current step, in the order
-/// [`application_from`] reads them.
-const APPLICATION_SELECT: &str = "SELECT a.id, a.created_at, a.step_date,
-    c.id, c.first_name, c.last_name, c.email, c.created_at,
-    j.id, j.title, j.reference, j.status, j.process_id, j.created_at,
-    s.id, s.process_id, s.name, s.status
-    FROM applications a
-    JOIN candidates c ON c.account_id = a.account_id AND c.id = a.candidate_id
-    JOIN jobs j ON j.account_id = a.account_id AND j.id = a.job_id
-    JOIN process_steps s ON s.account_id = a.account_id AND s.id = a.step_id";
-
-fn application_from(row: &PgRow) -> sqlx::Result<Application> {
-    Ok(Application {
-        id: row.try_get(0)?,
-        created_at: row.try_get(1)?,
-        candidate: candidate_from(row, 3)?,
-        job: job_from(row, 8)?,
-        history: vec![StepVisit {
-            step: step_from(row, 14)?,
-            date: row.try_get(2)?,
-        }],
-    })
-}
-
 /// The application with every step it went through.
 async fn application_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<Application> {
     let row = sqlx::query(&format!("{APPLICATION_SELECT} WHERE a.account_id = $1 AND a.id = $2"))
@@ -159,18 +113,6 @@ fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
     StoreError::Invalid(Invalid {
         code,
         message: format!("{what} {id} does not exist"),
-    })
-}
-
-const STEP_CHANGE_SELECT: &str = "SELECT sc.id, sc.application_id, sc.created_at, s.id, s.process_id, s.name, s.status
-    FROM step_changes sc JOIN process_steps s ON s.account_id = sc.account_id AND s.id = sc.step_id";
-
-fn step_change_from(row: &PgRow) -> sqlx::Result<StepChange> {
-    Ok(StepChange {
-        change_id: row.try_get(0)?,
-        application_id: row.try_get(1)?,
-        date: row.try_get(2)?,
-        step: step_from(row, 3)?,
     })
 }
 

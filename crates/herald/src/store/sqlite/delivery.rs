@@ -15,6 +15,8 @@ use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
+use crate::store::codec::TASK_COLUMNS;
+use crate::store::rows::task_from;
 use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
 
 fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
@@ -27,32 +29,6 @@ fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
         suspensions: row.get::<_, i64>(4)? as u32,
     };
     Ok((state, health))
-}
-
-/// The columns [`task_from`] reads, in order.
-const TASK_COLUMNS: &str = "t.id, t.endpoint_id, t.event_id, t.event_type, t.application_id, t.attempt, t.url,
-    t.created_at, t.duration_ms, t.response_status, t.response_body, t.error,
-    (SELECT d.state FROM deliveries d WHERE d.id = t.delivery_id)";
-
-fn task_from(row: &Row) -> rusqlite::Result<Task> {
-    Ok(Task {
-        id: row.get(0)?,
-        endpoint_id: row.get(1)?,
-        event_id: row.get(2)?,
-        event_type: row.get(3)?,
-        application_id: row.get(4)?,
-        attempt: row.get::<_, i64>(5)? as u32,
-        url: row.get(6)?,
-        created_at: row.get(7)?,
-        duration_ms: row.get(8)?,
-        response_status: row.get::<_, i64>(9)? as u16,
-        response_body: row.get(10)?,
-        error: row.get(11)?,
-        delivery_state: row
-            .get::<_, Option<String>>(12)?
-            .and_then(|state| decode_word("state", state).ok()),
-        request: None,
-    })
 }
 
 #[async_trait]
@@ -192,7 +168,7 @@ impl DeliveryStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(&sql)?;
-                let rows = statement.query_map(rusqlite::params_from_iter(values), task_from)?;
+                let rows = statement.query_map(rusqlite::params_from_iter(values), |row| task_from(row))?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await

@@ -10,18 +10,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::Notify;
 
 use super::codec::{
     ACCOUNT_COLUMNS, CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, column_text, decode, decode_word, fetch_limit,
     found, quoted,
 };
+use super::rows::{account_from, step_from};
 use super::{AccountStore, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
-use crate::domain::recruiting::{Process, ProcessStep, StepStatus};
+use crate::domain::recruiting::{Process, StepStatus};
 use engine::Engine;
 
 mod claim;
@@ -112,26 +113,6 @@ fn conflict(message: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Store
     }
 }
 
-fn account_from(row: &Row) -> rusqlite::Result<Account> {
-    Ok(Account {
-        id: row.get(0)?,
-        login: row.get(1)?,
-        name: row.get(2)?,
-        process_id: row.get(3)?,
-        created_at: row.get(4)?,
-    })
-}
-
-fn step_from(row: &Row, at: usize) -> rusqlite::Result<ProcessStep> {
-    let status: String = row.get(at + 3)?;
-    Ok(ProcessStep {
-        id: row.get(at)?,
-        process_id: row.get(at + 1)?,
-        name: row.get(at + 2)?,
-        status: StepStatus::parse(&status).unwrap_or(StepStatus::Current),
-    })
-}
-
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn admin_token_digest(&self) -> StoreResult<Option<String>> {
@@ -197,7 +178,7 @@ impl AccountStore for SqliteStore {
                     "SELECT {ACCOUNT_COLUMNS} FROM accounts a
                      WHERE a.id > coalesce(?1, -1) AND a.id < coalesce(?2, 9223372036854775807) ORDER BY a.id DESC LIMIT ?3"
                 ))?;
-                let rows = statement.query_map(params![page.since, page.before, fetch_limit(page)], account_from)?;
+                let rows = statement.query_map(params![page.since, page.before, fetch_limit(page)], |row| account_from(row))?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await
@@ -208,7 +189,10 @@ impl AccountStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = ?");
-                let row = conn.prepare_cached(&sql)?.query_row([login], account_from).optional()?;
+                let row = conn
+                    .prepare_cached(&sql)?
+                    .query_row([login], |row| account_from(row))
+                    .optional()?;
                 found(row, "account")
             })
             .await

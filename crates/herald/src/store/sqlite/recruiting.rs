@@ -2,10 +2,10 @@
 //! event writes it in the same transaction.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::webhooks::{Fanout, insert_event};
-use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, SqliteStore, conflict, fetch_limit, found, step_from};
+use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, SqliteStore, conflict, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::account::Account;
@@ -13,28 +13,9 @@ use crate::domain::event::{self, Event, EventStamp};
 use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
+use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT};
+use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
 use crate::store::{ApplicationsOf, Page, RecruitingStore, StoreError, StoreResult};
-
-fn job_from(row: &Row, at: usize) -> rusqlite::Result<Job> {
-    Ok(Job {
-        id: row.get(at)?,
-        title: row.get(at + 1)?,
-        reference: row.get(at + 2)?,
-        status: row.get(at + 3)?,
-        process_id: row.get(at + 4)?,
-        created_at: row.get(at + 5)?,
-    })
-}
-
-fn candidate_from(row: &Row, at: usize) -> rusqlite::Result<Candidate> {
-    Ok(Candidate {
-        id: row.get(at)?,
-        first_name: row.get(at + 1)?,
-        last_name: row.get(at + 2)?,
-        email: row.get(at + 3)?,
-        created_at: row.get(at + 4)?,
-    })
-}
 
 fn job_on(conn: &Connection, account: i64, id: i64) -> rusqlite::Result<Option<Job>> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = ? AND j.id = ?");
@@ -86,36 +67,12 @@ fn record_step(
     .query_row(params![account, application, to, from, at], |r| r.get(0))
 }
 
-/// An application with its candidate, job and current step, in the order
-/// [`application_from`] reads them.
-const APPLICATION_SELECT: &str = "SELECT a.id, a.created_at, a.step_date,
-    c.id, c.first_name, c.last_name, c.email, c.created_at,
-    j.id, j.title, j.reference, j.status, j.process_id, j.created_at,
-    s.id, s.process_id, s.name, s.status
-    FROM applications a
-    JOIN candidates c ON c.id = a.candidate_id
-    JOIN jobs j ON j.id = a.job_id
-    JOIN process_steps s ON s.id = a.step_id";
-
-fn application_from(row: &Row) -> rusqlite::Result<Application> {
-    Ok(Application {
-        id: row.get(0)?,
-        created_at: row.get(1)?,
-        candidate: candidate_from(row, 3)?,
-        job: job_from(row, 8)?,
-        history: vec![StepVisit {
-            step: step_from(row, 14)?,
-            date: row.get(2)?,
-        }],
-    })
-}
-
 /// The application with every step it went through.
 fn application_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Application> {
     let sql = format!("{APPLICATION_SELECT} WHERE a.account_id = ? AND a.id = ?");
     let application = conn
         .prepare_cached(&sql)?
-        .query_row([account, id], application_from)
+        .query_row([account, id], |row| application_from(row))
         .optional()?;
     let mut application = found(application, "application")?;
     let mut visits = conn.prepare_cached(&format!(
@@ -136,18 +93,6 @@ fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
     StoreError::Invalid(Invalid {
         code,
         message: format!("{what} {id} does not exist"),
-    })
-}
-
-const STEP_CHANGE_SELECT: &str = "SELECT sc.id, sc.application_id, sc.created_at, s.id, s.process_id, s.name, s.status
-    FROM step_changes sc JOIN process_steps s ON s.id = sc.step_id";
-
-fn step_change_from(row: &Row) -> rusqlite::Result<StepChange> {
-    Ok(StepChange {
-        change_id: row.get(0)?,
-        application_id: row.get(1)?,
-        date: row.get(2)?,
-        step: step_from(row, 3)?,
     })
 }
 
@@ -300,7 +245,7 @@ impl RecruitingStore for SqliteStore {
                 ))?;
                 let rows = statement.query_map(
                     params![account, value, page.since, page.before, fetch_limit(page)],
-                    application_from,
+                    |row| application_from(row),
                 )?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
@@ -362,7 +307,7 @@ impl RecruitingStore for SqliteStore {
                 ))?;
                 let rows = statement.query_map(
                     params![account, page.since, page.before, fetch_limit(page)],
-                    step_change_from,
+                    |row| step_change_from(row),
                 )?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
@@ -375,7 +320,7 @@ impl RecruitingStore for SqliteStore {
                 let sql = format!("{STEP_CHANGE_SELECT} WHERE sc.account_id = ? AND sc.id = ?");
                 let row = conn
                     .prepare_cached(&sql)?
-                    .query_row([account, change_id], step_change_from)
+                    .query_row([account, change_id], |row| step_change_from(row))
                     .optional()?;
                 found(row, "step change")
             })
