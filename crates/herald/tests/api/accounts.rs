@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
+use crate::delivery::{WAIT, subscribe};
 use crate::helpers::{PASSWORD, spawn_app};
+use crate::receiver::{Answer, TestReceiver};
 
 #[tokio::test]
 async fn an_account_is_created_with_the_spec_process_and_can_log_in() {
@@ -170,4 +172,55 @@ async fn repeated_failed_logins_lock_the_login_then_the_address() {
     }
     assert_eq!(app.admin().get("/admin/v1/account").await.status, 429);
     assert_eq!(app.as_account("globex", PASSWORD).get("/restapi/v1").await.status, 429);
+}
+
+#[tokio::test]
+async fn deleting_an_endpoint_or_an_account_leaves_none_of_its_rows_behind() {
+    let app = spawn_app().await;
+    let acme = app.new_account("acme").await;
+    let globex = app.new_account("globex").await;
+    let hanging = TestReceiver::start().await;
+    hanging.otherwise(Answer::Hang);
+    let answering = TestReceiver::start().await;
+    let held = subscribe(&acme, &hanging.url(), json!({})).await;
+    subscribe(&acme, &answering.url(), json!({})).await;
+    subscribe(&globex, &answering.url(), json!({})).await;
+    acme.new_application().await;
+    globex.new_application().await;
+    hanging.wait_for(1, WAIT).await;
+    answering.wait_for(2, WAIT).await;
+
+    let db = app.db();
+    let id_of = async |login: &str| {
+        db.count(&format!("SELECT id FROM accounts WHERE login = '{login}'"))
+            .await
+    };
+    let (acme_id, globex_id) = (id_of("acme").await, id_of("globex").await);
+    let rows = async |table: &str, account: i64| {
+        db.count(&format!("SELECT count(*) FROM {table} WHERE account_id = {account}"))
+            .await
+    };
+    // PostgreSQL leases a call in flight in a table of its own (SQLite in the delivery's row).
+    let leases = async |account: i64| match db.is_postgres() {
+        true => rows("leases", account).await,
+        false => 0,
+    };
+    let in_flight = if db.is_postgres() { 1 } else { 0 };
+    assert_eq!(leases(acme_id).await, in_flight, "the hanging call's lease");
+
+    let deleted = acme.delete(held["_self"].as_str().unwrap()).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert_eq!(leases(acme_id).await, 0, "the endpoint's lease goes with it");
+    assert_eq!(
+        rows("deliveries", acme_id).await,
+        1,
+        "and its delivery; the other stays"
+    );
+
+    assert_eq!(app.admin().delete("/admin/v1/account/acme").await.status, 204);
+    for table in ["events", "deliveries", "tasks", "endpoints"] {
+        assert_eq!(rows(table, acme_id).await, 0, "acme's {table}");
+        assert!(rows(table, globex_id).await > 0, "globex's {table} stay");
+    }
+    assert_eq!(leases(acme_id).await, 0);
 }

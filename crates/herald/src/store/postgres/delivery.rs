@@ -416,21 +416,25 @@ impl DeliveryStore for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        // Deliveries that are done go with their event (ON DELETE CASCADE).
-        let events = sqlx::query(
-            "DELETE FROM events WHERE (account_id, seq) IN (
-                 SELECT e.account_id, e.seq FROM events e WHERE e.created_at < $1
-                   AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                   WHERE d.account_id = e.account_id AND d.event_seq = e.seq AND d.state = 'pending')
-                 ORDER BY e.created_at LIMIT $2)",
+        // Deliveries that are done go with their event (a cascade written out: migration 0007).
+        let events: i64 = sqlx::query_scalar(
+            "WITH gone AS (
+                 DELETE FROM events WHERE (account_id, seq) IN (
+                     SELECT e.account_id, e.seq FROM events e WHERE e.created_at < $1
+                       AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                       WHERE d.account_id = e.account_id AND d.event_seq = e.seq AND d.state = 'pending')
+                     ORDER BY e.created_at LIMIT $2)
+                 RETURNING account_id, seq),
+             done AS (
+                 DELETE FROM deliveries d USING gone WHERE d.account_id = gone.account_id AND d.event_seq = gone.seq)
+             SELECT count(*) FROM gone",
         )
         .bind(before)
         .bind(i64::from(batch))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(tasks + events)
+        Ok(tasks + events as u64)
     }
 
     async fn backlog(&self) -> StoreResult<Backlog> {

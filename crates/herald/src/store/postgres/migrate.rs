@@ -36,6 +36,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "work_announced",
         include_str!("../../../migrations/postgres/0006_work_announced.sql"),
     ),
+    (
+        7,
+        "cascades_written_out",
+        include_str!("../../../migrations/postgres/0007_cascades_written_out.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -85,7 +85,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
                     let _ = waiting.answer.send(answer);
                 }
             }
-            // One bad event (its account deleted meanwhile, say) must not fail the others:
+            // One bad event (an id written twice, say) must not fail the others:
             // each is tried again alone, and gets its own answer.
             Err(_) if group.len() > 1 => {
                 for waiting in group {

@@ -231,12 +231,18 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM endpoints WHERE account_id = $1 AND id = $2")
-            .bind(account)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        match deleted.rows_affected() {
+        // Its deliveries go by their foreign key; the leases of its calls in flight are
+        // deleted here (migration 0007).
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM endpoints WHERE account_id = $1 AND id = $2 RETURNING seq),
+             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = $1 AND l.endpoint_seq = gone.seq)
+             SELECT count(*) FROM gone",
+        )
+        .bind(account)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        match deleted {
             0 => Err(StoreError::NotFound("endpoint")),
             _ => Ok(()),
         }
