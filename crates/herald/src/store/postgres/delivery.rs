@@ -98,6 +98,7 @@ struct Columns {
     state: Vec<&'static str>,
     next_at: Vec<Option<i64>>,
     lease: Vec<i64>,
+    endpoint_seq: Vec<i64>,
 }
 
 impl Columns {
@@ -126,6 +127,7 @@ impl Columns {
             columns.state.push(state.as_str());
             columns.next_at.push(next_at);
             columns.lease.push(c.leased_until);
+            columns.endpoint_seq.push(c.endpoint_seq);
         }
         columns
     }
@@ -194,10 +196,10 @@ impl DeliveryStore for PostgresStore {
             "WITH call AS (
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
                      $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
-                     $14::text[], $15::text[], $16::bigint[], $17::bigint[]) WITH ORDINALITY
+                     $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[]) WITH ORDINALITY
                      AS c (account_id, delivery_id, endpoint_id, event_id, event_type, application_id, attempt, url,
                          created_at, duration_ms, response_status, response_body, error, request_headers,
-                         state, next_at, lease, position)),
+                         state, next_at, lease, endpoint_seq, position)),
              task AS (
                  INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
                      attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
@@ -205,15 +207,18 @@ impl DeliveryStore for PostgresStore {
                      created_at, duration_ms, response_status, response_body, error, request_headers
                  FROM call WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = call.account_id)
                  ORDER BY position),
+             -- Each released lease carries its call's decision, so that the update below joins
+             -- nothing but the deliveries (a join of two CTEs is a nested loop: quadratic in
+             -- the batch). The endpoint makes every index of the leases an exact match.
              released AS (
                  DELETE FROM leases l USING call
-                 WHERE l.account_id = call.account_id AND l.delivery_id = call.delivery_id AND l.until = call.lease
-                 RETURNING l.account_id, l.delivery_id)
-             UPDATE deliveries d SET state = call.state, attempts = call.attempt,
-                 next_at = coalesce(call.next_at, d.next_at)
-             FROM call JOIN released
-                  ON released.account_id = call.account_id AND released.delivery_id = call.delivery_id
-             WHERE d.account_id = call.account_id AND d.id = call.delivery_id",
+                 WHERE l.account_id = call.account_id AND l.delivery_id = call.delivery_id
+                   AND l.endpoint_seq = call.endpoint_seq AND l.until = call.lease
+                 RETURNING l.account_id, l.delivery_id, call.state, call.attempt, call.next_at)
+             UPDATE deliveries d SET state = released.state, attempts = released.attempt,
+                 next_at = coalesce(released.next_at, d.next_at)
+             FROM released
+             WHERE d.account_id = released.account_id AND d.id = released.delivery_id",
         )
         .bind(&c.account)
         .bind(&c.delivery)
@@ -232,6 +237,7 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.state)
         .bind(&c.next_at)
         .bind(&c.lease)
+        .bind(&c.endpoint_seq)
         .execute(&mut *tx)
         .await?;
         for ((seq, account), (before, health)) in healths {
