@@ -152,6 +152,8 @@ async fn answer_with(answer: Answer) -> Response {
         Answer::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response(),
         Answer::Large(status, size) => (StatusCode::from_u16(status).unwrap(), "x".repeat(size)).into_response(),
         Answer::Slow(status, after) => {
+            // A slow endpoint is slow in real time: Herald's time-out on a real socket is
+            // what the tests that use it check.
             tokio::time::sleep(after).await;
             (StatusCode::from_u16(status).unwrap(), "slow").into_response()
         }
@@ -185,6 +187,8 @@ pub async fn dripping_server() -> SocketAddr {
                 if socket.write_all(head.as_bytes()).await.is_err() {
                     return;
                 }
+                // A byte every 100 ms, in real time: the client's time-out must cut a body
+                // that never ends but never stalls either.
                 for _ in 0..100_000 {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     if socket.write_all(b"x").await.is_err() {
