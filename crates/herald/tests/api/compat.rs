@@ -3,13 +3,13 @@
 //! API with HTTP Basic. `scripts/compat-deps` installs what they need.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::delivery::{WAIT, move_on, subscribe, tasks};
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, Process, TestApp, spawn_app};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -27,7 +27,7 @@ fn install() {
 }
 
 /// Starts a receiver on a free port and waits until it accepts connections.
-async fn start(program: &Path, script: &str, app: &TestApp) -> (Child, u16) {
+async fn start(program: &Path, script: &str, app: &TestApp) -> (Process, u16) {
     let port = crate::helpers::free_port();
     let child = Command::new(program)
         .arg(repo().join("tests/compat").join(script))
@@ -40,6 +40,7 @@ async fn start(program: &Path, script: &str, app: &TestApp) -> (Child, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
+    let child = Process::new(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(Instant::now() < deadline, "{script} did not start listening");
@@ -54,7 +55,8 @@ async fn the_seed_receiver_works(program: PathBuf, script: &str) {
     install();
     let app = spawn_app().await;
     let acme = app.new_account("acme").await;
-    let (mut receiver, port) = start(&program, script, &app).await;
+    // Stopped when dropped, at the end or at a failed assertion.
+    let (_receiver, port) = start(&program, script, &app).await;
     subscribe(
         &acme,
         &format!("http://127.0.0.1:{port}/webhook"),
@@ -81,8 +83,6 @@ async fn the_seed_receiver_works(program: PathBuf, script: &str) {
         // The receiver is another process, fetching in its own time.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = receiver.kill();
-    let _ = receiver.wait();
 }
 
 #[tokio::test]

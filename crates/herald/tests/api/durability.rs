@@ -2,20 +2,20 @@
 //! database, and every event it acknowledged (and any it wrote) still reaches the endpoint.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::db::TestDb;
-use crate::helpers::ADMIN_TOKEN;
+use crate::helpers::{ADMIN_TOKEN, Process};
 use crate::receiver::TestReceiver;
 
 const ACKNOWLEDGED_BEFORE_KILL: usize = 90;
 
-fn start(db: &str, listen: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
+fn start(db: &str, listen: &str) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["serve", "--listen", listen, "--admin-token", ADMIN_TOKEN])
         .arg("--database")
         .arg(db)
@@ -29,7 +29,8 @@ fn start(db: &str, listen: &str) -> Child {
         .env("RUST_LOG", "warn")
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the herald binary starts")
+        .expect("the herald binary starts");
+    Process::new(child)
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) {

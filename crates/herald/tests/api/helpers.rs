@@ -330,3 +330,41 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// A child process, killed when dropped: a failing assertion leaves none running. (One left
+/// running would hold the test run's output open, and the run would never end.)
+pub struct Process(Option<std::process::Child>);
+
+impl Process {
+    pub fn new(child: std::process::Child) -> Process {
+        Process(Some(child))
+    }
+
+    /// The child itself, for a test that waits for its output; then it is the test's to end.
+    pub fn into_child(mut self) -> std::process::Child {
+        self.0.take().expect("a process holds its child until dropped")
+    }
+}
+
+impl std::ops::Deref for Process {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        self.0.as_ref().expect("a process holds its child until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("a process holds its child until dropped")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -2,10 +2,10 @@
 //! starting together on one database apply each once; and a newer binary upgrades an older
 //! database.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::db::TestDb;
-use crate::helpers::ADMIN_TOKEN;
+use crate::helpers::{ADMIN_TOKEN, Process};
 
 /// The migrations this binary applies to the test's backend (each numbers its own).
 fn versions(db: &TestDb) -> Vec<i64> {
@@ -13,18 +13,7 @@ fn versions(db: &TestDb) -> Vec<i64> {
     (1..=newest).collect()
 }
 
-/// A server process, killed when dropped: a failing assertion leaves none running (one that
-/// ran on would hold the test run's output open, and the run would never end).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(db: &TestDb) -> (Server, String) {
+fn serve(db: &TestDb) -> (Process, String) {
     let port = crate::helpers::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args([
@@ -42,13 +31,13 @@ fn serve(db: &TestDb) -> (Server, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    (Server(child), format!("http://127.0.0.1:{port}"))
+    (Process::new(child), format!("http://127.0.0.1:{port}"))
 }
 
 #[tokio::test]
 async fn processes_starting_together_apply_each_migration_once() {
     let db = TestDb::new().await;
-    let servers: Vec<(Server, String)> = (0..3).map(|_| serve(&db)).collect();
+    let servers: Vec<(Process, String)> = (0..3).map(|_| serve(&db)).collect();
     let client = reqwest::Client::new();
     for (_, base) in &servers {
         herald::bench::wait_healthy(&client, base)

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Process, spawn_app};
 
 #[tokio::test]
 async fn health_and_metrics_answer() {
@@ -119,7 +119,7 @@ fn herald_config_prints_the_defaults_which_load() {
 }
 
 /// Starts `herald serve` with no token in `dir`, on a free port; returns the child and its URL.
-fn serve_without_token(dir: &std::path::Path) -> (std::process::Child, String) {
+fn serve_without_token(dir: &std::path::Path) -> (Process, String) {
     let port = crate::helpers::free_port();
     let child = herald()
         .current_dir(dir)
@@ -128,14 +128,15 @@ fn serve_without_token(dir: &std::path::Path) -> (std::process::Child, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    (child, format!("http://127.0.0.1:{port}"))
+    (Process::new(child), format!("http://127.0.0.1:{port}"))
 }
 
 /// Waits for the server's health, then stops it and returns what it printed.
-async fn run_until_healthy(mut child: std::process::Child, base: &str) -> String {
+async fn run_until_healthy(child: Process, base: &str) -> String {
     herald::bench::wait_healthy(&reqwest::Client::new(), base)
         .await
         .expect("herald starts");
+    let mut child = child.into_child();
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
     String::from_utf8(output.stdout).unwrap()
