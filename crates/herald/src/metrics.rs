@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::clock::Micros;
 use crate::domain::delivery::{Attempt, Backlog, Verdict};
 
 /// Upper bounds, in seconds, of the latency buckets.
@@ -63,6 +64,8 @@ struct Calls {
     /// (outcome, failure code) → calls made.
     made: BTreeMap<(&'static str, &'static str), u64>,
     latency: Histogram,
+    /// From a delivery's making to the start of its first call.
+    lag: Histogram,
 }
 
 /// Herald's metrics.
@@ -100,6 +103,10 @@ impl Metrics {
         let mut calls = self.calls.lock().expect("the metrics lock is never poisoned");
         *calls.made.entry((outcome, code)).or_default() += 1;
         calls.latency.observe(elapsed);
+        if attempt.claimed.attempt == 1 {
+            let lag = (attempt.started_at - attempt.claimed.created_at).max(0);
+            calls.lag.observe(Duration::from_micros(lag as u64));
+        }
     }
 
     /// Counts a claim that found work once the idle safety net ended the dispatcher's sleep.
@@ -107,8 +114,8 @@ impl Metrics {
         self.safety_net_claims.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Everything, in Prometheus' text exposition format, with the gauges read at this moment.
-    pub fn render(&self, backlog: &Backlog) -> String {
+    /// Everything, in Prometheus' text exposition format, with the gauges read at `now`.
+    pub fn render(&self, backlog: &Backlog, now: Micros) -> String {
         let http = self.http.lock().expect("the metrics lock is never poisoned");
         let mut out = String::new();
         out.push_str("# HELP herald_http_requests_total HTTP requests answered, by method, route and status.\n");
@@ -135,9 +142,23 @@ impl Metrics {
         out.push_str("# HELP herald_call_duration_seconds Time from sending a call to its answer.\n");
         out.push_str("# TYPE herald_call_duration_seconds histogram\n");
         calls.latency.render(&mut out, "herald_call_duration_seconds", "");
+        out.push_str(
+            "# HELP herald_delivery_lag_seconds Time from a delivery's making (its event's commit) to the \
+             start of its first call.\n",
+        );
+        out.push_str("# TYPE herald_delivery_lag_seconds histogram\n");
+        calls.lag.render(&mut out, "herald_delivery_lag_seconds", "");
+        drop(calls);
         out.push_str("# HELP herald_deliveries_waiting Deliveries not yet succeeded nor given up.\n");
         out.push_str("# TYPE herald_deliveries_waiting gauge\n");
         let _ = writeln!(out, "herald_deliveries_waiting {}", backlog.deliveries_waiting);
+        out.push_str(
+            "# HELP herald_oldest_waiting_seconds Age of the oldest delivery that is due and not yet called, \
+             of an active endpoint (0 when none).\n",
+        );
+        out.push_str("# TYPE herald_oldest_waiting_seconds gauge\n");
+        let oldest = backlog.oldest_due.map_or(0, |due| (now - due).max(0));
+        let _ = writeln!(out, "herald_oldest_waiting_seconds {}", oldest as f64 / 1e6);
         out.push_str("# HELP herald_endpoints_suspended Endpoints suspended or disabled, by state.\n");
         out.push_str("# TYPE herald_endpoints_suspended gauge\n");
         let _ = writeln!(

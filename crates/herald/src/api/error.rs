@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 429, with `Retry-After` in seconds.
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// 503, with `Retry-After: 1`: the database does not answer.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: logged, shown only as "internal error".
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -92,6 +95,7 @@ impl ApiError {
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             ApiError::Invalid(invalid) => (StatusCode::UNPROCESSABLE_ENTITY, invalid.code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -125,6 +129,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
         }

@@ -1,4 +1,5 @@
-//! Operations: `GET /healthz` for load balancers and `GET /metrics` for Prometheus.
+//! Operations: `GET /healthz` (the process is alive) and `GET /readyz` (it can serve: the
+//! database answers) for load balancers and orchestrators, and `GET /metrics` for Prometheus.
 
 use axum::Router;
 use axum::extract::State;
@@ -6,24 +7,47 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use std::time::Duration;
+
 use super::AppState;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
 }
 
-/// Healthy when the database answers.
-async fn health(State(state): State<AppState>) -> ApiResult {
-    state.store.event_types().await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response())
+/// How long `/readyz` waits for the database: an orchestrator's probe must hear "not ready"
+/// well before its own time-out, rather than hang with the database.
+const READY_WITHIN: Duration = Duration::from_secs(1);
+
+/// Alive: answered by the process alone, so that a database outage does not get healthy
+/// processes restarted.
+async fn health() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n")
+}
+
+/// Ready when the database answers within [`READY_WITHIN`]; a 503 otherwise.
+async fn ready(State(state): State<AppState>) -> ApiResult {
+    match tokio::time::timeout(READY_WITHIN, state.store.ping()).await {
+        Ok(Ok(())) => Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ready\n").into_response()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            Err(ApiError::Unavailable("not ready: the database does not answer".into()))
+        }
+        Err(_) => Err(ApiError::Unavailable(format!(
+            "not ready: the database did not answer within {} s",
+            READY_WITHIN.as_secs()
+        ))),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult {
-    let backlog = state.store.backlog().await?;
-    let text = state.metrics.render(&backlog);
+    let now = state.clock.now();
+    let backlog = state.store.backlog(now).await?;
+    let text = state.metrics.render(&backlog, now);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

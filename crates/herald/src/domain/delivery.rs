@@ -145,6 +145,9 @@ pub struct Claimed {
     /// This call is a suspended endpoint's probe: the rest of its deliveries wait for the
     /// outcome.
     pub probe: bool,
+    /// When the delivery was made (its event's commit, or a replay): a first call's lag
+    /// counts from here.
+    pub created_at: Micros,
 }
 
 /// One call made for a claimed delivery: what was sent and what came back.
@@ -231,6 +234,9 @@ pub struct Backlog {
     pub deliveries_waiting: i64,
     pub endpoints_suspended: i64,
     pub endpoints_disabled: i64,
+    /// When the oldest delivery that is due now and not in flight, of an active endpoint, fell
+    /// due: what waits on Herald rather than on a resting endpoint.
+    pub oldest_due: Option<Micros>,
 }
 
 #[cfg(test)]
@@ -254,6 +260,7 @@ mod tests {
             leased_until: 0,
             ordering,
             probe,
+            created_at: 0,
         };
         let attempt = Attempt {
             claimed,

@@ -67,6 +67,8 @@ pub enum ApplicationsOf {
 /// Accounts, their process, and the admin token.
 #[async_trait]
 pub trait AccountStore {
+    /// Answers once the database has answered a query: what `/readyz` asks.
+    async fn ping(&self) -> StoreResult<()>;
     /// The SHA-256 digest (base64) of the admin token generated on first start, if any.
     async fn admin_token_digest(&self) -> StoreResult<Option<String>>;
     /// Keeps the digest of a generated admin token, unless one is kept already (another node
@@ -227,8 +229,8 @@ pub trait DeliveryStore {
     /// Deletes up to `batch` tasks and up to `batch` events written before `before`, keeping
     /// events that still have a pending delivery; returns how many rows went.
     async fn purge(&self, before: Micros, batch: u32) -> StoreResult<u64>;
-    /// Deliveries waiting and endpoints resting, for the metrics.
-    async fn backlog(&self) -> StoreResult<Backlog>;
+    /// Deliveries waiting and endpoints resting at `now`, for the metrics.
+    async fn backlog(&self, now: Micros) -> StoreResult<Backlog>;
     /// Makes the task's delivery due now, even if it succeeded or failed before.
     async fn retry_task(&self, account: i64, id: i64, now: Micros) -> StoreResult<()>;
 }

@@ -1,7 +1,10 @@
 //! The database a test runs on: a SQLite file in a temporary folder, or, when the suite runs
 //! against PostgreSQL (`HERALD_TEST_DATABASE` names a cluster, as `scripts/test` sets it), a
 //! new database of its own on that cluster. Tests read it directly, through the few queries
-//! here, to check what the API cannot show.
+//! here, to check what the API cannot show. A test that stops or restarts PostgreSQL starts a
+//! cluster of its own (`Cluster`).
+
+use std::process::{Command, Stdio};
 
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -104,5 +107,61 @@ impl TestDb {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+}
+
+/// A PostgreSQL cluster of one test's own, through `scripts/pg`; stopped and deleted on drop.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
+            .arg("start")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/pg runs");
+        assert!(output.status.success(), "scripts/pg start failed");
+        let url = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        Cluster { dir, url }
+    }
+
+    /// When the server started, to tell that it restarted.
+    pub async fn started_at(&self) -> String {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query_scalar("SELECT pg_postmaster_start_time()::text")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    pub fn restart(&self) {
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
+            .arg("restart")
+            .arg(self.dir.path())
+            .status()
+            .expect("scripts/pg runs");
+        assert!(status.success(), "scripts/pg restart failed");
+    }
+}
+
+impl Cluster {
+    /// Stops it for good (its folder goes too): the database is gone.
+    pub fn stop(&self) {
+        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

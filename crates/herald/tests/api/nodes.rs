@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::db::{TestDb, postgres_cluster};
+use crate::db::{Cluster, TestDb, postgres_cluster};
 use crate::helpers::ADMIN_TOKEN;
 use crate::receiver::{Answer, Received, TestReceiver};
 
@@ -411,53 +411,4 @@ async fn a_postgresql_restart_under_load_loses_nothing() {
     }
     let after: HashSet<String> = after.into_keys().collect();
     every_event_arrives(&[&receiver], &after, Duration::from_secs(30)).await;
-}
-
-/// A PostgreSQL cluster of one test's own, through `scripts/pg`; stopped and deleted on drop.
-struct Cluster {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
-            .arg("start")
-            .arg(dir.path())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/pg runs");
-        assert!(output.status.success(), "scripts/pg start failed");
-        let url = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-        Cluster { dir, url }
-    }
-
-    /// When the server started, to tell that it restarted.
-    async fn started_at(&self) -> String {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        sqlx::query_scalar("SELECT pg_postmaster_start_time()::text")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
-
-    fn restart(&self) {
-        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
-            .arg("restart")
-            .arg(self.dir.path())
-            .status()
-            .expect("scripts/pg runs");
-        assert!(status.success(), "scripts/pg restart failed");
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
 }

@@ -2,7 +2,24 @@
 
 use std::process::Command;
 
-use crate::helpers::{Process, spawn_app};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::db::{Cluster, postgres_cluster};
+use crate::delivery::{WAIT, subscribe, tasks};
+use crate::helpers::{Process, TestApp, spawn_app, spawn_app_with, spawn_stepped_app};
+use crate::receiver::{Answer, TestReceiver};
+
+/// The value of an unlabelled sample in `/metrics`.
+async fn sample(app: &TestApp, name: &str) -> f64 {
+    let text = app.anonymous().get("/metrics").await.text;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"));
+    line[name.len() + 1..].parse().unwrap()
+}
 
 #[tokio::test]
 async fn health_and_metrics_answer() {
@@ -11,6 +28,7 @@ async fn health_and_metrics_answer() {
     acme.get("/restapi/v1/job").await;
     acme.get("/restapi/v1/job/424242").await;
     assert_eq!(app.anonymous().get("/healthz").await.text, "ok\n");
+    assert_eq!(app.anonymous().get("/readyz").await.text, "ready\n");
     let metrics = app.anonymous().get("/metrics").await;
     assert_eq!(metrics.status, 200);
     assert!(
@@ -206,4 +224,78 @@ async fn sigterm_stops_the_server_gracefully() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     };
     assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn without_its_database_herald_is_alive_but_not_ready() {
+    if postgres_cluster().is_none() {
+        eprintln!("skipped: stopping the database needs PostgreSQL (scripts/test runs it)");
+        return;
+    }
+    let cluster = Cluster::start();
+    let url = cluster.url.clone();
+    let app = spawn_app_with(move |c| c.database = url).await;
+    assert_eq!(app.anonymous().get("/readyz").await.status, 200);
+
+    cluster.stop();
+    let asked = std::time::Instant::now();
+    let ready = app.anonymous().get("/readyz").await;
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(2),
+        "a probe hears at once, not after the pool's own time-out: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.code(), "unavailable");
+    assert_eq!(ready.headers["retry-after"], "1");
+    assert_eq!(app.anonymous().get("/healthz").await.status, 200, "alive all the same");
+}
+
+#[tokio::test]
+async fn the_oldest_waiting_delivery_is_timed_on_the_clock_and_resting_endpoints_are_left_out() {
+    let app = spawn_stepped_app(|_| {}).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    let oldest = async || sample(&app, "herald_oldest_waiting_seconds").await;
+    assert_eq!(oldest().await, 0.0, "nothing waits");
+
+    acme.new_application().await;
+    app.advance(Duration::from_secs(30));
+    assert_eq!(oldest().await, 30.0, "due 30 s ago and not called");
+    assert_eq!(app.step().await, 1);
+    assert_eq!(oldest().await, 0.0, "called");
+
+    // A disabled endpoint's deliveries wait on its owner, not on Herald.
+    receiver.script([Answer::Status(410, "gone")]);
+    acme.new_application_for_new_candidate().await;
+    assert_eq!(app.step().await, 1);
+    acme.new_application_for_new_candidate().await;
+    app.advance(Duration::from_secs(60));
+    assert_eq!(oldest().await, 0.0, "only a disabled endpoint's delivery waits");
+}
+
+#[tokio::test]
+async fn the_lag_of_a_deliverys_first_call_is_measured_and_its_retries_are_not() {
+    let app = spawn_app_with(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_millis(50)];
+        c.delivery.jitter = 0.0;
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "not yet")]);
+    subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
+    acme.new_application().await;
+    receiver.wait_for(2, WAIT).await;
+    // Recorded, so counted: the metrics are counted before the record is written.
+    tasks(&acme, 2).await;
+    assert_eq!(sample(&app, "herald_call_duration_seconds_count").await, 2.0);
+    assert_eq!(
+        sample(&app, "herald_delivery_lag_seconds_count").await,
+        1.0,
+        "one delivery, one first call"
+    );
+    let lag = sample(&app, "herald_delivery_lag_seconds_sum").await;
+    assert!((0.0..WAIT.as_secs_f64()).contains(&lag), "{lag}");
 }

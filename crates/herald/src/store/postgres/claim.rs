@@ -51,12 +51,12 @@ const LEASED: &str = "SELECT count(l.delivery_id),
 /// least once, as for any lease that runs out.) The rows come back endpoint by endpoint, in
 /// the order given.
 const LEASE_DUE: &str = "WITH due AS (
-        SELECT t.position, d.account_id, d.id, d.endpoint_seq, d.attempts, ev.id AS event_id, ev.event_type,
-               ev.application_id, ev.body
+        SELECT t.position, d.account_id, d.id, d.endpoint_seq, d.attempts, d.created_at, ev.id AS event_id,
+               ev.event_type, ev.application_id, ev.body
         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
              WITH ORDINALITY AS t(account_id, seq, ordering, room, position)
         CROSS JOIN LATERAL (
-            SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq FROM deliveries d
+            SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq, d.created_at FROM deliveries d
             WHERE d.account_id = t.account_id AND d.endpoint_seq = t.seq AND d.state = 'pending'
               AND d.next_at <= $5
               AND NOT EXISTS (SELECT 1 FROM leases l
@@ -74,7 +74,7 @@ const LEASE_DUE: &str = "WITH due AS (
         INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
         SELECT due.account_id, due.id, due.endpoint_seq, $6 FROM due
         ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until)
-    SELECT position, id, attempts + 1, event_id, event_type, application_id, body
+    SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at
     FROM due ORDER BY position, id";
 
 /// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
@@ -179,6 +179,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             leased_until: request.lease_until,
             ordering: target.ordering,
             probe: target.state == EndpointState::Suspended,
+            created_at: r.try_get(7)?,
         });
     }
     let at_capacity = taken.iter().zip(&rooms).any(|(taken, room)| taken == room);

@@ -443,18 +443,29 @@ impl DeliveryStore for PostgresStore {
         Ok(tasks + events as u64)
     }
 
-    async fn backlog(&self) -> StoreResult<Backlog> {
+    async fn backlog(&self, now: Micros) -> StoreResult<Backlog> {
+        // The oldest due delivery is looked up endpoint by endpoint (an index probe each), so
+        // that a resting endpoint's backlog, however large, is never scanned.
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending'),
                     (SELECT count(*) FROM endpoints WHERE state = 'suspended'),
-                    (SELECT count(*) FROM endpoints WHERE state = 'disabled')",
+                    (SELECT count(*) FROM endpoints WHERE state = 'disabled'),
+                    (SELECT min((SELECT d.next_at FROM deliveries d
+                                 WHERE d.endpoint_seq = e.seq AND d.state = 'pending' AND d.next_at <= $1
+                                   AND NOT EXISTS (SELECT 1 FROM leases l
+                                                   WHERE l.account_id = d.account_id AND l.delivery_id = d.id
+                                                     AND l.until > $1)
+                                 ORDER BY d.next_at LIMIT 1))
+                     FROM endpoints e WHERE e.state = 'active')",
         )
+        .bind(now)
         .fetch_one(&self.pool)
         .await?;
         Ok(Backlog {
             deliveries_waiting: row.try_get(0)?,
             endpoints_suspended: row.try_get(1)?,
             endpoints_disabled: row.try_get(2)?,
+            oldest_due: row.try_get(3)?,
         })
     }
 }

@@ -124,6 +124,11 @@ async fn account_page(
 
 #[async_trait]
 impl AccountStore for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn admin_token_digest(&self) -> StoreResult<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE name = 'admin_token_sha256'")
             .fetch_optional(&self.pool)

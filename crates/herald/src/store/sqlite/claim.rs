@@ -31,7 +31,7 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
 /// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
 /// oldest pending one.
 const DUE_OF_ENDPOINT: &str =
-    "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body
+    "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body, d.created_at
     FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
     WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2
       AND d.leased_until IS NULL
@@ -123,6 +123,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                 leased_until: request.lease_until,
                 ordering,
                 probe,
+                created_at: r.get(7)?,
             })
         })?;
         for claimed in rows {

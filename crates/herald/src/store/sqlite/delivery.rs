@@ -312,19 +312,25 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn backlog(&self) -> StoreResult<Backlog> {
+    async fn backlog(&self, now: Micros) -> StoreResult<Backlog> {
         self.db
-            .read(|conn| {
+            .read(move |conn| {
                 let backlog = conn.query_row(
                     "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending'),
                             (SELECT count(*) FROM endpoints WHERE state = 'suspended'),
-                            (SELECT count(*) FROM endpoints WHERE state = 'disabled')",
-                    [],
+                            (SELECT count(*) FROM endpoints WHERE state = 'disabled'),
+                            (SELECT min((SELECT d.next_at FROM deliveries d
+                                         WHERE d.endpoint_seq = e.seq AND d.state = 'pending' AND d.next_at <= ?1
+                                           AND d.leased_until IS NULL
+                                         ORDER BY d.next_at LIMIT 1))
+                             FROM endpoints e WHERE e.state = 'active')",
+                    [now],
                     |r| {
                         Ok(Backlog {
                             deliveries_waiting: r.get(0)?,
                             endpoints_suspended: r.get(1)?,
                             endpoints_disabled: r.get(2)?,
+                            oldest_due: r.get(3)?,
                         })
                     },
                 )?;

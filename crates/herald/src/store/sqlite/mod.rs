@@ -115,6 +115,12 @@ fn conflict(message: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Store
 
 #[async_trait]
 impl AccountStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
     async fn admin_token_digest(&self) -> StoreResult<Option<String>> {
         self.db
             .read(|conn| {
