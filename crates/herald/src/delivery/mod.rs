@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::clock::{Clock, Micros};
 use crate::config::Config;
-use crate::domain::delivery::{CallRecord, Claimed};
+use crate::domain::delivery::{Attempt, CallRecord, Claimed, Next};
 use crate::metrics::Metrics;
 use crate::store::{Claim, ClaimRequest, Store};
 
@@ -278,6 +278,8 @@ impl Dispatcher {
             attempt.ended_at(),
             crate::ids::unit_random(),
         );
+        // Logged before it is counted: a test that sees the count finds the line.
+        log_call(&attempt, next, &self.clock);
         self.metrics.call(&attempt, elapsed);
         CallRecord { attempt, next }
     }
@@ -306,5 +308,40 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+/// One line per call, naming its account, endpoint and event, so that an operator can follow
+/// one delivery through the log (`--log-format json` makes each a JSON object): failed calls
+/// at `warn`, successes at `debug` (a busy node makes thousands a second).
+fn log_call(attempt: &Attempt, next: Next, clock: &Clock) {
+    let c = &attempt.claimed;
+    let next_at = match next {
+        Next::RetryAt(at) => Some(clock.datetime(at)),
+        Next::Succeeded | Next::Failed => None,
+    };
+    match &attempt.failure {
+        None => tracing::debug!(
+            account = c.account_id,
+            endpoint = %c.endpoint_id,
+            event = %c.event_id,
+            attempt = c.attempt,
+            status = attempt.response_status,
+            duration_ms = attempt.duration_ms,
+            "delivered"
+        ),
+        Some(failure) => tracing::warn!(
+            account = c.account_id,
+            endpoint = %c.endpoint_id,
+            event = %c.event_id,
+            attempt = c.attempt,
+            status = attempt.response_status,
+            duration_ms = attempt.duration_ms,
+            error = failure.code.as_str(),
+            reason = %failure.message,
+            retry_at = next_at,
+            gave_up = matches!(next, Next::Failed),
+            "call failed"
+        ),
     }
 }

@@ -299,3 +299,104 @@ async fn the_lag_of_a_deliverys_first_call_is_measured_and_its_retries_are_not()
     let lag = sample(&app, "herald_delivery_lag_seconds_sum").await;
     assert!((0.0..WAIT.as_secs_f64()).contains(&lag), "{lag}");
 }
+
+#[tokio::test]
+async fn with_json_logs_each_call_is_a_line_naming_its_account_endpoint_and_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::helpers::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = herald()
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--admin-token", crate::helpers::ADMIN_TOKEN, "--database"])
+        .arg(format!("sqlite://{}", dir.path().join("herald.db").display()))
+        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HERALD_DELIVERY_RETRY_SCHEDULE", "50ms")
+        .env("RUST_LOG", "herald=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Process::new(child);
+    let client = reqwest::Client::new();
+    herald::bench::wait_healthy(&client, &base)
+        .await
+        .expect("herald starts");
+    let admin = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let account = admin(
+        "/admin/v1/account",
+        json!({"login": "acme", "password": "correct horse"}),
+    );
+    assert_eq!(account.await.unwrap().status(), 201);
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "not yet")]);
+    let endpoint = admin(
+        "/admin/v1/account/acme/webhook/endpoint",
+        json!({"url": receiver.url(), "events": ["*"]}),
+    )
+    .await
+    .unwrap();
+    let endpoint: serde_json::Value = endpoint.json().await.unwrap();
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let sent = admin(
+        &format!("/admin/v1/account/acme/webhook/endpoint/{endpoint_id}/test"),
+        json!({}),
+    );
+    let sent: serde_json::Value = sent.await.unwrap().json().await.unwrap();
+    receiver.wait_for(2, WAIT).await;
+    // Each call's line is written before it is counted; the server is another process, so
+    // polling is how the test sees the count.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("herald_call_duration_seconds_count 2\n")
+    {
+        assert!(std::time::Instant::now() < deadline, "the calls were never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut child = server.into_child();
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stderr)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let call = |message: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} line in {lines:?}"))
+            .clone()
+    };
+    let failed = call("call failed");
+    assert_eq!(failed["level"], "WARN");
+    let delivered = call("delivered");
+    for line in [&failed, &delivered] {
+        let fields = &line["fields"];
+        assert!(fields["account"].is_i64(), "{line}");
+        assert_eq!(fields["endpoint"], endpoint_id.as_str(), "{line}");
+        assert_eq!(fields["event"], sent["event_id"], "{line}");
+    }
+    assert_eq!(failed["fields"]["status"], 500);
+    assert_eq!(failed["fields"]["error"], "http_status");
+    assert!(failed["fields"]["retry_at"].is_string(), "{failed}");
+    assert_eq!(delivered["fields"]["attempt"], 2);
+}
