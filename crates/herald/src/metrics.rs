@@ -114,8 +114,9 @@ impl Metrics {
         self.safety_net_claims.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Everything, in Prometheus' text exposition format, with the gauges read at `now`.
-    pub fn render(&self, backlog: &Backlog, now: Micros) -> String {
+    /// Everything, in Prometheus' text exposition format, with the gauges read at `now`
+    /// (`None`: the database did not answer, and only `herald_ready` says so).
+    pub fn render(&self, backlog: Option<&Backlog>, now: Micros) -> String {
         let http = self.http.lock().expect("the metrics lock is never poisoned");
         let mut out = String::new();
         out.push_str("# HELP herald_http_requests_total HTTP requests answered, by method, route and status.\n");
@@ -149,28 +150,12 @@ impl Metrics {
         out.push_str("# TYPE herald_delivery_lag_seconds histogram\n");
         calls.lag.render(&mut out, "herald_delivery_lag_seconds", "");
         drop(calls);
-        out.push_str("# HELP herald_deliveries_waiting Deliveries not yet succeeded nor given up.\n");
-        out.push_str("# TYPE herald_deliveries_waiting gauge\n");
-        let _ = writeln!(out, "herald_deliveries_waiting {}", backlog.deliveries_waiting);
-        out.push_str(
-            "# HELP herald_oldest_waiting_seconds Age of the oldest delivery that is due and not yet called, \
-             of an active endpoint (0 when none).\n",
-        );
-        out.push_str("# TYPE herald_oldest_waiting_seconds gauge\n");
-        let oldest = backlog.oldest_due.map_or(0, |due| (now - due).max(0));
-        let _ = writeln!(out, "herald_oldest_waiting_seconds {}", oldest as f64 / 1e6);
-        out.push_str("# HELP herald_endpoints_suspended Endpoints suspended or disabled, by state.\n");
-        out.push_str("# TYPE herald_endpoints_suspended gauge\n");
-        let _ = writeln!(
-            out,
-            "herald_endpoints_suspended{{state=\"suspended\"}} {}",
-            backlog.endpoints_suspended
-        );
-        let _ = writeln!(
-            out,
-            "herald_endpoints_suspended{{state=\"disabled\"}} {}",
-            backlog.endpoints_disabled
-        );
+        out.push_str("# HELP herald_ready Whether the database answered this scrape in time (as /readyz).\n");
+        out.push_str("# TYPE herald_ready gauge\n");
+        let _ = writeln!(out, "herald_ready {}", u8::from(backlog.is_some()));
+        if let Some(backlog) = backlog {
+            render_backlog(&mut out, backlog, now);
+        }
         out.push_str(
             "# HELP herald_dispatcher_safety_net_claims_total Claims that found work only when the idle \
              safety net woke the dispatcher (each is a missed wake-up).\n",
@@ -183,6 +168,32 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The gauges read from the database.
+fn render_backlog(out: &mut String, backlog: &Backlog, now: Micros) {
+    out.push_str("# HELP herald_deliveries_waiting Deliveries not yet succeeded nor given up.\n");
+    out.push_str("# TYPE herald_deliveries_waiting gauge\n");
+    let _ = writeln!(out, "herald_deliveries_waiting {}", backlog.deliveries_waiting);
+    out.push_str(
+        "# HELP herald_oldest_waiting_seconds Age of the oldest delivery that is due and not yet called, \
+         of an active endpoint (0 when none).\n",
+    );
+    out.push_str("# TYPE herald_oldest_waiting_seconds gauge\n");
+    let oldest = backlog.oldest_due.map_or(0, |due| (now - due).max(0));
+    let _ = writeln!(out, "herald_oldest_waiting_seconds {}", oldest as f64 / 1e6);
+    out.push_str("# HELP herald_endpoints_suspended Endpoints suspended or disabled, by state.\n");
+    out.push_str("# TYPE herald_endpoints_suspended gauge\n");
+    let _ = writeln!(
+        out,
+        "herald_endpoints_suspended{{state=\"suspended\"}} {}",
+        backlog.endpoints_suspended
+    );
+    let _ = writeln!(
+        out,
+        "herald_endpoints_suspended{{state=\"disabled\"}} {}",
+        backlog.endpoints_disabled
+    );
 }
 
 #[cfg(test)]

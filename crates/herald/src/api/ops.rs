@@ -44,10 +44,20 @@ async fn ready(State(state): State<AppState>) -> ApiResult {
     }
 }
 
+/// The counters always; the gauges read from the database when it answers in time, with
+/// `herald_ready` saying whether it did (so that a scrape still works, and says so, while
+/// the database is away).
 async fn metrics(State(state): State<AppState>) -> ApiResult {
     let now = state.clock.now();
-    let backlog = state.store.backlog(now).await?;
-    let text = state.metrics.render(&backlog, now);
+    let backlog = match tokio::time::timeout(READY_WITHIN, state.store.backlog(now)).await {
+        Ok(Ok(backlog)) => Some(backlog),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the metrics' gauges could not be read");
+            None
+        }
+        Err(_) => None,
+    };
+    let text = state.metrics.render(backlog.as_ref(), now);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

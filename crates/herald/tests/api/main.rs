@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod compat;
 mod delivery;
+mod deploy;
 mod dispatcher;
 mod durability;
 mod endpoint_ops;

@@ -29,6 +29,7 @@ async fn health_and_metrics_answer() {
     acme.get("/restapi/v1/job/424242").await;
     assert_eq!(app.anonymous().get("/healthz").await.text, "ok\n");
     assert_eq!(app.anonymous().get("/readyz").await.text, "ready\n");
+    assert_eq!(sample(&app, "herald_ready").await, 1.0);
     let metrics = app.anonymous().get("/metrics").await;
     assert_eq!(metrics.status, 200);
     assert!(
@@ -249,6 +250,13 @@ async fn without_its_database_herald_is_alive_but_not_ready() {
     assert_eq!(ready.code(), "unavailable");
     assert_eq!(ready.headers["retry-after"], "1");
     assert_eq!(app.anonymous().get("/healthz").await.status, 200, "alive all the same");
+    let metrics = app.anonymous().get("/metrics").await;
+    assert_eq!(metrics.status, 200, "a scrape still works");
+    assert!(metrics.text.contains("\nherald_ready 0\n"), "{}", metrics.text);
+    assert!(
+        !metrics.text.contains("herald_deliveries_waiting"),
+        "no gauge it could not read"
+    );
 }
 
 #[tokio::test]
