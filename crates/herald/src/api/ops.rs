@@ -1,13 +1,13 @@
 //! Operations: `GET /healthz` (the process is alive) and `GET /readyz` (it can serve: the
 //! database answers) for load balancers and orchestrators, and `GET /metrics` for Prometheus.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-
-use std::time::Duration;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
