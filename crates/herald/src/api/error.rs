@@ -46,7 +46,8 @@ pub enum ApiError {
     /// 429, with `Retry-After` in seconds.
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
-    /// 503, with `Retry-After: 1`: the database does not answer.
+    /// 503, with `Retry-After: 1`: the database does not answer (or, for `/readyz`, not in
+    /// time).
     #[error("{0}")]
     Unavailable(String),
     /// 500: logged, shown only as "internal error".
@@ -145,6 +146,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Invalid(invalid) => ApiError::Invalid(invalid),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the database cannot be reached");
+                ApiError::Unavailable("the database cannot be reached; try again shortly".into())
+            }
             StoreError::Other(e) => ApiError::Internal(anyhow::anyhow!(e)),
         }
     }

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// The write breaks a rule that only the stored data can tell.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// The database cannot be reached: down, restarting, or without a free connection for
+    /// longer than a caller should wait.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("database: {0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),

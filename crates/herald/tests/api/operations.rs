@@ -228,7 +228,7 @@ async fn sigterm_stops_the_server_gracefully() {
 }
 
 #[tokio::test]
-async fn without_its_database_herald_is_alive_but_not_ready() {
+async fn without_its_database_herald_is_alive_but_not_ready_and_says_so_at_once() {
     if postgres_cluster().is_none() {
         eprintln!("skipped: stopping the database needs PostgreSQL (scripts/test runs it)");
         return;
@@ -236,9 +236,26 @@ async fn without_its_database_herald_is_alive_but_not_ready() {
     let cluster = Cluster::start();
     let url = cluster.url.clone();
     let app = spawn_app_with(move |c| c.database = url).await;
+    let acme = app.new_account("acme").await;
     assert_eq!(app.anonymous().get("/readyz").await.status, 200);
 
     cluster.stop();
+    // The API answers at once that it cannot serve, rather than hang with the database.
+    for what in ["a REST read", "an admin read"] {
+        let asked = std::time::Instant::now();
+        let reply = match what {
+            "a REST read" => acme.get("/restapi/v1/job").await,
+            _ => app.admin().get("/admin/v1/account").await,
+        };
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(2),
+            "{what} took {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(reply.status, 503, "{what}: {}", reply.text);
+        assert_eq!(reply.code(), "unavailable", "{what}");
+        assert_eq!(reply.headers["retry-after"], "1", "{what}");
+    }
     let asked = std::time::Instant::now();
     let ready = app.anonymous().get("/readyz").await;
     assert!(

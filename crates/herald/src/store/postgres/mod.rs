@@ -47,7 +47,23 @@ pub struct PostgresStore {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
+        if is_unreachable(&e) {
+            return StoreError::Unavailable(e.to_string());
+        }
         StoreError::Other(Box::new(e))
+    }
+}
+
+/// Whether the error says the database cannot be reached, rather than that a statement
+/// failed: no connection within the pool's wait, a connection lost, or a server shutting
+/// down or starting (SQLSTATE classes 08 and 57P).
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 
@@ -62,9 +78,10 @@ impl PostgresStore {
         let options = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            // A request waits this long for a connection before it fails, rather than hanging
-            // while PostgreSQL is away.
-            .acquire_timeout(Duration::from_secs(10))
+            // A request waits this long for a connection before it fails (with a 503), rather
+            // than hanging while PostgreSQL is away. Statements take milliseconds, so a second
+            // without a free connection means the database is not there.
+            .acquire_timeout(Duration::from_secs(1))
             .connect_with(options)
             .await?;
         migrate::run(&pool).await?;
