@@ -1,14 +1,21 @@
 //! Starting Herald: open the store, settle the admin token, and serve until shut down.
 
-use std::future::Future;
-use std::sync::Arc;
+use std::future::{Future, IntoFuture};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
+use crate::api::error::ApiError;
 use crate::api::rate_limit::RateLimiter;
 use crate::api::{self, AppState, auth::sha256};
 use crate::clock::Clock;
@@ -30,20 +37,42 @@ pub async fn run(
 }
 
 /// [`run`], telling the time by `clock`: tests give it a manual one.
+///
+/// The node listens at once, even while its database is not there yet: it is alive
+/// (`/healthz`) but not ready (`/readyz` and every other request answer 503) until the store
+/// opens, which it tries again with backoff, saying so in the log.
 pub async fn run_on(
     clock: Clock,
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = state(config, clock).await?;
-    let (store, config, metrics) = (state.store.clone(), state.config.clone(), state.metrics.clone());
-    // One shutdown signal, heard by the API and the dispatcher alike.
+    // One shutdown signal, heard by the API, the dispatcher and the wait for the database.
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
     });
+    tracing::info!(address = %listener.local_addr()?, role = ?config.role, "herald is listening");
+    let app = Arc::new(OnceLock::<Router>::new());
+    let served = app.clone();
+    let front = Router::new().fallback(move |request: Request| serve_or_wait(served.clone(), request));
+    // The peer's address reaches the handlers, for the per-address limit on failed logins.
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            front.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(until_true(stopped.clone()))
+        .into_future(),
+    );
+    let Some(state) = open_when_reachable(config, clock, stopped.clone()).await? else {
+        server.await??;
+        return Ok(());
+    };
+    let (store, config, metrics) = (state.store.clone(), state.config.clone(), state.metrics.clone());
+    let _ = app.set(api::app(state.clone()));
+    tracing::info!("herald is ready");
     // A node that only serves the API leaves delivery, and retention, to the others.
     let mut background = Vec::new();
     if config.role.delivers() {
@@ -56,17 +85,52 @@ pub async fn run_on(
         let (dispatcher, finished) = Dispatcher::new(store, config.clone(), metrics, state.clock.clone())?;
         background.push(tokio::spawn(dispatcher.run(finished, until_true(stopped.clone()))));
     }
-    tracing::info!(address = %listener.local_addr()?, role = ?config.role, "herald is listening");
-    // The peer's address reaches the handlers, for the per-address limit on failed logins.
-    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(until_true(stopped))
-        .await?;
+    server.await??;
     for task in background {
         task.await?;
     }
     tracing::info!("herald stopped");
     Ok(())
+}
+
+/// The app once the store is open; until then `/healthz` alone answers 200, and everything
+/// else a 503 that says why.
+async fn serve_or_wait(app: Arc<OnceLock<Router>>, request: Request) -> Response {
+    match app.get() {
+        Some(router) => match router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        None if request.uri().path() == "/healthz" => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response()
+        }
+        None => ApiError::Unavailable("starting: waiting for the database".into()).into_response(),
+    }
+}
+
+/// Opens the store, trying again with backoff (up to 5 s apart) while the database cannot be
+/// reached; any other failure (a bad URL, a failed migration) ends the start at once. `None`
+/// when shut down while waiting.
+async fn open_when_reachable(
+    config: Config,
+    clock: Clock,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<Option<AppState>> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match state(config.clone(), clock.clone()).await {
+            Ok(state) => return Ok(Some(state)),
+            Err(e) if store::is_unreachable(&e) => {
+                tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "waiting for the database");
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = until_true(stopped.clone()) => return Ok(None),
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// Opens the store, settles the admin token, and builds what every handler shares: all of

@@ -399,13 +399,13 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &str, endpoints: 
     Ok(())
 }
 
-/// Waits until a server that runs in another process answers `/healthz` (it can only be
-/// watched from outside), for at most 30 s. The benchmark and the tests that start the real
-/// binary use it.
+/// Waits until a server that runs in another process is ready, `/readyz` answering 200 (it
+/// can only be watched from outside), for at most 30 s. The benchmark and the tests that
+/// start the real binary use it.
 pub async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while client
-        .get(format!("{base}/healthz"))
+        .get(format!("{base}/readyz"))
         .send()
         .await
         .map(|r| r.status() != 200)

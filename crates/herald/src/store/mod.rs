@@ -244,6 +244,14 @@ pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore +
 
 impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync> Store for T {}
 
+/// Whether opening a store failed because its database cannot be reached yet (a PostgreSQL
+/// that is not up), which waiting may mend, rather than for a reason that it cannot.
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(postgres::is_unreachable)
+}
+
 /// Opens the store a database URL names, creating and migrating it as needed. A PostgreSQL
 /// store keeps up to `max_connections` connections open.
 pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {

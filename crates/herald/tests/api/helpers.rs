@@ -69,7 +69,7 @@ async fn spawn(config: Config, clock: Clock, db: TestDb) -> TestApp {
     // The listener is bound; wait for the store to be ready before the test speaks. (A real
     // server on a real socket: polling is the only way to know.)
     for _ in 0..200 {
-        if app.anonymous().get("/healthz").await.status == 200 {
+        if app.anonymous().get("/readyz").await.status == 200 {
             return app;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -425,3 +425,83 @@ async fn with_json_logs_each_call_is_a_line_naming_its_account_endpoint_and_even
     assert!(failed["fields"]["retry_at"].is_string(), "{failed}");
     assert_eq!(delivered["fields"]["attempt"], 2);
 }
+
+#[tokio::test]
+async fn a_node_started_before_its_database_waits_for_it_alive_but_not_ready() {
+    if postgres_cluster().is_none() {
+        eprintln!("skipped: a database that comes late needs PostgreSQL (scripts/test runs it)");
+        return;
+    }
+    let cluster = Cluster::start();
+    // The node is told a port where nothing listens yet; the database comes there later,
+    // through a proxy to the cluster.
+    let (head, tail) = cluster.url.rsplit_once(':').unwrap();
+    let (real_port, db) = tail.split_once('/').unwrap();
+    let real_port: u16 = real_port.parse().unwrap();
+    let late_port = crate::helpers::free_port();
+    let port = crate::helpers::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = herald()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-token", crate::helpers::ADMIN_TOKEN, "--database"])
+        .arg(format!("{head}:{late_port}/{db}"))
+        .env("RUST_LOG", "herald=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Process::new(child);
+    let client = reqwest::Client::new();
+    // Alive before its database: /healthz answers (wait_healthy would wait for /readyz).
+    let deadline = std::time::Instant::now() + WAIT;
+    while client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(std::time::Instant::now() < deadline, "not alive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+    };
+    assert_eq!(get("/readyz").await.unwrap().status(), 503);
+    let waiting = get("/admin/v1/account").await.unwrap();
+    assert_eq!(waiting.status(), 503);
+    let body: serde_json::Value = waiting.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+
+    // Opening the store tries to connect for a second (the pool's wait) before it gives up
+    // and says so: let that first attempt fail in real time before the database comes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(get("/readyz").await.unwrap().status(), 503, "still waiting");
+    let proxy = tokio::net::TcpListener::bind(("127.0.0.1", late_port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = proxy.accept().await {
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(("127.0.0.1", real_port)).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // Another process, retrying on its own schedule: polling is how the test sees it.
+    while get("/readyz").await.unwrap().status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready once the database came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get("/admin/v1/account").await.unwrap().status(), 200);
+
+    let mut child = server.into_child();
+    child.kill().unwrap();
+    let log = String::from_utf8(child.wait_with_output().unwrap().stderr).unwrap();
+    assert!(log.contains("waiting for the database"), "it says why it waits: {log}");
+}

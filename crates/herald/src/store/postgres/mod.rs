@@ -57,7 +57,7 @@ impl From<sqlx::Error> for StoreError {
 /// Whether the error says the database cannot be reached, rather than that a statement
 /// failed: no connection within the pool's wait, a connection lost, or a server shutting
 /// down or starting (SQLSTATE classes 08 and 57P).
-fn is_unreachable(e: &sqlx::Error) -> bool {
+pub(super) fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db
