@@ -1,4 +1,5 @@
-//! Starting Herald: open the store, settle the admin token, and serve until shut down.
+//! Starting Herald: listen, open the store (waiting for a database that is not up yet),
+//! settle the admin token, and serve until shut down.
 
 use std::future::{Future, IntoFuture};
 use std::sync::{Arc, OnceLock};
