@@ -117,7 +117,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn start() -> Cluster {
+    /// A cluster of the test's own when the suite runs on PostgreSQL (which makes the
+    /// binaries there); on SQLite `None`, with a line saying the test is skipped and why.
+    pub fn of_own(why: &str) -> Option<Cluster> {
+        if postgres_cluster().is_none() {
+            eprintln!("skipped: {why} needs PostgreSQL (scripts/test runs it)");
+            return None;
+        }
+        Some(Cluster::start())
+    }
+
+    fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg"))
             .arg("start")

@@ -350,12 +350,10 @@ async fn an_api_node_and_a_dispatcher_node_split_the_work_and_wake_each_other() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_under_load_loses_nothing() {
-    if postgres_cluster().is_none() {
-        eprintln!("skipped: needs PostgreSQL (scripts/test runs it)");
+    let Some(cluster) = Cluster::of_own("restarting PostgreSQL") else {
         return;
-    }
+    };
     // A cluster of its own: restarting the suite's shared one would cut the other tests off.
-    let cluster = Cluster::start();
     let receiver = TestReceiver::start().await;
     let nodes = [
         Node::start(&cluster.url, &[]).await,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::db::{Cluster, postgres_cluster};
+use crate::db::Cluster;
 use crate::delivery::{WAIT, subscribe, tasks};
 use crate::helpers::{Process, TestApp, spawn_app, spawn_app_with, spawn_stepped_app};
 use crate::receiver::{Answer, TestReceiver};
@@ -229,11 +229,9 @@ async fn sigterm_stops_the_server_gracefully() {
 
 #[tokio::test]
 async fn without_its_database_herald_is_alive_but_not_ready_and_says_so_at_once() {
-    if postgres_cluster().is_none() {
-        eprintln!("skipped: stopping the database needs PostgreSQL (scripts/test runs it)");
+    let Some(cluster) = Cluster::of_own("stopping the database") else {
         return;
-    }
-    let cluster = Cluster::start();
+    };
     let url = cluster.url.clone();
     let app = spawn_app_with(move |c| c.database = url).await;
     let acme = app.new_account("acme").await;
@@ -428,11 +426,9 @@ async fn with_json_logs_each_call_is_a_line_naming_its_account_endpoint_and_even
 
 #[tokio::test]
 async fn a_node_started_before_its_database_waits_for_it_alive_but_not_ready() {
-    if postgres_cluster().is_none() {
-        eprintln!("skipped: a database that comes late needs PostgreSQL (scripts/test runs it)");
+    let Some(cluster) = Cluster::of_own("a database that comes late") else {
         return;
-    }
-    let cluster = Cluster::start();
+    };
     // The node is told a port where nothing listens yet; the database comes there later,
     // through a proxy to the cluster.
     let (head, tail) = cluster.url.rsplit_once(':').unwrap();
