@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{Admin, hash_password};
-use super::envelope::{IdLink, Link, Resource, created, no_content, ok};
+use super::envelope::{IdLink, Link, Resource, created_answer, no_content, ok};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Paging, Path};
+use super::idempotency::IdempotencyKey;
 use crate::clock::Clock;
 use crate::domain::account::{Account, NewAccount};
 
@@ -84,12 +85,20 @@ async fn list(State(state): State<AppState>, _: Admin, paging: Paging) -> ApiRes
     Ok(paging.respond(rows, |a| a.id, |a| AccountOut::new(a, &state.clock)))
 }
 
-async fn create(State(state): State<AppState>, _: Admin, Json(input): Json<AccountIn>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    key: IdempotencyKey,
+    Json(input): Json<AccountIn>,
+) -> ApiResult {
     let process = input.process.map(|p| (p.name, p.steps));
     let new = NewAccount::new(input.login, input.password, input.name, process)?;
     let hash = hash_password(new.password.clone()).await.map_err(ApiError::Internal)?;
-    let account = state.store.create_account(&new, &hash, state.clock.now()).await?;
-    Ok(created(AccountOut::new(account, &state.clock)))
+    let now = state.clock.now();
+    let clock = state.clock.clone();
+    let answer = move |account: &Account| created_answer(AccountOut::new(account.clone(), &clock));
+    key.write(now, answer, |once| state.store.create_account(&new, &hash, now, once))
+        .await
 }
 
 async fn show(State(state): State<AppState>, _: Admin, Path(login): Path<String>) -> ApiResult {

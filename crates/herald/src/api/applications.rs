@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Tenant;
-use super::envelope::{Resource, created, no_content, ok};
+use super::envelope::{Resource, created_answer, no_content, ok};
 use super::error::ApiResult;
 use super::extract::{Json, Paging, Path, path_id};
+use super::idempotency::IdempotencyKey;
 use crate::clock::rfc3339;
-use crate::domain::event::application_path;
+use crate::domain::event::{Event, application_path};
 use crate::domain::recruiting::{Application, StepVisit};
 use crate::store::ApplicationsOf;
 
@@ -148,12 +149,20 @@ async fn list(State(state): State<AppState>, Tenant(account): Tenant, paging: Pa
     Ok(paging.respond(rows, |a| a.id, ApplicationOut::summary))
 }
 
-async fn create(State(state): State<AppState>, Tenant(account): Tenant, Json(input): Json<ApplicationIn>) -> ApiResult {
-    let (application, _event) = state
-        .store
-        .create_application(account.id, input.candidate_id, input.job_id, state.stamp())
-        .await?;
-    Ok(created(ApplicationOut::full(application)))
+async fn create(
+    State(state): State<AppState>,
+    Tenant(account): Tenant,
+    key: IdempotencyKey,
+    Json(input): Json<ApplicationIn>,
+) -> ApiResult {
+    let stamp = state.stamp();
+    let answer =
+        |(application, _event): &(Application, Event)| created_answer(ApplicationOut::full(application.clone()));
+    key.write(stamp.at, answer, |once| {
+        let store = &state.store;
+        store.create_application(account.id, input.candidate_id, input.job_id, stamp, once)
+    })
+    .await
 }
 
 async fn show(State(state): State<AppState>, Tenant(account): Tenant, Path(id): Path<String>) -> ApiResult {

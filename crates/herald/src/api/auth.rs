@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use super::idempotency::Caller;
 use crate::domain::account::Account;
 use crate::store::{Store, StoreError};
 
@@ -48,6 +49,7 @@ impl FromRequestParts<AppState> for Tenant {
             return Err(unauthorized("wrong login or password"));
         };
         state.rate_limit.check(&account.id, now)?;
+        parts.extensions.insert(Caller::Account(account.id));
         Ok(Tenant(account))
     }
 }
@@ -66,6 +68,7 @@ impl FromRequestParts<AppState> for Admin {
         let (address, now) = (client_address(parts), Instant::now());
         state.failed_logins.check(None, address, now)?;
         if constant_time_eq(&sha256(token.trim().as_bytes()), &state.admin_digest[..]) {
+            parts.extensions.insert(Caller::Support);
             Ok(Admin)
         } else {
             state.failed_logins.failed(None, address, now);

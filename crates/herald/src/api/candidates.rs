@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::applications::ApplicationOut;
 use super::auth::Tenant;
-use super::envelope::{Link, Resource, created, ok};
+use super::envelope::{Link, Resource, created_answer, ok};
 use super::error::ApiResult;
 use super::extract::{Json, Paging, Path, path_id};
+use super::idempotency::IdempotencyKey;
 use crate::domain::recruiting::{Candidate, NewCandidate};
 use crate::store::ApplicationsOf;
 
@@ -69,13 +70,19 @@ async fn list(State(state): State<AppState>, Tenant(account): Tenant, paging: Pa
     Ok(paging.respond(rows, |c| c.id, CandidateOut::from))
 }
 
-async fn create(State(state): State<AppState>, Tenant(account): Tenant, Json(input): Json<CandidateIn>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    Tenant(account): Tenant,
+    key: IdempotencyKey,
+    Json(input): Json<CandidateIn>,
+) -> ApiResult {
     let candidate = NewCandidate::new(input.first_name, input.last_name, input.email)?;
-    let candidate = state
-        .store
-        .create_candidate(account.id, &candidate, state.clock.now())
-        .await?;
-    Ok(created(CandidateOut::from(candidate)))
+    let now = state.clock.now();
+    let answer = |candidate: &Candidate| created_answer(CandidateOut::from(candidate.clone()));
+    key.write(now, answer, |once| {
+        state.store.create_candidate(account.id, &candidate, now, once)
+    })
+    .await
 }
 
 async fn show(State(state): State<AppState>, Tenant(account): Tenant, Path(id): Path<String>) -> ApiResult {

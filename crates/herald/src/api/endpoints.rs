@@ -7,21 +7,21 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AppState;
-use super::envelope::{Link, Resource, created, no_content, ok};
+use super::envelope::{Link, Resource, created_answer, no_content, ok, ok_answer};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Paging, Path};
+use super::idempotency::IdempotencyKey;
 use super::scope::Scope;
 use crate::clock::Clock;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering, check_secret};
-use crate::domain::event::webhook_test;
+use crate::domain::event::{Event, webhook_test};
 use crate::ids;
-use crate::store::StoreError;
+use crate::store::{Answer, StoreError};
 
 /// A new endpoint.
 #[derive(Deserialize)]
@@ -155,7 +155,12 @@ async fn list(State(state): State<AppState>, scope: Scope, paging: Paging) -> Ap
     Ok(paging.respond(rows, |e| e.seq, |e| EndpointOut::new(e, &scope.base, &state.clock)))
 }
 
-async fn create(State(state): State<AppState>, scope: Scope, Json(input): Json<EndpointIn>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    key: IdempotencyKey,
+    Json(input): Json<EndpointIn>,
+) -> ApiResult {
     let spec = EndpointSpec {
         url: input.url,
         description: input.description.unwrap_or_default(),
@@ -173,13 +178,29 @@ async fn create(State(state): State<AppState>, scope: Scope, Json(input): Json<E
         None => ids::webhook_secret(),
     };
     let id = ids::endpoint_id();
-    let endpoint = state
-        .store
-        .create_endpoint(scope.account.id, &spec, &id, &secret, state.clock.now())
-        .await?;
-    let mut out = EndpointOut::new(endpoint, &scope.base, &state.clock);
-    out.secret = Some(secret);
-    Ok(created(out))
+    let now = state.clock.now();
+    let answer = endpoint_answer(&scope, &state.clock, Some(secret.clone()), created_answer);
+    key.write(now, answer, |once| {
+        state
+            .store
+            .create_endpoint(scope.account.id, &spec, &id, &secret, now, once)
+    })
+    .await
+}
+
+/// How to answer a write with the endpoint written, `secret` shown (a new one) or not.
+fn endpoint_answer(
+    scope: &Scope,
+    clock: &Clock,
+    secret: Option<String>,
+    answer: fn(EndpointOut) -> Answer,
+) -> impl FnOnce(&Endpoint) -> Answer + Send + 'static {
+    let (base, clock) = (scope.base.clone(), clock.clone());
+    move |endpoint| {
+        let mut out = EndpointOut::new(endpoint.clone(), &base, &clock);
+        out.secret = secret;
+        answer(out)
+    }
 }
 
 async fn show(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
@@ -216,27 +237,37 @@ async fn delete(State(state): State<AppState>, scope: Scope, EndpointId(id): End
 }
 
 /// Makes a suspended or disabled endpoint active; its waiting deliveries go out at once.
-async fn resume(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
-    let endpoint = state
-        .store
-        .resume_endpoint(scope.account.id, &id, state.clock.now())
-        .await?;
-    Ok(ok(EndpointOut::new(endpoint, &scope.base, &state.clock)))
+async fn resume(
+    State(state): State<AppState>,
+    scope: Scope,
+    EndpointId(id): EndpointId,
+    key: IdempotencyKey,
+) -> ApiResult {
+    let now = state.clock.now();
+    let answer = endpoint_answer(&scope, &state.clock, None, ok_answer);
+    key.write(now, answer, |once| {
+        state.store.resume_endpoint(scope.account.id, &id, now, once)
+    })
+    .await
 }
 
 /// Gives the endpoint a new secret, shown in this answer only; the old one keeps signing
 /// calls (a second signature) for `delivery.secret_rotation_grace`.
-async fn rotate_secret(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
+async fn rotate_secret(
+    State(state): State<AppState>,
+    scope: Scope,
+    EndpointId(id): EndpointId,
+    key: IdempotencyKey,
+) -> ApiResult {
     let secret = ids::webhook_secret();
     let now = state.clock.now();
     let grace = state.config.delivery.secret_rotation_grace.as_micros() as i64;
-    let endpoint = state
-        .store
-        .rotate_secret(scope.account.id, &id, &secret, now + grace, now)
-        .await?;
-    let mut out = EndpointOut::new(endpoint, &scope.base, &state.clock);
-    out.secret = Some(secret);
-    Ok(ok(out))
+    let answer = endpoint_answer(&scope, &state.clock, Some(secret.clone()), ok_answer);
+    key.write(now, answer, |once| {
+        let store = &state.store;
+        store.rotate_secret(scope.account.id, &id, &secret, now + grace, now, once)
+    })
+    .await
 }
 
 /// What a test call or a replay set in motion (the calls happen after the answer).
@@ -263,25 +294,35 @@ impl Resource for DispatchOut {
     }
 }
 
-fn dispatch_out(scope: &Scope, id: &str, action: &str, event_id: Option<String>, deliveries: Option<u64>) -> Response {
-    let endpoint = format!("{}/webhook/endpoint/{id}", scope.base);
+/// The answer to a test call or a replay of the endpoint `id` of the account at `base`.
+fn dispatch_out(base: &str, id: &str, action: &str, event_id: Option<String>, deliveries: Option<u64>) -> Answer {
+    let endpoint = format!("{base}/webhook/endpoint/{id}");
     let out = DispatchOut {
         self_: format!("{endpoint}/{action}"),
         endpoint: Link::to(endpoint),
         event_id,
         deliveries,
-        tasks: Link::to(format!("{}/webhook/task?endpoint={id}", scope.base)),
+        tasks: Link::to(format!("{base}/webhook/task?endpoint={id}")),
     };
-    ok(out)
+    ok_answer(out)
 }
 
 /// Sends the endpoint a `WebhookTest` event, whatever it subscribes to.
-async fn send_test(State(state): State<AppState>, scope: Scope, EndpointId(id): EndpointId) -> ApiResult {
-    let event = state
-        .store
-        .send_test(scope.account.id, &id, webhook_test(), state.stamp())
-        .await?;
-    Ok(dispatch_out(&scope, &id, "test", Some(event.id), None))
+async fn send_test(
+    State(state): State<AppState>,
+    scope: Scope,
+    EndpointId(id): EndpointId,
+    key: IdempotencyKey,
+) -> ApiResult {
+    let stamp = state.stamp();
+    let (base, endpoint) = (scope.base.clone(), id.clone());
+    let answer = move |event: &Event| dispatch_out(&base, &endpoint, "test", Some(event.id.clone()), None);
+    key.write(stamp.at, answer, |once| {
+        state
+            .store
+            .send_test(scope.account.id, &id, webhook_test(), stamp, once)
+    })
+    .await
 }
 
 /// `{"since": "YYYY-MM-DD HH:MM:SS"}` (or RFC 3339).
@@ -296,6 +337,7 @@ async fn replay(
     State(state): State<AppState>,
     scope: Scope,
     EndpointId(id): EndpointId,
+    key: IdempotencyKey,
     Json(input): Json<ReplayIn>,
 ) -> ApiResult {
     let since = state.clock.parse_datetime(&input.since).ok_or_else(|| {
@@ -304,9 +346,11 @@ async fn replay(
             "must be a date-time such as \"2021-04-01 12:13:14\" or RFC 3339",
         )
     })?;
-    let count = state
-        .store
-        .replay(scope.account.id, &id, since, state.clock.now())
-        .await?;
-    Ok(dispatch_out(&scope, &id, "replay", None, Some(count)))
+    let now = state.clock.now();
+    let (base, endpoint) = (scope.base.clone(), id.clone());
+    let answer = move |count: &u64| dispatch_out(&base, &endpoint, "replay", None, Some(*count));
+    key.write(now, answer, |once| {
+        state.store.replay(scope.account.id, &id, since, now, once)
+    })
+    .await
 }

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::store::Answer;
+
 /// Where JSON Schemas are served.
 pub const SCHEMA_BASE: &str = "/restapi/schemav1/";
 
@@ -73,41 +75,59 @@ pub struct Many<T> {
     items: Vec<T>,
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+/// An answer with a JSON body: the form in which a write's answer is kept under its
+/// `Idempotency-Key` and given again.
+fn json_answer<T: Serialize>(status: StatusCode, location: Option<String>, body: &T) -> Answer {
+    Answer {
+        status: status.as_u16(),
+        location,
+        body: serde_json::to_string(body).expect("the API's shapes serialise"),
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        let mut response = (status, self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
 }
 
 /// 200 with the resource.
 pub fn ok<R: Resource>(resource: R) -> Response {
-    json_response(
-        StatusCode::OK,
-        &One {
-            status: Ok::Ok,
-            schema: schema_path(R::SCHEMA),
-            resource,
-        },
-    )
+    ok_answer(resource).into_response()
+}
+
+/// 200 with the resource, as an answer to keep.
+pub fn ok_answer<R: Resource>(resource: R) -> Answer {
+    let one = One {
+        status: Ok::Ok,
+        schema: schema_path(R::SCHEMA),
+        resource,
+    };
+    json_answer(StatusCode::OK, None, &one)
 }
 
 /// 201 with the new resource and its `Location`.
 pub fn created<R: Resource>(resource: R) -> Response {
-    let location = HeaderValue::from_str(resource.self_path()).ok();
-    let mut response = json_response(
-        StatusCode::CREATED,
-        &One {
-            status: Ok::Ok,
-            schema: schema_path(R::SCHEMA),
-            resource,
-        },
-    );
-    if let Some(location) = location {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    created_answer(resource).into_response()
+}
+
+/// 201 with the new resource and its `Location`, as an answer to keep.
+pub fn created_answer<R: Resource>(resource: R) -> Answer {
+    let location = resource.self_path().to_owned();
+    let one = One {
+        status: Ok::Ok,
+        schema: schema_path(R::SCHEMA),
+        resource,
+    };
+    json_answer(StatusCode::CREATED, Some(location), &one)
 }
 
 /// 200 with a page of a collection.
@@ -119,12 +139,12 @@ pub fn many<R: Resource>(self_path: String, next: String, items: Vec<R>) -> Resp
         next,
         items,
     };
-    json_response(StatusCode::OK, &page)
+    json_answer(StatusCode::OK, None, &page).into_response()
 }
 
 /// 200 with a body of its own shape (the root), which still carries the envelope's fields.
 pub fn plain<T: Serialize>(body: &T) -> Response {
-    json_response(StatusCode::OK, body)
+    json_answer(StatusCode::OK, None, body).into_response()
 }
 
 /// 204: a deletion, which has nothing left to show.

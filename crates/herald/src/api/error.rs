@@ -16,6 +16,9 @@ pub enum ApiError {
     /// 400: a query parameter that cannot be read.
     #[error("{0}")]
     BadQuery(String),
+    /// 400: an `Idempotency-Key` that is not 1 to 255 printable characters.
+    #[error("{0}")]
+    BadHeader(String),
     /// 400: a body that is not JSON.
     #[error("{0}")]
     MalformedJson(String),
@@ -31,6 +34,13 @@ pub enum ApiError {
     /// 409: clashes with what exists.
     #[error("{0}")]
     Conflict(String),
+    /// 409, with `Retry-After: 1`: another request with the same `Idempotency-Key` was being
+    /// answered; this one wrote nothing.
+    #[error(
+        "a request with this Idempotency-Key was being answered at the same time; this one wrote nothing: \
+         repeat it to get the first one's answer"
+    )]
+    KeyInFlight,
     /// 413.
     #[error("{0}")]
     TooLarge(String),
@@ -86,11 +96,13 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::BadHeader(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::KeyInFlight => (StatusCode::CONFLICT, "idempotency_key_in_flight"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
@@ -131,7 +143,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::KeyInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
@@ -146,6 +158,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Invalid(invalid) => ApiError::Invalid(invalid),
+            StoreError::KeyTaken => ApiError::KeyInFlight,
             StoreError::Unavailable(why) => {
                 tracing::warn!(error = %why, "the database cannot be reached");
                 ApiError::Unavailable("the database cannot be reached; try again shortly".into())

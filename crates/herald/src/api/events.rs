@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::{Admin, Tenant};
-use super::envelope::{Link, Resource, created, ok};
+use super::envelope::{Link, Resource, created_answer, ok};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Paging, Path};
+use super::idempotency::IdempotencyKey;
 use super::scope::Scope;
 use crate::domain::Invalid;
 use crate::domain::event::{Event, EventDraft, EventType, check_schema, check_type_name};
@@ -144,7 +145,12 @@ async fn show_type(State(state): State<AppState>, _: Tenant, Path(name): Path<St
     Ok(ok(EventTypeOut::from(found)))
 }
 
-async fn register(State(state): State<AppState>, _: Admin, Json(input): Json<EventTypeIn>) -> ApiResult {
+async fn register(
+    State(state): State<AppState>,
+    _: Admin,
+    key: IdempotencyKey,
+    Json(input): Json<EventTypeIn>,
+) -> ApiResult {
     check_type_name(&input.name)?;
     crate::domain::text("description", &input.description, 1000)?;
     let schema = input.schema.unwrap_or_else(|| serde_json::json!({"type": "object"}));
@@ -155,12 +161,24 @@ async fn register(State(state): State<AppState>, _: Admin, Json(input): Json<Eve
         schema,
         builtin: false,
     };
-    state.store.create_event_type(&event_type, state.clock.now()).await?;
+    let now = state.clock.now();
+    let out = event_type.clone();
+    let answer = move |(): &()| created_answer(EventTypeOut::from(out.clone()));
+    let written = key
+        .write(now, answer, |once| {
+            state.store.create_event_type(&event_type, now, once)
+        })
+        .await;
     state.catalogue.forget();
-    Ok(created(EventTypeOut::from(event_type)))
+    written
 }
 
-async fn publish(State(state): State<AppState>, scope: Scope, Json(input): Json<EventIn>) -> ApiResult {
+async fn publish(
+    State(state): State<AppState>,
+    scope: Scope,
+    key: IdempotencyKey,
+    Json(input): Json<EventIn>,
+) -> ApiResult {
     let types = state.catalogue.types(state.store.as_ref(), &[&input.event]).await?;
     let Some(event_type) = types.iter().find(|t| t.name == input.event) else {
         let message = format!("event: unknown event type {:?}; register it first", input.event);
@@ -196,11 +214,16 @@ async fn publish(State(state): State<AppState>, scope: Scope, Json(input): Json<
         application_id: input.application,
         data,
     };
-    let event = state
-        .store
-        .publish_event(scope.account.id, draft, state.stamp())
-        .await?;
-    Ok(created(EventOut::new(&event, &scope.base)?))
+    let stamp = state.stamp();
+    let base = scope.base.clone();
+    let answer = move |event: &Event| {
+        let out = EventOut::new(event, &base).expect("an event's body is the JSON Herald wrote of it");
+        created_answer(out)
+    };
+    key.write(stamp.at, answer, |once| {
+        state.store.publish_event(scope.account.id, draft, stamp, once)
+    })
+    .await
 }
 
 async fn show_event(State(state): State<AppState>, scope: Scope, Path((_, id)): Path<(String, String)>) -> ApiResult {

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::applications::ApplicationOut;
 use super::auth::Tenant;
-use super::envelope::{IdLink, Link, Resource, created, ok};
+use super::envelope::{IdLink, Link, Resource, created_answer, ok};
 use super::error::ApiResult;
 use super::extract::{Json, Paging, Path, path_id};
+use super::idempotency::IdempotencyKey;
 use crate::domain::recruiting::{Job, NewJob};
 use crate::store::ApplicationsOf;
 
@@ -75,10 +76,17 @@ async fn list(State(state): State<AppState>, Tenant(account): Tenant, paging: Pa
     Ok(paging.respond(rows, |j| j.id, JobOut::from))
 }
 
-async fn create(State(state): State<AppState>, Tenant(account): Tenant, Json(input): Json<JobIn>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    Tenant(account): Tenant,
+    key: IdempotencyKey,
+    Json(input): Json<JobIn>,
+) -> ApiResult {
     let job = NewJob::new(input.title, input.reference, input.status)?;
-    let job = state.store.create_job(&account, &job, state.clock.now()).await?;
-    Ok(created(JobOut::from(job)))
+    let now = state.clock.now();
+    let answer = |job: &Job| created_answer(JobOut::from(job.clone()));
+    key.write(now, answer, |once| state.store.create_job(&account, &job, now, once))
+        .await
 }
 
 async fn show(State(state): State<AppState>, Tenant(account): Tenant, Path(id): Path<String>) -> ApiResult {

@@ -32,6 +32,7 @@ pub mod envelope;
 pub mod error;
 mod events;
 mod extract;
+pub mod idempotency;
 mod jobs;
 mod ops;
 pub mod rate_limit;
@@ -110,6 +111,7 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(schemas::router())
         .merge(ops::router())
+        .route_layer(middleware::from_fn(idempotency::fingerprint))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { ApiError::NotFound("no such path; GET /restapi/v1 lists the collections".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

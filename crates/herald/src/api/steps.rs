@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Tenant;
-use super::envelope::{IdLink, Resource, created, ok};
+use super::envelope::{IdLink, Resource, created_answer, ok};
 use super::error::ApiResult;
 use super::extract::{Json, Paging, Path, path_id};
+use super::idempotency::IdempotencyKey;
 use crate::clock::rfc3339;
-use crate::domain::event::application_path;
+use crate::domain::event::{Event, application_path};
 use crate::domain::recruiting::{Process, StepChange};
 
 /// A move: make `process_step_id` the application's current step.
@@ -131,13 +132,16 @@ async fn list(State(state): State<AppState>, Tenant(account): Tenant, paging: Pa
 async fn move_application(
     State(state): State<AppState>,
     Tenant(account): Tenant,
+    key: IdempotencyKey,
     Json(input): Json<StepChangeIn>,
 ) -> ApiResult {
-    let (change, _event) = state
-        .store
-        .move_application(account.id, input.application_id, input.process_step_id, state.stamp())
-        .await?;
-    Ok(created(StepChangeOut::from(change)))
+    let stamp = state.stamp();
+    let answer = |(change, _event): &(StepChange, Event)| created_answer(StepChangeOut::from(change.clone()));
+    key.write(stamp.at, answer, |once| {
+        let store = &state.store;
+        store.move_application(account.id, input.application_id, input.process_step_id, stamp, once)
+    })
+    .await
 }
 
 async fn show(State(state): State<AppState>, Tenant(account): Tenant, Path(id): Path<String>) -> ApiResult {

@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::AppState;
-use super::envelope::{Link, Resource, ok};
+use super::envelope::{Link, Resource, ok, ok_answer};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Paging, Path, path_id};
+use super::idempotency::IdempotencyKey;
 use super::scope::Scope;
 use crate::clock::Clock;
 use crate::domain::delivery::{DeliveryState, Task, TaskFilter};
@@ -158,9 +159,18 @@ async fn show(State(state): State<AppState>, scope: Scope, Path(params): Path<Ha
 }
 
 /// Calls the task's endpoint again with its event, now; answers 200 with the task retried.
-async fn retry(State(state): State<AppState>, scope: Scope, Path(params): Path<HashMap<String, String>>) -> ApiResult {
+async fn retry(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(params): Path<HashMap<String, String>>,
+    key: IdempotencyKey,
+) -> ApiResult {
     let id = path_id(params.get("id").map_or("", String::as_str), "task")?;
-    state.store.retry_task(scope.account.id, id, state.clock.now()).await?;
-    let task = state.store.task(scope.account.id, id).await?;
-    Ok(ok(TaskOut::new(task, &scope.base, &state.clock)))
+    let now = state.clock.now();
+    let (base, clock) = (scope.base.clone(), state.clock.clone());
+    let answer = move |task: &Task| ok_answer(TaskOut::new(task.clone(), &base, &clock));
+    key.write(now, answer, |once| {
+        state.store.retry_task(scope.account.id, id, now, once)
+    })
+    .await
 }

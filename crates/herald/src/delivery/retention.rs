@@ -1,6 +1,6 @@
-//! Retention: events and tasks older than `retention.keep` are purged in small batches, each
-//! its own short transaction, so that the purge never holds the database long enough to stall
-//! delivery. An event with a delivery still pending is kept, whatever its age: nothing that
+//! Retention: events and tasks older than `retention.keep`, and idempotency keys older than a
+//! day, are purged in small batches, each its own short transaction, so that the purge never
+//! holds the database long enough to stall delivery. An event with a delivery still pending is kept, whatever its age: nothing that
 //! waits is lost.
 
 use std::future::Future;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::store::{Store, StoreResult};
+use crate::store::{KEY_LIFETIME, Store, StoreResult};
 
 /// Rows deleted per transaction.
 const BATCH: u32 = 500;
@@ -20,8 +20,11 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: 
     loop {
         match purge(store.as_ref(), &clock, keep).await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(rows = purged, "purged events and tasks past retention"),
-            Err(e) => tracing::error!(error = %e, "purging old events and tasks failed"),
+            Ok(purged) => tracing::info!(
+                rows = purged,
+                "purged events, tasks and idempotency keys past retention"
+            ),
+            Err(e) => tracing::error!(error = %e, "purging old events, tasks and idempotency keys failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(period) => {}
@@ -30,17 +33,26 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: 
     }
 }
 
-/// Purges, batch after batch, what is older than `keep` at the clock's now; returns how many
-/// rows went. The loop's one step: tests call it between moves of a manual clock.
+/// Purges, batch after batch, what is older than `keep` at the clock's now, and the
+/// idempotency keys older than a day; returns how many rows went. The loop's one step: tests
+/// call it between moves of a manual clock.
 pub async fn purge(store: &dyn Store, clock: &Clock, keep: Duration) -> StoreResult<u64> {
-    let cutoff = clock.now() - keep.as_micros() as i64;
+    let now = clock.now();
+    let cutoff = now - keep.as_micros() as i64;
     let mut purged = 0;
     loop {
         match store.purge(cutoff, BATCH).await? {
-            0 => return Ok(purged),
+            0 => break,
             n => purged += n,
         }
         // Let delivery's writes in between batches.
+        tokio::task::yield_now().await;
+    }
+    loop {
+        match store.forget_keys(now - KEY_LIFETIME, BATCH).await? {
+            0 => return Ok(purged),
+            n => purged += n,
+        }
         tokio::task::yield_now().await;
     }
 }

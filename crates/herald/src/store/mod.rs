@@ -6,6 +6,8 @@
 //!   so that another account's id is simply not found;
 //! - an event is written in the same transaction as the change that causes it: both exist or
 //!   neither does.
+//! - a write made under an `Idempotency-Key` (its `once`) keeps the key and its answer in its
+//!   own transaction (see `once`).
 
 use std::sync::Arc;
 
@@ -20,9 +22,12 @@ use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
 
 mod codec;
+mod once;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+
+pub use once::{Answer, KEY_LIFETIME, Kept, KeyStore, Once, RequestKey};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,10 @@ pub enum StoreError {
     /// The write breaks a rule that only the stored data can tell.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// The write's `Idempotency-Key` is kept already, by a write that committed or is
+    /// committing: this one rolled back.
+    #[error("the Idempotency-Key is taken")]
+    KeyTaken,
     /// The database cannot be reached: down, restarting, or without a free connection for
     /// longer than a caller should wait.
     #[error("the database cannot be reached: {0}")]
@@ -79,7 +88,13 @@ pub trait AccountStore {
     /// starting at the same time kept its own); returns whether this one was kept.
     async fn keep_admin_token_digest(&self, digest: &str) -> StoreResult<bool>;
     /// Creates an account and its process; a taken login is a `Conflict`.
-    async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account>;
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        password_hash: &str,
+        at: Micros,
+        once: Option<Once<Account>>,
+    ) -> StoreResult<Account>;
     async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>>;
     async fn account(&self, login: &str) -> StoreResult<Account>;
     /// The account and its argon2 password hash, to check a login.
@@ -92,10 +107,22 @@ pub trait AccountStore {
 /// Jobs, candidates and applications, and the events their changes emit.
 #[async_trait]
 pub trait RecruitingStore {
-    async fn create_job(&self, account: &Account, job: &NewJob, at: Micros) -> StoreResult<Job>;
+    async fn create_job(
+        &self,
+        account: &Account,
+        job: &NewJob,
+        at: Micros,
+        once: Option<Once<Job>>,
+    ) -> StoreResult<Job>;
     async fn job(&self, account: i64, id: i64) -> StoreResult<Job>;
     async fn jobs(&self, account: i64, page: Page) -> StoreResult<Vec<Job>>;
-    async fn create_candidate(&self, account: i64, candidate: &NewCandidate, at: Micros) -> StoreResult<Candidate>;
+    async fn create_candidate(
+        &self,
+        account: i64,
+        candidate: &NewCandidate,
+        at: Micros,
+        once: Option<Once<Candidate>>,
+    ) -> StoreResult<Candidate>;
     async fn candidate(&self, account: i64, id: i64) -> StoreResult<Candidate>;
     async fn candidates(&self, account: i64, page: Page) -> StoreResult<Vec<Candidate>>;
     /// Creates an application at the first step of the job's process, with its
@@ -106,6 +133,7 @@ pub trait RecruitingStore {
         candidate_id: i64,
         job_id: i64,
         stamp: EventStamp,
+        once: Option<Once<(Application, Event)>>,
     ) -> StoreResult<(Application, Event)>;
     /// The application with every step it went through.
     async fn application(&self, account: i64, id: i64) -> StoreResult<Application>;
@@ -120,6 +148,7 @@ pub trait RecruitingStore {
         application_id: i64,
         step_id: i64,
         stamp: EventStamp,
+        once: Option<Once<(StepChange, Event)>>,
     ) -> StoreResult<(StepChange, Event)>;
     async fn step_changes(&self, account: i64, page: Page) -> StoreResult<Vec<StepChange>>;
     async fn step_change(&self, account: i64, change_id: i64) -> StoreResult<StepChange>;
@@ -131,9 +160,15 @@ pub trait WebhookStore {
     /// Every event type, built-in ones first.
     async fn event_types(&self) -> StoreResult<Vec<EventType>>;
     /// Registers an event type; a taken name is a `Conflict`.
-    async fn create_event_type(&self, event_type: &EventType, at: Micros) -> StoreResult<()>;
+    async fn create_event_type(&self, event_type: &EventType, at: Micros, once: Option<Once<()>>) -> StoreResult<()>;
     /// Writes an event a host product publishes. An unknown application is `Invalid`.
-    async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event>;
+    async fn publish_event(
+        &self,
+        account: i64,
+        draft: EventDraft,
+        stamp: EventStamp,
+        once: Option<Once<Event>>,
+    ) -> StoreResult<Event>;
     async fn event(&self, account: i64, id: &str) -> StoreResult<Event>;
     async fn create_endpoint(
         &self,
@@ -142,6 +177,7 @@ pub trait WebhookStore {
         id: &str,
         secret: &str,
         at: Micros,
+        once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint>;
     async fn endpoint(&self, account: i64, id: &str) -> StoreResult<Endpoint>;
     async fn endpoints(&self, account: i64, page: Page) -> StoreResult<Vec<Endpoint>>;
@@ -156,6 +192,7 @@ pub trait WebhookStore {
         secret: &str,
         previous_until: Micros,
         at: Micros,
+        once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint>;
 }
 
@@ -218,10 +255,23 @@ pub trait DeliveryStore {
     /// One call, with the request that was sent.
     async fn task(&self, account: i64, id: i64) -> StoreResult<Task>;
     /// Makes a suspended or disabled endpoint active again, its failures forgotten.
-    async fn resume_endpoint(&self, account: i64, id: &str, at: Micros) -> StoreResult<Endpoint>;
+    async fn resume_endpoint(
+        &self,
+        account: i64,
+        id: &str,
+        at: Micros,
+        once: Option<Once<Endpoint>>,
+    ) -> StoreResult<Endpoint>;
     /// Delivers again to the endpoint every event of the account written since `since`
     /// that it subscribes to; returns how many.
-    async fn replay(&self, account: i64, endpoint_id: &str, since: Micros, now: Micros) -> StoreResult<u64>;
+    async fn replay(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        since: Micros,
+        now: Micros,
+        once: Option<Once<u64>>,
+    ) -> StoreResult<u64>;
     /// Writes a test event delivered to this endpoint alone.
     async fn send_test(
         &self,
@@ -229,20 +279,22 @@ pub trait DeliveryStore {
         endpoint_id: &str,
         draft: EventDraft,
         stamp: EventStamp,
+        once: Option<Once<Event>>,
     ) -> StoreResult<Event>;
     /// Deletes up to `batch` tasks and up to `batch` events written before `before`, keeping
     /// events that still have a pending delivery; returns how many rows went.
     async fn purge(&self, before: Micros, batch: u32) -> StoreResult<u64>;
     /// Deliveries waiting and endpoints resting at `now`, for the metrics.
     async fn backlog(&self, now: Micros) -> StoreResult<Backlog>;
-    /// Makes the task's delivery due now, even if it succeeded or failed before.
-    async fn retry_task(&self, account: i64, id: i64, now: Micros) -> StoreResult<()>;
+    /// Makes the task's delivery due now, even if it succeeded or failed before; returns the
+    /// task.
+    async fn retry_task(&self, account: i64, id: i64, now: Micros, once: Option<Once<Task>>) -> StoreResult<Task>;
 }
 
 /// Everything Herald keeps.
-pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync {}
+pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + Send + Sync {}
 
-impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + Send + Sync> Store for T {}
+impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + Send + Sync> Store for T {}
 
 /// Whether opening a store failed because its database cannot be reached yet (a PostgreSQL
 /// that is not up), which waiting may mend, rather than for a reason that it cannot.

@@ -51,7 +51,7 @@ async fn setup_with(change: impl FnOnce(&mut Config)) -> Setup {
     change(&mut config);
     let store = herald::store::open(&config.database, 4).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
-    let account = store.create_account(&account, "not-a-hash", 0).await.unwrap();
+    let account = store.create_account(&account, "not-a-hash", 0, None).await.unwrap();
     let hand = Hand::at(T0);
     let clock = Clock::manual("UTC", &hand).unwrap();
     let metrics = Arc::new(Metrics::default());
@@ -80,7 +80,7 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
     };
     let id = herald::ids::endpoint_id();
     store
-        .create_endpoint(account, &spec, &id, &herald::ids::webhook_secret(), 0)
+        .create_endpoint(account, &spec, &id, &herald::ids::webhook_secret(), 0, None)
         .await
         .unwrap();
     id
@@ -100,7 +100,7 @@ async fn publish_at(store: &dyn Store, account: i64, count: usize, at: Micros) {
             at,
             datetime: "2026-01-01 00:00:00".into(),
         };
-        store.publish_event(account, draft, stamp).await.unwrap();
+        store.publish_event(account, draft, stamp, None).await.unwrap();
     }
 }
 
@@ -534,10 +534,10 @@ async fn the_database_wakes_the_dispatcher_for_every_write_that_makes_work_due()
     assert!(woken(&wake, wait).await, "a new delivery");
     assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1);
     let task = s.db.count("SELECT max(id) FROM tasks").await;
-    store.retry_task(account, task, T0).await.unwrap();
+    store.retry_task(account, task, T0, None).await.unwrap();
     assert!(woken(&wake, wait).await, "a retry asked for by hand");
     s.db.execute("UPDATE endpoints SET state = 'disabled'").await;
-    store.resume_endpoint(account, &id, T0).await.unwrap();
+    store.resume_endpoint(account, &id, T0, None).await.unwrap();
     assert!(woken(&wake, wait).await, "an endpoint active again");
 
     // What makes nothing due wakes no one. (Checked where it can be without waiting: on
@@ -546,7 +546,7 @@ async fn the_database_wakes_the_dispatcher_for_every_write_that_makes_work_due()
         assert_eq!(s.dispatcher.step().await.unwrap().dispatched, 1);
         assert!(!woken(&wake, wait).await, "a record that puts the retry a minute away");
         let quiet = NewAccount::new("quiet".into(), "correct horse".into(), None, None).unwrap();
-        let quiet = store.create_account(&quiet, "not-a-hash", 0).await.unwrap();
+        let quiet = store.create_account(&quiet, "not-a-hash", 0, None).await.unwrap();
         publish(store, quiet.id, 1).await;
         assert!(!woken(&wake, wait).await, "an event no endpoint subscribes to");
         let draft = EventDraft {
@@ -559,7 +559,7 @@ async fn the_database_wakes_the_dispatcher_for_every_write_that_makes_work_due()
             at: T0,
             datetime: "2026-01-01 00:00:00".into(),
         };
-        assert!(store.publish_event(account, draft, stamp).await.is_err());
+        assert!(store.publish_event(account, draft, stamp, None).await.is_err());
         assert!(!woken(&wake, wait).await, "a write that failed");
     }
 }

@@ -87,17 +87,18 @@ async fn a_host_product_registers_a_type_and_publishes_an_event_of_it() {
 }
 
 /// Concurrent publishes are written together where the store groups them (PostgreSQL): each
-/// caller still gets its own answer, and an event that cannot be written fails alone.
+/// caller still gets its own answer, an event that cannot be written fails alone, and an
+/// Idempotency-Key is kept with its event or, taken already, keeps the event out.
 #[tokio::test]
 async fn concurrent_publishes_each_get_their_own_answer() {
     use herald::domain::account::NewAccount;
-    use herald::domain::event::{EventDraft, EventStamp};
-    use herald::store::StoreError;
+    use herald::domain::event::{Event, EventDraft, EventStamp};
+    use herald::store::{Answer, Once, RequestKey, StoreError};
 
     let db = crate::db::TestDb::new().await;
     let store = herald::store::open(&db.url, 8).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
-    let account = store.create_account(&account, "not-a-hash", 0).await.unwrap().id;
+    let account = store.create_account(&account, "not-a-hash", 0, None).await.unwrap().id;
     let draft = |n: u64, application_id| EventDraft {
         event_type: "BenchEvent".into(),
         application_id,
@@ -108,9 +109,29 @@ async fn concurrent_publishes_each_get_their_own_answer() {
         at: n as i64,
         datetime: "2026-12-02 00:00:00".into(),
     };
+    // Every third event is published under a key of its own, but events 9 and 12 share one,
+    // and event 15 takes the key of the event written first.
+    let key = |n: u64| {
+        let key = match n {
+            9 | 12 => "shared".to_owned(),
+            15 | 1_000 => "first".to_owned(),
+            n => format!("key-{n}"),
+        };
+        let key = RequestKey {
+            scope: "admin".into(),
+            key,
+            fingerprint: format!("request {n}"),
+        };
+        let answer = |event: &Event| Answer {
+            status: 201,
+            location: None,
+            body: event.id.clone(),
+        };
+        (n % 3 == 0 || n == 1_000).then(|| Once::new(key, n as i64, answer))
+    };
     // Written before the others: event 7 reuses its id, which the database itself refuses.
     store
-        .publish_event(account, draft(1_000, None), stamp(1_000))
+        .publish_event(account, draft(1_000, None), stamp(1_000), key(1_000))
         .await
         .unwrap();
     let mut publishes = tokio::task::JoinSet::new();
@@ -120,14 +141,20 @@ async fn concurrent_publishes_each_get_their_own_answer() {
             // Every 20th names an application the account lacks.
             let application = (n % 20 == 0).then_some(424_242);
             let stamp = if n == 7 { stamp(1_000) } else { stamp(n) };
-            (n, store.publish_event(account, draft(n, application), stamp).await)
+            (
+                n,
+                store.publish_event(account, draft(n, application), stamp, key(n)).await,
+            )
         });
     }
     let mut published = 0;
+    let mut shared = Vec::new();
     for (n, answer) in publishes.join_all().await {
         match (n, answer) {
             (7, answer) => assert!(answer.is_err(), "an event was written twice"),
             (n, Err(StoreError::Invalid(invalid))) if n % 20 == 0 => assert_eq!(invalid.code, "unknown_application"),
+            (15, answer) => assert!(matches!(answer, Err(StoreError::KeyTaken)), "{answer:?}"),
+            (9 | 12, answer) => shared.push(answer),
             (n, Ok(event)) if n % 20 != 0 => {
                 assert_eq!(event.id, format!("evt_{n}"));
                 let stored = store.event(account, &event.id).await.unwrap();
@@ -137,11 +164,30 @@ async fn concurrent_publishes_each_get_their_own_answer() {
             (n, answer) => panic!("event {n}: {answer:?}"),
         }
     }
-    assert_eq!(published, 56);
-    for n in [0, 20, 40] {
+    assert_eq!(published, 53);
+    let shared_written: Vec<Event> = shared.into_iter().filter_map(Result::ok).collect();
+    assert_eq!(shared_written.len(), 1, "one of two events under one key");
+    let kept = store
+        .kept("admin", "shared", 0)
+        .await
+        .unwrap()
+        .expect("the key is kept");
+    assert_eq!(
+        kept.answer.body, shared_written[0].id,
+        "with the answer to the event written"
+    );
+    for n in [0, 15, 20, 40] {
         assert!(
             store.event(account, &format!("evt_{n}")).await.is_err(),
             "evt_{n} was written"
         );
     }
+    assert!(
+        store.kept("admin", "key-0", 0).await.unwrap().is_none(),
+        "an event not written keeps no key"
+    );
+    assert_eq!(
+        store.kept("admin", "key-3", 0).await.unwrap().unwrap().fingerprint,
+        "request 3"
+    );
 }

@@ -152,6 +152,8 @@ pub enum Auth {
 pub struct Api<'a> {
     app: &'a TestApp,
     auth: Auth,
+    /// The `Idempotency-Key` every request carries, if any.
+    key: Option<String>,
 }
 
 /// An answer: its status, headers and JSON body (`Null` when the body is empty or not JSON).
@@ -181,6 +183,7 @@ impl TestApp {
         Api {
             app: self,
             auth: Auth::Admin,
+            key: None,
         }
     }
 
@@ -188,6 +191,7 @@ impl TestApp {
         Api {
             app: self,
             auth: Auth::None,
+            key: None,
         }
     }
 
@@ -195,6 +199,7 @@ impl TestApp {
         Api {
             app: self,
             auth: Auth::Basic(login.into(), password.into()),
+            key: None,
         }
     }
 
@@ -219,7 +224,16 @@ impl TestApp {
     }
 }
 
-impl Api<'_> {
+impl<'a> Api<'a> {
+    /// The same client, sending `Idempotency-Key: key`.
+    pub fn with_key(&self, key: &str) -> Api<'a> {
+        Api {
+            app: self.app,
+            auth: self.auth.clone(),
+            key: Some(key.into()),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, None).await
     }
@@ -249,6 +263,9 @@ impl Api<'_> {
             Auth::Admin => request.bearer_auth(ADMIN_TOKEN),
             Auth::Basic(login, password) => request.basic_auth(login, Some(password)),
         };
+        if let Some(key) = &self.key {
+            request = request.header("idempotency-key", key);
+        }
         if let Some((content_type, bytes)) = body {
             request = request.header("content-type", content_type).body(bytes);
         }

@@ -14,6 +14,7 @@ mod durability;
 mod endpoint_ops;
 mod endpoints;
 mod events;
+mod idempotency;
 mod isolation;
 mod migrations;
 mod nodes;

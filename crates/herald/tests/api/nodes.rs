@@ -410,3 +410,76 @@ async fn a_postgresql_restart_under_load_loses_nothing() {
     let after: HashSet<String> = after.into_keys().collect();
     every_event_arrives(&[&receiver], &after, Duration::from_secs(30)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_sent_to_two_nodes_at_once_writes_once() {
+    let Some(db) = postgres().await else { return };
+    let settings = [("HERALD_ROLE", "api")];
+    let nodes = [
+        Node::start(&db.url, &settings).await,
+        Node::start(&db.url, &settings).await,
+    ];
+    setup(&nodes[0], &[], json!({})).await;
+    let client = reqwest::Client::new();
+    // Even keys publish an event (written in groups), odd ones create a job (a transaction
+    // of its own): each key is sent to both nodes at once.
+    let request = |node: &Node, key: usize| {
+        let (path, body) = if key % 2 == 0 {
+            (
+                "/admin/v1/account/acme/event",
+                json!({"event": "LoadEvent", "data": {"key": key}}),
+            )
+        } else {
+            ("/restapi/v1/job", json!({"title": format!("job {key}")}))
+        };
+        let request = client.post(format!("{}{path}", node.base)).json(&body);
+        let request = if key % 2 == 0 {
+            request.bearer_auth(ADMIN_TOKEN)
+        } else {
+            request.basic_auth("acme", Some("correct horse"))
+        };
+        let request = request.header("idempotency-key", format!("key-{key}"));
+        async move {
+            let reply = request.send().await.unwrap();
+            let replayed = reply.headers().contains_key("idempotent-replayed");
+            let status = reply.status().as_u16();
+            let body: serde_json::Value = reply.json().await.unwrap();
+            (key, status, replayed, body)
+        }
+    };
+    const KEYS: usize = 40;
+    let mut sends = tokio::task::JoinSet::new();
+    for key in 0..KEYS {
+        for node in &nodes {
+            sends.spawn(request(node, key));
+        }
+    }
+    let answers = sends.join_all().await;
+    let mut written: HashMap<usize, String> = HashMap::new();
+    for (key, status, replayed, body) in &answers {
+        match (status, replayed) {
+            (201, false) => {
+                let first = written.insert(*key, body["_self"].as_str().unwrap().to_owned());
+                assert!(first.is_none(), "key {key} wrote twice: {answers:?}");
+            }
+            (201, true) => {}
+            (409, false) => assert_eq!(body["error"]["code"], "idempotency_key_in_flight"),
+            _ => panic!("key {key}: {status} {body}"),
+        }
+    }
+    assert_eq!(written.len(), KEYS, "every key wrote once");
+    assert_eq!(db.count("SELECT count(*) FROM events").await, (KEYS / 2) as i64);
+    assert_eq!(db.count("SELECT count(*) FROM jobs").await, (KEYS / 2) as i64);
+    // Once answered, a repeat on either node gets the first answer.
+    for key in 0..KEYS {
+        for node in &nodes {
+            let (_, status, replayed, body) = request(node, key).await;
+            assert_eq!((status, replayed), (201, true), "key {key}: {body}");
+            assert_eq!(body["_self"].as_str().unwrap(), written[&key]);
+        }
+    }
+    let conflicts = answers.iter().filter(|a| a.1 == 409).count();
+    eprintln!(
+        "{KEYS} keys sent to two nodes at once: {conflicts} answered 409 in flight, the rest written or replayed"
+    );
+}

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use super::keys::commit_once;
 use super::order::{Listed, in_id_order_from_start};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
@@ -17,7 +18,7 @@ use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::store::codec::TASK_COLUMNS;
 use crate::store::rows::task_from;
-use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
+use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Once, Page, StoreError, StoreResult};
 
 fn health_from(row: &PgRow) -> StoreResult<Health> {
     Ok(Health {
@@ -131,6 +132,23 @@ impl Columns {
         }
         columns
     }
+}
+
+/// One task with the request that was sent, on any connection.
+async fn task_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<Task> {
+    let row = sqlx::query(&format!(
+        "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
+         LEFT JOIN events ev ON ev.account_id = t.account_id AND ev.id = t.event_id
+         WHERE t.account_id = $1 AND t.id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    let row = found(row, "task")?;
+    let mut task = task_from(&row)?;
+    task.request = Some((row.try_get(13)?, row.try_get(14)?));
+    Ok(task)
 }
 
 #[async_trait]
@@ -297,22 +315,11 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn task(&self, account: i64, id: i64) -> StoreResult<Task> {
-        let row = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
-             LEFT JOIN events ev ON ev.account_id = t.account_id AND ev.id = t.event_id
-             WHERE t.account_id = $1 AND t.id = $2"
-        ))
-        .bind(account)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let row = found(row, "task")?;
-        let mut task = task_from(&row)?;
-        task.request = Some((row.try_get(13)?, row.try_get(14)?));
-        Ok(task)
+        let mut conn = self.pool.acquire().await?;
+        task_on(&mut conn, account, id).await
     }
 
-    async fn retry_task(&self, account: i64, id: i64, now: Micros) -> StoreResult<()> {
+    async fn retry_task(&self, account: i64, id: i64, now: Micros, once: Option<Once<Task>>) -> StoreResult<Task> {
         let mut tx = self.pool.begin().await?;
         let delivery: Option<i64> =
             sqlx::query_scalar("SELECT delivery_id FROM tasks WHERE account_id = $1 AND id = $2")
@@ -350,11 +357,18 @@ impl DeliveryStore for PostgresStore {
             .bind(delivery)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
+        let task = task_on(&mut tx, account, id).await?;
+        commit_once(tx, once, &task).await?;
+        Ok(task)
     }
 
-    async fn resume_endpoint(&self, account: i64, id: &str, at: Micros) -> StoreResult<Endpoint> {
+    async fn resume_endpoint(
+        &self,
+        account: i64,
+        id: &str,
+        at: Micros,
+        once: Option<Once<Endpoint>>,
+    ) -> StoreResult<Endpoint> {
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
@@ -369,11 +383,18 @@ impl DeliveryStore for PostgresStore {
             return Err(StoreError::NotFound("endpoint"));
         }
         let endpoint = endpoint_on(&mut tx, account, id).await?;
-        tx.commit().await?;
+        commit_once(tx, once, &endpoint).await?;
         Ok(endpoint)
     }
 
-    async fn replay(&self, account: i64, endpoint_id: &str, since: Micros, now: Micros) -> StoreResult<u64> {
+    async fn replay(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        since: Micros,
+        now: Micros,
+        once: Option<Once<u64>>,
+    ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
         let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
@@ -392,7 +413,7 @@ impl DeliveryStore for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        tx.commit().await?;
+        commit_once(tx, once, &count).await?;
         Ok(count)
     }
 
@@ -402,12 +423,13 @@ impl DeliveryStore for PostgresStore {
         endpoint_id: &str,
         draft: EventDraft,
         stamp: EventStamp,
+        once: Option<Once<Event>>,
     ) -> StoreResult<Event> {
         let mut tx = self.pool.begin().await?;
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
         let event = draft.stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Only(endpoint.seq)).await?;
-        tx.commit().await?;
+        commit_once(tx, once, &event).await?;
         Ok(event)
     }
 

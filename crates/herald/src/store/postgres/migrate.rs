@@ -41,6 +41,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cascades_written_out",
         include_str!("../../../migrations/postgres/0007_cascades_written_out.sql"),
     ),
+    (
+        8,
+        "idempotency_keys",
+        include_str!("../../../migrations/postgres/0008_idempotency_keys.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

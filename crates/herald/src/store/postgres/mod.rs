@@ -20,7 +20,7 @@ use super::codec::{
     found, quoted,
 };
 use super::rows::{account_from, step_from};
-use super::{AccountStore, Page, StoreError, StoreResult};
+use super::{AccountStore, Once, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
@@ -28,6 +28,7 @@ use crate::domain::recruiting::{Process, StepStatus};
 
 mod claim;
 mod delivery;
+mod keys;
 mod migrate;
 mod notify;
 mod order;
@@ -163,7 +164,13 @@ impl AccountStore for PostgresStore {
         Ok(kept.rows_affected() == 1)
     }
 
-    async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account> {
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        password_hash: &str,
+        at: Micros,
+        once: Option<Once<Account>>,
+    ) -> StoreResult<Account> {
         let mut tx = self.pool.begin().await?;
         order::in_id_order(&mut tx, Listed::Accounts, 0).await?;
         let account_id: i64 = sqlx::query_scalar(
@@ -198,14 +205,15 @@ impl AccountStore for PostgresStore {
         .bind(&statuses)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(Account {
+        let account = Account {
             id: account_id,
             login: new.login.clone(),
             name: new.name.clone(),
             process_id,
             created_at: at,
-        })
+        };
+        keys::commit_once(tx, once, &account).await?;
+        Ok(account)
     }
 
     async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>> {
@@ -242,12 +250,13 @@ impl AccountStore for PostgresStore {
 
     async fn delete_account(&self, login: &str) -> StoreResult<()> {
         // Foreign keys delete the account's data, but for its events, tasks and leases, whose
-        // cascades are written out (migration 0007). Its deliveries go with its endpoints.
+        // cascades are written out (migration 0007), and its idempotency keys. Its deliveries go with its endpoints.
         let deleted: i64 = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM accounts WHERE login = $1 RETURNING id),
              events AS (DELETE FROM events e USING gone WHERE e.account_id = gone.id),
              tasks AS (DELETE FROM tasks t USING gone WHERE t.account_id = gone.id),
-             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = gone.id)
+             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = gone.id),
+             keys AS (DELETE FROM idempotency_keys k USING gone WHERE k.scope = 'account:' || gone.id)
              SELECT count(*) FROM gone",
         )
         .bind(login)

@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::Invalid;
 use crate::domain::event::Event;
+use crate::store::once::{KEY_LIFETIME, KeyRow};
 use crate::store::{StoreError, StoreResult};
 
 /// Most events in one statement: enough to absorb every request of a busy API, few enough that
@@ -27,7 +28,30 @@ const WRITERS: usize = 2;
 struct Waiting {
     account: i64,
     event: Event,
+    /// The request's Idempotency-Key, to keep with the event.
+    key: Option<KeyRow>,
     answer: oneshot::Sender<StoreResult<Event>>,
+}
+
+/// What became of one event of a group.
+#[derive(Clone, Copy, PartialEq)]
+enum Outcome {
+    Written,
+    /// It names an application its account does not have.
+    UnknownApplication,
+    /// Its Idempotency-Key is kept already.
+    KeyTaken,
+}
+
+impl Waiting {
+    fn answer(self, outcome: Outcome) {
+        let answer = match outcome {
+            Outcome::Written => Ok(self.event),
+            Outcome::UnknownApplication => Err(unknown_application(self.event.application_id)),
+            Outcome::KeyTaken => Err(StoreError::KeyTaken),
+        };
+        let _ = self.answer.send(answer);
+    }
 }
 
 /// The queue of events to publish, and the writers that empty it.
@@ -47,12 +71,18 @@ impl Publisher {
         Publisher { queue }
     }
 
-    /// Writes `event` to `account`'s log with a delivery for each subscribed endpoint; returns
-    /// once it is committed. An event about an application the account does not have is
-    /// `Invalid` and writes nothing.
-    pub(super) async fn publish(&self, account: i64, event: Event) -> StoreResult<Event> {
+    /// Writes `event` to `account`'s log with a delivery for each subscribed endpoint, and
+    /// the request's `key` if any; returns once it is committed. An event about an
+    /// application the account does not have is `Invalid` and writes nothing; so is one whose
+    /// key is taken (`KeyTaken`).
+    pub(super) async fn publish(&self, account: i64, event: Event, key: Option<KeyRow>) -> StoreResult<Event> {
         let (answer, answered) = oneshot::channel();
-        let waiting = Waiting { account, event, answer };
+        let waiting = Waiting {
+            account,
+            event,
+            key,
+            answer,
+        };
         if self.queue.send(waiting).await.is_err() {
             return Err(StoreError::Other("the event writers have stopped".into()));
         }
@@ -75,26 +105,21 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
             }
         }
         match write(&pool, &group).await {
-            Ok(written) => {
-                for (waiting, written) in group.into_iter().zip(written) {
-                    let answer = if written {
-                        Ok(waiting.event)
-                    } else {
-                        Err(unknown_application(waiting.event.application_id))
-                    };
-                    let _ = waiting.answer.send(answer);
+            Ok(outcomes) => {
+                for (waiting, outcome) in group.into_iter().zip(outcomes) {
+                    waiting.answer(outcome);
                 }
             }
-            // One bad event (an id written twice, say) must not fail the others:
-            // each is tried again alone, and gets its own answer.
+            // One bad event (an id written twice, or a key twice in the group, say) must not
+            // fail the others: each is tried again alone, and gets its own answer.
             Err(_) if group.len() > 1 => {
                 for waiting in group {
-                    let answer = match write(&pool, std::slice::from_ref(&waiting)).await {
-                        Ok(written) if written[0] => Ok(waiting.event),
-                        Ok(_) => Err(unknown_application(waiting.event.application_id)),
-                        Err(e) => Err(e.into()),
-                    };
-                    let _ = waiting.answer.send(answer);
+                    match write(&pool, std::slice::from_ref(&waiting)).await {
+                        Ok(outcomes) => waiting.answer(outcomes[0]),
+                        Err(e) => {
+                            let _ = waiting.answer.send(Err(e.into()));
+                        }
+                    }
                 }
             }
             // A group of one: the error is its own.
@@ -117,35 +142,64 @@ fn unknown_application(application: Option<i64>) -> StoreError {
 }
 
 /// Writes a group's events, each with a delivery for every endpoint of its account that
-/// subscribes to its type, in one statement and so in one transaction; tells, event by
-/// event, which were written (an event naming an application its account lacks is not).
-/// The events take their seqs in the group's order: one round trip for the whole group.
-async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<bool>> {
-    let mut accounts = Vec::with_capacity(group.len());
-    let mut ids = Vec::with_capacity(group.len());
-    let mut types = Vec::with_capacity(group.len());
-    let mut applications = Vec::with_capacity(group.len());
-    let mut times = Vec::with_capacity(group.len());
-    let mut bodies = Vec::with_capacity(group.len());
-    for Waiting { account, event, .. } in group {
+/// subscribes to its type and with its request's Idempotency-Key, in one statement and so in
+/// one transaction; tells, event by event, what became of it. An event naming an application
+/// its account lacks is not written, nor one whose key is kept already. The events take their
+/// seqs in the group's order: one round trip for the whole group.
+async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
+    let n = group.len();
+    let (mut accounts, mut ids, mut types) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut applications, mut times, mut bodies) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut scopes, mut keys, mut fingerprints) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut statuses, mut locations, mut answers) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for Waiting {
+        account, event, key, ..
+    } in group
+    {
         accounts.push(*account);
         ids.push(event.id.as_str());
         types.push(event.event_type.as_str());
         applications.push(event.application_id);
         times.push(event.created_at);
         bodies.push(event.body.as_str());
+        scopes.push(key.as_ref().map(|k| k.key.scope.as_str()));
+        keys.push(key.as_ref().map(|k| k.key.key.as_str()));
+        fingerprints.push(key.as_ref().map(|k| k.key.fingerprint.as_str()));
+        statuses.push(key.as_ref().map(|k| i16::try_from(k.answer.status).unwrap_or(i16::MAX)));
+        locations.push(key.as_ref().and_then(|k| k.answer.location.as_deref()));
+        answers.push(key.as_ref().map(|k| k.answer.body.as_str()));
     }
-    let written: Vec<i64> = sqlx::query_scalar(
+    let accepted: Vec<(i64, bool)> = sqlx::query_as(
         "WITH given AS (
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
-                 WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body, position)),
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                                  $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[])
+                 WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body,
+                                       scope, key, fingerprint, status, location, answer, position)),
          accepted AS (
              SELECT * FROM given g
              WHERE g.application_id IS NULL OR EXISTS (
                  SELECT 1 FROM applications a WHERE a.account_id = g.account_id AND a.id = g.application_id)),
+         -- A key kept already, and not run out, keeps nothing: its event is not written.
+         kept AS (
+             INSERT INTO idempotency_keys (scope, key, fingerprint, status, location, body, created_at)
+             SELECT scope, key, fingerprint, status, location, answer, created_at FROM accepted
+             WHERE key IS NOT NULL
+             ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                 status = excluded.status, location = excluded.location, body = excluded.body,
+                 created_at = excluded.created_at
+             WHERE idempotency_keys.created_at < excluded.created_at - $13
+             RETURNING scope, key),
+         written AS (
+             SELECT a.*, a.key IS NULL OR EXISTS (SELECT 1 FROM kept k WHERE k.scope = a.scope AND k.key = a.key)
+                 AS keyed
+             FROM accepted a),
          event AS (
              INSERT INTO events (account_id, id, event_type, application_id, created_at, body)
-             SELECT account_id, id, event_type, application_id, created_at, body FROM accepted ORDER BY position
+             SELECT account_id, id, event_type, application_id, created_at, body FROM written WHERE keyed
+             ORDER BY position
              RETURNING account_id, seq, event_type, application_id, created_at),
          delivery AS (
              INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
@@ -156,7 +210,7 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<bool>> {
              ORDER BY event.seq, e.seq)
          -- An INSERT in WITH runs whether or not the statement reads it; its trigger
          -- announces the new work to every node (migration 0006).
-         SELECT position FROM accepted",
+         SELECT position, keyed FROM written",
     )
     .bind(&accounts)
     .bind(&ids)
@@ -164,11 +218,18 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<bool>> {
     .bind(&applications)
     .bind(&times)
     .bind(&bodies)
+    .bind(&scopes)
+    .bind(&keys)
+    .bind(&fingerprints)
+    .bind(&statuses)
+    .bind(&locations)
+    .bind(&answers)
+    .bind(KEY_LIFETIME)
     .fetch_all(pool)
     .await?;
-    let mut answers = vec![false; group.len()];
-    for position in written {
-        answers[(position - 1) as usize] = true;
+    let mut outcomes = vec![Outcome::UnknownApplication; n];
+    for (position, keyed) in accepted {
+        outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
     }
-    Ok(answers)
+    Ok(outcomes)
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 
+use super::keys::commit_once;
 use super::order::{Listed, in_id_order};
 use super::webhooks::{Fanout, insert_event};
 use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found};
@@ -16,7 +17,7 @@ use crate::domain::recruiting::{
 };
 use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT};
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
-use crate::store::{ApplicationsOf, Page, RecruitingStore, StoreError, StoreResult};
+use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
 
 async fn job_on(conn: &mut PgConnection, account: i64, id: i64) -> sqlx::Result<Option<Job>> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = $1 AND j.id = $2");
@@ -118,7 +119,13 @@ fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
 
 #[async_trait]
 impl RecruitingStore for PostgresStore {
-    async fn create_job(&self, account: &Account, job: &NewJob, at: Micros) -> StoreResult<Job> {
+    async fn create_job(
+        &self,
+        account: &Account,
+        job: &NewJob,
+        at: Micros,
+        once: Option<Once<Job>>,
+    ) -> StoreResult<Job> {
         let mut tx = self.pool.begin().await?;
         in_id_order(&mut tx, Listed::AccountData, account.id).await?;
         let id: i64 = sqlx::query_scalar(
@@ -133,15 +140,16 @@ impl RecruitingStore for PostgresStore {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(Job {
+        let job = Job {
             id,
             title: job.title.clone(),
             reference: job.reference.clone(),
             status: job.status.clone(),
             process_id: account.process_id,
             created_at: at,
-        })
+        };
+        commit_once(tx, once, &job).await?;
+        Ok(job)
     }
 
     async fn job(&self, account: i64, id: i64) -> StoreResult<Job> {
@@ -155,7 +163,13 @@ impl RecruitingStore for PostgresStore {
         Ok(rows.iter().map(|r| job_from(r, 0)).collect::<sqlx::Result<_>>()?)
     }
 
-    async fn create_candidate(&self, account: i64, candidate: &NewCandidate, at: Micros) -> StoreResult<Candidate> {
+    async fn create_candidate(
+        &self,
+        account: i64,
+        candidate: &NewCandidate,
+        at: Micros,
+        once: Option<Once<Candidate>>,
+    ) -> StoreResult<Candidate> {
         let mut tx = self.pool.begin().await?;
         in_id_order(&mut tx, Listed::AccountData, account).await?;
         let id: i64 = sqlx::query_scalar(
@@ -169,14 +183,15 @@ impl RecruitingStore for PostgresStore {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(Candidate {
+        let candidate = Candidate {
             id,
             first_name: candidate.first_name.clone(),
             last_name: candidate.last_name.clone(),
             email: candidate.email.clone(),
             created_at: at,
-        })
+        };
+        commit_once(tx, once, &candidate).await?;
+        Ok(candidate)
     }
 
     async fn candidate(&self, account: i64, id: i64) -> StoreResult<Candidate> {
@@ -196,6 +211,7 @@ impl RecruitingStore for PostgresStore {
         candidate_id: i64,
         job_id: i64,
         stamp: EventStamp,
+        once: Option<Once<(Application, Event)>>,
     ) -> StoreResult<(Application, Event)> {
         let mut tx = self.pool.begin().await?;
         candidate_on(&mut tx, account, candidate_id)
@@ -231,9 +247,9 @@ impl RecruitingStore for PostgresStore {
         record_step(&mut tx, account, id, None, first.id, stamp.at).await?;
         let event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        let application = application_on(&mut tx, account, id).await?;
-        tx.commit().await?;
-        Ok((application, event))
+        let created = (application_on(&mut tx, account, id).await?, event);
+        commit_once(tx, once, &created).await?;
+        Ok(created)
     }
 
     async fn application(&self, account: i64, id: i64) -> StoreResult<Application> {
@@ -281,6 +297,7 @@ impl RecruitingStore for PostgresStore {
         application_id: i64,
         step_id: i64,
         stamp: EventStamp,
+        once: Option<Once<(StepChange, Event)>>,
     ) -> StoreResult<(StepChange, Event)> {
         let mut tx = self.pool.begin().await?;
         let from = current_step_on(&mut tx, account, application_id)
@@ -294,14 +311,15 @@ impl RecruitingStore for PostgresStore {
         let change_id = record_step(&mut tx, account, application_id, Some(from.id), to.id, stamp.at).await?;
         let event = event::process_step_change(application_id, &from, &to).stamp(stamp);
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        tx.commit().await?;
         let change = StepChange {
             change_id,
             application_id,
             step: to,
             date: event.created_at,
         };
-        Ok((change, event))
+        let moved = (change, event);
+        commit_once(tx, once, &moved).await?;
+        Ok(moved)
     }
 
     async fn step_changes(&self, account: i64, page: Page) -> StoreResult<Vec<StepChange>> {

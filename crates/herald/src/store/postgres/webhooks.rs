@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::keys::commit_once;
 use super::order::{Listed, in_id_order};
 use super::{PostgresStore, account_page, column_text, conflict, decode, decode_word, found, quoted};
 use crate::clock::Micros;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
-use crate::store::{Page, StoreError, StoreResult, WebhookStore};
+use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Who gets deliveries of an event being written.
 #[derive(Clone, Copy)]
@@ -110,7 +111,8 @@ impl WebhookStore for PostgresStore {
             .collect()
     }
 
-    async fn create_event_type(&self, event_type: &EventType, at: Micros) -> StoreResult<()> {
+    async fn create_event_type(&self, event_type: &EventType, at: Micros, once: Option<Once<()>>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES ($1, $2, $3, false, $4)",
         )
@@ -118,15 +120,23 @@ impl WebhookStore for PostgresStore {
         .bind(&event_type.description)
         .bind(event_type.schema.to_string())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(conflict(format!("the event type {:?} exists", event_type.name)))?;
-        Ok(())
+        commit_once(tx, once, &()).await
     }
 
-    async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event> {
-        let event = self.publisher.publish(account, draft.stamp(stamp)).await?;
-        Ok(event)
+    async fn publish_event(
+        &self,
+        account: i64,
+        draft: EventDraft,
+        stamp: EventStamp,
+        once: Option<Once<Event>>,
+    ) -> StoreResult<Event> {
+        let event = draft.stamp(stamp);
+        // The answer is the event itself, known before it is written.
+        let key = once.map(|once| once.row(&event));
+        self.publisher.publish(account, event, key).await
     }
 
     async fn event(&self, account: i64, id: &str) -> StoreResult<Event> {
@@ -154,6 +164,7 @@ impl WebhookStore for PostgresStore {
         id: &str,
         secret: &str,
         at: Micros,
+        once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
         let mut tx = self.pool.begin().await?;
         in_id_order(&mut tx, Listed::AccountData, account).await?;
@@ -174,8 +185,9 @@ impl WebhookStore for PostgresStore {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
-        endpoint_from(&row)
+        let endpoint = endpoint_from(&row)?;
+        commit_once(tx, once, &endpoint).await?;
+        Ok(endpoint)
     }
 
     async fn endpoint(&self, account: i64, id: &str) -> StoreResult<Endpoint> {
@@ -215,7 +227,9 @@ impl WebhookStore for PostgresStore {
         secret: &str,
         previous_until: Micros,
         at: Micros,
+        once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE endpoints SET previous_secret = secret, previous_secret_until = $1, secret = $2, updated_at = $3
              WHERE account_id = $4 AND id = $5 RETURNING {ENDPOINT_COLUMNS}"
@@ -225,9 +239,11 @@ impl WebhookStore for PostgresStore {
         .bind(at)
         .bind(account)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        endpoint_from(&found(row, "endpoint")?)
+        let endpoint = endpoint_from(&found(row, "endpoint")?)?;
+        commit_once(tx, once, &endpoint).await?;
+        Ok(endpoint)
     }
 
     async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
@@ -17,7 +17,7 @@ use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::store::codec::TASK_COLUMNS;
 use crate::store::rows::task_from;
-use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Page, StoreError, StoreResult};
+use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Once, Page, StoreError, StoreResult};
 
 fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
     let state: String = row.get(0)?;
@@ -29,6 +29,23 @@ fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
         suspensions: row.get::<_, i64>(4)? as u32,
     };
     Ok((state, health))
+}
+
+/// One task with the request that was sent, on any connection.
+fn task_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Task> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
+         LEFT JOIN events ev ON ev.id = t.event_id WHERE t.account_id = ? AND t.id = ?"
+    );
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row([account, id], |r| {
+            let mut task = task_from(r)?;
+            task.request = Some((r.get(13)?, r.get(14)?));
+            Ok(task)
+        })
+        .optional()?;
+    found(row, "task")
 }
 
 #[async_trait]
@@ -175,28 +192,12 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn task(&self, account: i64, id: i64) -> StoreResult<Task> {
-        self.db
-            .read(move |conn| {
-                let sql = format!(
-                    "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
-                     LEFT JOIN events ev ON ev.id = t.event_id WHERE t.account_id = ? AND t.id = ?"
-                );
-                let row = conn
-                    .prepare_cached(&sql)?
-                    .query_row([account, id], |r| {
-                        let mut task = task_from(r)?;
-                        task.request = Some((r.get(13)?, r.get(14)?));
-                        Ok(task)
-                    })
-                    .optional()?;
-                found(row, "task")
-            })
-            .await
+        self.db.read(move |conn| task_on(conn, account, id)).await
     }
 
-    async fn retry_task(&self, account: i64, id: i64, now: Micros) -> StoreResult<()> {
+    async fn retry_task(&self, account: i64, id: i64, now: Micros, once: Option<Once<Task>>) -> StoreResult<Task> {
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let delivery: Option<i64> = conn
                     .query_row(
                         "SELECT delivery_id FROM tasks WHERE account_id = ? AND id = ?",
@@ -224,19 +225,24 @@ impl DeliveryStore for SqliteStore {
                             "UPDATE deliveries SET state = 'pending', next_at = ?, leased_until = NULL WHERE id = ?",
                             [now, delivery],
                         )?;
-                        Ok(())
+                        task_on(conn, account, id)
                     }
                 }
             })
-            .await?;
-        Ok(())
+            .await
     }
 
-    async fn resume_endpoint(&self, account: i64, id: &str, at: Micros) -> StoreResult<Endpoint> {
+    async fn resume_endpoint(
+        &self,
+        account: i64,
+        id: &str,
+        at: Micros,
+        once: Option<Once<Endpoint>>,
+    ) -> StoreResult<Endpoint> {
         let id = id.to_owned();
         let endpoint = self
             .db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let changed = conn.execute(
                     "UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
                          failing_since = NULL, suspensions = 0, updated_at = ? WHERE account_id = ? AND id = ?",
@@ -251,11 +257,18 @@ impl DeliveryStore for SqliteStore {
         Ok(endpoint)
     }
 
-    async fn replay(&self, account: i64, endpoint_id: &str, since: Micros, now: Micros) -> StoreResult<u64> {
+    async fn replay(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        since: Micros,
+        now: Micros,
+        once: Option<Once<u64>>,
+    ) -> StoreResult<u64> {
         let endpoint_id = endpoint_id.to_owned();
         let count = self
             .db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let endpoint = endpoint_on(conn, account, &endpoint_id)?;
                 let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
                 let count = conn.execute(
@@ -278,11 +291,12 @@ impl DeliveryStore for SqliteStore {
         endpoint_id: &str,
         draft: EventDraft,
         stamp: EventStamp,
+        once: Option<Once<Event>>,
     ) -> StoreResult<Event> {
         let endpoint_id = endpoint_id.to_owned();
         let event = self
             .db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let endpoint = endpoint_on(conn, account, &endpoint_id)?;
                 let event = draft.stamp(stamp);
                 insert_event(conn, account, &event, Fanout::Only(endpoint.seq))?;

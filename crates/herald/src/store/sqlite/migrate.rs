@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calls_in_flight",
         include_str!("../../../migrations/sqlite/0006_calls_in_flight.sql"),
     ),
+    (
+        7,
+        "idempotency_keys",
+        include_str!("../../../migrations/sqlite/0007_idempotency_keys.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

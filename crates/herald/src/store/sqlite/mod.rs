@@ -18,7 +18,7 @@ use super::codec::{
     found, quoted,
 };
 use super::rows::{account_from, step_from};
-use super::{AccountStore, Page, StoreError, StoreResult};
+use super::{AccountStore, Once, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
@@ -28,6 +28,7 @@ use engine::Engine;
 mod claim;
 mod delivery;
 mod engine;
+mod keys;
 mod migrate;
 mod recruiting;
 mod webhooks;
@@ -149,10 +150,16 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn create_account(&self, new: &NewAccount, password_hash: &str, at: Micros) -> StoreResult<Account> {
+    async fn create_account(
+        &self,
+        new: &NewAccount,
+        password_hash: &str,
+        at: Micros,
+        once: Option<Once<Account>>,
+    ) -> StoreResult<Account> {
         let (new, password_hash) = (new.clone(), password_hash.to_owned());
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let account_id: i64 = conn
                     .query_row(
                         "INSERT INTO accounts (login, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
@@ -221,12 +228,20 @@ impl AccountStore for SqliteStore {
     async fn delete_account(&self, login: &str) -> StoreResult<()> {
         let login = login.to_owned();
         self.db
-            .write(
-                move |conn| match conn.execute("DELETE FROM accounts WHERE login = ?", [login])? {
-                    0 => Err(StoreError::NotFound("account")),
-                    _ => Ok(()),
-                },
-            )
+            .write(move |conn| {
+                let id: Option<i64> = conn
+                    .query_row("DELETE FROM accounts WHERE login = ? RETURNING id", [login], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                let id = found(id, "account")?;
+                // Its data goes by the foreign keys' cascades; its keys, which have none, here.
+                conn.execute(
+                    "DELETE FROM idempotency_keys WHERE scope = ?",
+                    [format!("account:{id}")],
+                )?;
+                Ok(())
+            })
             .await
     }
 

@@ -15,7 +15,7 @@ use crate::domain::recruiting::{
 };
 use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT};
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
-use crate::store::{ApplicationsOf, Page, RecruitingStore, StoreError, StoreResult};
+use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
 
 fn job_on(conn: &Connection, account: i64, id: i64) -> rusqlite::Result<Option<Job>> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = ? AND j.id = ?");
@@ -98,10 +98,16 @@ fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
 
 #[async_trait]
 impl RecruitingStore for SqliteStore {
-    async fn create_job(&self, account: &Account, job: &NewJob, at: Micros) -> StoreResult<Job> {
+    async fn create_job(
+        &self,
+        account: &Account,
+        job: &NewJob,
+        at: Micros,
+        once: Option<Once<Job>>,
+    ) -> StoreResult<Job> {
         let (account_id, process_id, job) = (account.id, account.process_id, job.clone());
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let id: i64 = conn
                     .prepare_cached(
                         "INSERT INTO jobs (account_id, process_id, title, reference, status, created_at)
@@ -142,10 +148,16 @@ impl RecruitingStore for SqliteStore {
             .await
     }
 
-    async fn create_candidate(&self, account: i64, candidate: &NewCandidate, at: Micros) -> StoreResult<Candidate> {
+    async fn create_candidate(
+        &self,
+        account: i64,
+        candidate: &NewCandidate,
+        at: Micros,
+        once: Option<Once<Candidate>>,
+    ) -> StoreResult<Candidate> {
         let candidate = candidate.clone();
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let id: i64 = conn
                     .prepare_cached(
                         "INSERT INTO candidates (account_id, first_name, last_name, email, created_at)
@@ -198,10 +210,11 @@ impl RecruitingStore for SqliteStore {
         candidate_id: i64,
         job_id: i64,
         stamp: EventStamp,
+        once: Option<Once<(Application, Event)>>,
     ) -> StoreResult<(Application, Event)> {
         let created =
             self.db
-                .write(move |conn| {
+                .write_once(once, move |conn| {
                     candidate_on(conn, account, candidate_id)?
                         .ok_or_else(|| unknown("unknown_candidate", "candidate", candidate_id))?;
                     let job = job_on(conn, account, job_id)?.ok_or_else(|| unknown("unknown_job", "job", job_id))?;
@@ -275,10 +288,11 @@ impl RecruitingStore for SqliteStore {
         application_id: i64,
         step_id: i64,
         stamp: EventStamp,
+        once: Option<Once<(StepChange, Event)>>,
     ) -> StoreResult<(StepChange, Event)> {
         let moved = self
             .db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let from = current_step_on(conn, account, application_id)?
                     .ok_or_else(|| unknown("unknown_application", "application", application_id))?;
                 let to = step_on(conn, account, step_id)?.ok_or_else(|| unknown("unknown_step", "step", step_id))?;

@@ -8,7 +8,7 @@ use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
-use crate::store::{Page, StoreError, StoreResult, WebhookStore};
+use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Who gets deliveries of an event being written.
 #[derive(Clone, Copy)]
@@ -146,10 +146,10 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
-    async fn create_event_type(&self, event_type: &EventType, at: Micros) -> StoreResult<()> {
+    async fn create_event_type(&self, event_type: &EventType, at: Micros, once: Option<Once<()>>) -> StoreResult<()> {
         let event_type = event_type.clone();
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 conn.execute(
                     "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES (?, ?, ?, 0, ?)",
                     params![
@@ -165,10 +165,16 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
-    async fn publish_event(&self, account: i64, draft: EventDraft, stamp: EventStamp) -> StoreResult<Event> {
+    async fn publish_event(
+        &self,
+        account: i64,
+        draft: EventDraft,
+        stamp: EventStamp,
+        once: Option<Once<Event>>,
+    ) -> StoreResult<Event> {
         let event = self
             .db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 if let Some(application) = draft.application_id {
                     let exists = conn
                         .prepare_cached("SELECT 1 FROM applications WHERE account_id = ? AND id = ?")?
@@ -222,10 +228,11 @@ impl WebhookStore for SqliteStore {
         id: &str,
         secret: &str,
         at: Micros,
+        once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
         let (spec, id, secret) = (spec.clone(), id.to_owned(), secret.to_owned());
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 conn.execute(
                     "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
                          suspended_until, consecutive_failures, created_at, updated_at)
@@ -302,10 +309,11 @@ impl WebhookStore for SqliteStore {
         secret: &str,
         previous_until: Micros,
         at: Micros,
+        once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
         let (id, secret) = (id.to_owned(), secret.to_owned());
         self.db
-            .write(move |conn| {
+            .write_once(once, move |conn| {
                 let changed = conn.execute(
                     "UPDATE endpoints SET previous_secret = secret, previous_secret_until = ?, secret = ?, updated_at = ?
                      WHERE account_id = ? AND id = ?",
