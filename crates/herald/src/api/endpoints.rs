@@ -236,17 +236,18 @@ async fn delete(State(state): State<AppState>, scope: Scope, EndpointId(id): End
     Ok(no_content())
 }
 
-/// Makes a suspended or disabled endpoint active; its waiting deliveries go out at once.
+/// Makes a suspended or disabled endpoint active, with its `EndpointResumed`; its waiting
+/// deliveries go out at once.
 async fn resume(
     State(state): State<AppState>,
     scope: Scope,
     EndpointId(id): EndpointId,
     key: IdempotencyKey,
 ) -> ApiResult {
-    let now = state.clock.now();
+    let stamp = state.stamp();
     let answer = endpoint_answer(&scope, &state.clock, None, ok_answer);
-    key.write(now, answer, |once| {
-        state.store.resume_endpoint(scope.account.id, &id, now, once)
+    key.write(stamp.at, answer, |once| {
+        state.store.resume_endpoint(scope.account.id, &id, stamp, once)
     })
     .await
 }

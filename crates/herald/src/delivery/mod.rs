@@ -114,6 +114,14 @@ impl Dispatcher {
         Ok((dispatcher, finished))
     }
 
+    /// The rules the store applies as it records this dispatcher's calls.
+    fn rules(&self) -> Arc<recorder::Rules> {
+        Arc::new(recorder::Rules {
+            suspension: self.config.suspension.clone(),
+            clock: self.clock.clone(),
+        })
+    }
+
     /// The same dispatcher with another idle safety net: tests shorten it to see what it
     /// finds without waiting a minute.
     pub fn with_safety_net(self, safety_net: Duration) -> Dispatcher {
@@ -124,7 +132,7 @@ impl Dispatcher {
     pub async fn run(self, finished: mpsc::Receiver<CallRecord>, shutdown: impl Future<Output = ()>) {
         let recorder = Recorder {
             store: self.store.clone(),
-            suspension: self.config.suspension.clone(),
+            rules: self.rules(),
             wake: self.wake.clone(),
             ended: self.ended.clone(),
         };
@@ -229,8 +237,7 @@ impl Dispatcher {
         }
         let records: Arc<[CallRecord]> = calls.join_all().await.into();
         if !records.is_empty() {
-            let rule = recorder::health_rule(self.config.suspension.clone());
-            self.store.record_calls(records, rule).await?;
+            self.store.record_calls(records, self.rules()).await?;
         }
         Ok(Outcome { dispatched, at })
     }

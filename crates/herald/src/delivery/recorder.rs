@@ -12,19 +12,55 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 use super::schedule;
-use crate::clock::Micros;
+use crate::clock::{Clock, Micros};
 use crate::config::SuspensionConfig;
 use crate::domain::delivery::{CallRecord, Claimed};
-use crate::store::{HealthRule, Store};
+use crate::domain::endpoint::Health;
+use crate::domain::event::{Event, EventStamp};
+use crate::domain::operational::{self, About, LastCall, News};
+use crate::ids;
+use crate::store::{CallRules, Store};
 
 /// Most calls recorded in one transaction.
 pub(super) const RECORD_BATCH: usize = 512;
 
-/// How a recorded call changes its endpoint's health: the suspension rules of `schedule`.
-pub(super) fn health_rule(suspension: SuspensionConfig) -> HealthRule {
-    Arc::new(move |health, call: &CallRecord| {
-        schedule::after_call(&suspension, health, call.attempt.verdict, call.attempt.ended_at())
-    })
+/// The rules the store applies as it records calls: the suspension rules of `schedule`, and
+/// operational events stamped with the clock.
+pub(super) struct Rules {
+    pub suspension: SuspensionConfig,
+    pub clock: Clock,
+}
+
+impl CallRules for Rules {
+    fn health(&self, health: Health, call: &CallRecord) -> Health {
+        schedule::after_call(&self.suspension, health, call.attempt.verdict, call.attempt.ended_at())
+    }
+
+    fn tell(&self, news: News, call: &CallRecord, health: &Health, task_id: Option<i64>) -> Event {
+        let attempt = &call.attempt;
+        // Now, as the record is written: a call's end, which adds its real duration to the
+        // clock's time of its start, can lie ahead of a manual clock, and the event's
+        // deliveries would wait for the clock to catch up.
+        let at = self.clock.now();
+        let stamp = EventStamp {
+            id: ids::event_id(),
+            at,
+            datetime: self.clock.datetime(at),
+        };
+        let about = About {
+            endpoint_id: &attempt.claimed.endpoint_id,
+            url: &attempt.claimed.url,
+            state: health.state,
+            consecutive_failures: health.consecutive_failures,
+            suspended_until: health.suspended_until.map(|until| self.clock.datetime(until)),
+        };
+        let last_call = task_id.map(|task_id| LastCall {
+            task_id,
+            response_status: attempt.response_status,
+            error: attempt.failure.as_ref().map(|f| f.code),
+        });
+        operational::event(news, &about, last_call.as_ref(), stamp)
+    }
 }
 
 /// This node's calls that have ended and wait to be recorded, by (delivery id, lease until).
@@ -73,7 +109,7 @@ impl Ended {
 /// dispatcher and its calls are gone.
 pub(super) struct Recorder {
     pub store: Arc<dyn Store>,
-    pub suspension: SuspensionConfig,
+    pub rules: Arc<Rules>,
     pub wake: Arc<Notify>,
     pub ended: Ended,
 }
@@ -81,13 +117,13 @@ pub(super) struct Recorder {
 impl Recorder {
     /// Writes finished calls in batches until every sender is gone.
     pub async fn run(self, mut finished: mpsc::Receiver<CallRecord>) {
-        let rule = health_rule(self.suspension.clone());
+        let rules: Arc<dyn CallRules> = self.rules.clone();
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
             // A failed write is tried again: the calls were made, and until they are recorded
             // their deliveries stay leased, so nothing else calls them meanwhile.
             let calls: Arc<[CallRecord]> = batch.drain(..).collect();
-            while let Err(e) = self.store.record_calls(calls.clone(), rule.clone()).await {
+            while let Err(e) = self.store.record_calls(calls.clone(), rules.clone()).await {
                 tracing::error!(error = %e, calls = calls.len(), "recording calls failed; trying again in a second");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

@@ -28,7 +28,8 @@ pub struct EventType {
     pub builtin: bool,
 }
 
-/// The types every Herald has: the three about applications, and the test call.
+/// The types every Herald has: the three about applications, the test call, and the
+/// operational events about endpoints (see `operational`).
 pub fn builtin_types() -> Vec<EventType> {
     let step = json!({"type": "object", "required": ["id", "name"],
         "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}});
@@ -67,6 +68,9 @@ pub fn builtin_types() -> Vec<EventType> {
             builtin: true,
         },
     ]
+    .into_iter()
+    .chain(super::operational::types())
+    .collect()
 }
 
 /// Checks a new event type's name: a letter, then letters, digits, `_` or `.`.
@@ -173,6 +177,16 @@ struct Body<'a> {
     data: &'a Value,
 }
 
+/// The body of an event about an endpoint: `endpoint` where others have `application`.
+#[derive(Serialize)]
+struct EndpointBody<'a, D> {
+    id: &'a str,
+    event: &'a str,
+    datetime: &'a str,
+    endpoint: Link,
+    data: &'a D,
+}
+
 #[derive(Serialize)]
 struct Link {
     #[serde(rename = "_self")]
@@ -206,6 +220,32 @@ impl EventDraft {
             body,
         }
     }
+}
+
+/// An event about one of the account's endpoints (an operational event), with the body
+/// `id`, `event`, `datetime`, `endpoint {_self}` and `data`, in that order.
+pub fn about_endpoint(event_type: &str, endpoint_id: &str, data: &impl Serialize, stamp: EventStamp) -> Event {
+    let body = EndpointBody {
+        id: &stamp.id,
+        event: event_type,
+        datetime: &stamp.datetime,
+        endpoint: Link {
+            self_: endpoint_path(endpoint_id),
+        },
+        data,
+    };
+    Event {
+        body: serde_json::to_string(&body).expect("an event body always serialises"),
+        id: stamp.id,
+        event_type: event_type.into(),
+        application_id: None,
+        created_at: stamp.at,
+    }
+}
+
+/// The REST path of an endpoint, as operational events carry it.
+pub fn endpoint_path(id: &str) -> String {
+    format!("/restapi/v1/webhook/endpoint/{id}")
 }
 
 fn step_json(step: &ProcessStep) -> Value {

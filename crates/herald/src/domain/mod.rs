@@ -5,6 +5,7 @@ pub mod account;
 pub mod delivery;
 pub mod endpoint;
 pub mod event;
+pub mod operational;
 pub mod recruiting;
 
 /// Input that breaks a domain rule: a stable machine code and a sentence for people.

@@ -63,3 +63,11 @@ pub(super) fn quoted<T: serde::Serialize>(value: &T) -> String {
 pub(super) fn column_text<T: serde::Serialize>(value: &T) -> String {
     quoted(value).trim_matches('"').to_owned()
 }
+
+/// The condition that keeps a replay (of events `ev`) to the events it sends again.
+pub fn replayed_types() -> String {
+    let excluded: Vec<String> = crate::domain::operational::not_replayed()
+        .map(|name| format!("'{name}'"))
+        .collect();
+    format!("ev.event_type NOT IN ({})", excluded.join(", "))
+}

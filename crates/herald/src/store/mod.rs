@@ -19,11 +19,13 @@ use crate::domain::account::{Account, NewAccount};
 use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
+use crate::domain::operational::News;
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
 
 mod codec;
 mod once;
 pub mod postgres;
+mod recording;
 mod rows;
 pub mod sqlite;
 
@@ -196,9 +198,15 @@ pub trait WebhookStore {
     ) -> StoreResult<Endpoint>;
 }
 
-/// How an endpoint's health changes with a call: the rule lives in the delivery engine, the
-/// store applies it inside the transaction that records the call.
-pub type HealthRule = Arc<dyn Fn(Health, &CallRecord) -> Health + Send + Sync>;
+/// The delivery engine's rules, which the store applies inside the transaction that records
+/// calls: how a call changes its endpoint's health, and the operational event that tells an
+/// account news of one of its endpoints (the engine stamps it with its clock).
+pub trait CallRules: Send + Sync {
+    fn health(&self, health: Health, call: &CallRecord) -> Health;
+    /// The event for `news` that `call` made, leaving the endpoint in `health`; `task_id` is
+    /// the call's task.
+    fn tell(&self, news: News, call: &CallRecord, health: &Health, task_id: Option<i64>) -> Event;
+}
 
 /// What the dispatcher may claim in one go.
 #[derive(Debug, Clone)]
@@ -247,19 +255,21 @@ pub trait DeliveryStore {
     /// falls due after `after`, if any. The dispatcher passes the time of its last claim, so
     /// that what fell due since that claim comes back as due already.
     async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>>;
-    /// Writes calls in one transaction: their tasks, their deliveries' next state, and their
-    /// endpoints' health by `rule`.
-    async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()>;
+    /// Writes calls in one transaction: their tasks, their deliveries' next state, their
+    /// endpoints' health by `rules`, and the operational events of what changed (see
+    /// `recording`).
+    async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()>;
     /// The call history, newest first.
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>>;
     /// One call, with the request that was sent.
     async fn task(&self, account: i64, id: i64) -> StoreResult<Task>;
-    /// Makes a suspended or disabled endpoint active again, its failures forgotten.
+    /// Makes a suspended or disabled endpoint active again, its failures forgotten, with its
+    /// `EndpointResumed` event (stamped `stamp`); an active endpoint is left as it is.
     async fn resume_endpoint(
         &self,
         account: i64,
         id: &str,
-        at: Micros,
+        stamp: EventStamp,
         once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint>;
     /// Delivers again to the endpoint every event of the account written since `since`

@@ -10,8 +10,9 @@ use herald::config::Config;
 use herald::delivery::Dispatcher;
 use herald::domain::account::NewAccount;
 use herald::domain::delivery::CallRecord;
-use herald::domain::endpoint::{EndpointSpec, EndpointState, Ordering};
-use herald::domain::event::{EventDraft, EventStamp};
+use herald::domain::endpoint::{EndpointSpec, EndpointState, Health, Ordering};
+use herald::domain::event::{Event, EventDraft, EventStamp};
+use herald::domain::operational::News;
 use herald::metrics::Metrics;
 use herald::store::Store;
 use serde_json::json;
@@ -340,10 +341,22 @@ async fn ended(finished: &mut tokio::sync::mpsc::Receiver<CallRecord>) -> CallRe
         .expect("the dispatcher is alive")
 }
 
+/// Rules that leave every endpoint's health as it is, so that nothing is news.
+struct Unchanged;
+
+impl herald::store::CallRules for Unchanged {
+    fn health(&self, health: Health, _: &CallRecord) -> Health {
+        health
+    }
+
+    fn tell(&self, news: News, _: &CallRecord, _: &Health, _: Option<i64>) -> Event {
+        unreachable!("no health changes, so no {news:?}")
+    }
+}
+
 /// Records calls leaving every endpoint's health as it is.
 async fn record(store: &dyn Store, calls: Vec<CallRecord>) {
-    let unchanged: herald::store::HealthRule = Arc::new(|health, _| health);
-    store.record_calls(calls.into(), unchanged).await.unwrap();
+    store.record_calls(calls.into(), Arc::new(Unchanged)).await.unwrap();
 }
 
 #[tokio::test]
@@ -483,7 +496,7 @@ async fn retention_purges_by_the_clock_and_keeps_an_event_whose_delivery_waits()
                 .await,
         )
     };
-    assert_eq!(counts().await, (2, 2, 1));
+    assert_eq!(counts().await, (3, 2, 1), "with the disabling's EndpointDisabled");
 
     s.hand.advance(keep - Duration::from_secs(1));
     let purged = herald::delivery::retention::purge(store, &s.clock, keep).await.unwrap();
@@ -491,7 +504,7 @@ async fn retention_purges_by_the_clock_and_keeps_an_event_whose_delivery_waits()
 
     s.hand.advance(Duration::from_secs(2));
     let purged = herald::delivery::retention::purge(store, &s.clock, keep).await.unwrap();
-    assert_eq!(purged, 3, "both tasks and the delivered event");
+    assert_eq!(purged, 4, "both tasks, the delivered event and the EndpointDisabled");
     assert_eq!(counts().await, (1, 0, 1), "the event whose delivery waits is kept");
 }
 
@@ -537,7 +550,12 @@ async fn the_database_wakes_the_dispatcher_for_every_write_that_makes_work_due()
     store.retry_task(account, task, T0, None).await.unwrap();
     assert!(woken(&wake, wait).await, "a retry asked for by hand");
     s.db.execute("UPDATE endpoints SET state = 'disabled'").await;
-    store.resume_endpoint(account, &id, T0, None).await.unwrap();
+    let stamp = EventStamp {
+        id: herald::ids::event_id(),
+        at: T0,
+        datetime: "2026-01-01 00:00:00".into(),
+    };
+    store.resume_endpoint(account, &id, stamp, None).await.unwrap();
     assert!(woken(&wake, wait).await, "an endpoint active again");
 
     // What makes nothing due wakes no one. (Checked where it can be without waiting: on

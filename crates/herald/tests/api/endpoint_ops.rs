@@ -217,9 +217,13 @@ async fn events_and_tasks_past_retention_are_purged_unless_a_delivery_waits() {
     };
     app.advance(Duration::from_secs(3599));
     assert_eq!(app.purge().await, 0, "nothing is past retention yet");
-    assert_eq!(counts().await, (2, 3, 3));
+    assert_eq!(counts().await, (3, 3, 3), "with the disabling's EndpointDisabled");
     app.advance(Duration::from_secs(2));
-    assert_eq!(app.purge().await, 4, "the first event and the three tasks");
+    assert_eq!(
+        app.purge().await,
+        5,
+        "the first event, the three tasks and the EndpointDisabled"
+    );
     assert_eq!(
         counts().await,
         (1, 2, 0),

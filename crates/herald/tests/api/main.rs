@@ -18,6 +18,7 @@ mod idempotency;
 mod isolation;
 mod migrations;
 mod nodes;
+mod operational;
 mod operations;
 mod paging;
 mod property;

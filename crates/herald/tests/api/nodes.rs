@@ -276,6 +276,13 @@ async fn a_suspension_holds_on_every_node() {
     // FIFO: one call at a time, so the failures that suspend the endpoint come one by one.
     setup(&nodes[0], &[&receiver], json!({"events": ["*"], "ordering": "fifo"})).await;
     let client = reqwest::Client::new();
+    let watcher = TestReceiver::start().await;
+    let watching = client
+        .post(format!("{}/admin/v1/account/acme/webhook/endpoint", nodes[1].base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"url": watcher.url(), "events": ["EndpointSuspended"]}))
+        .send();
+    assert_eq!(watching.await.unwrap().status(), 201);
     for (n, node) in nodes.iter().enumerate() {
         publish(&client, &node.base, n).await.expect("acknowledged");
     }
@@ -303,6 +310,13 @@ async fn a_suspension_holds_on_every_node() {
         after.iter().skip(3).map(|c| c.at - suspended_at).collect::<Vec<_>>()
     );
     assert!(probes[3].at - suspended_at >= Duration::from_millis(2900));
+    let told: Vec<serde_json::Value> = watcher.received().iter().map(Received::json).collect();
+    assert_eq!(
+        told.len(),
+        1,
+        "one EndpointSuspended for the episode: not one per node, nor one per failed probe: {told:?}"
+    );
+    assert_eq!(told[0]["event"], "EndpointSuspended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! Deliveries and the call history in PostgreSQL: recording calls in batches, reading the
 //! history, and the endpoint operations that make work due (claiming is in `claim`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,9 +16,11 @@ use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::store::codec::TASK_COLUMNS;
+use crate::domain::operational::{FailureNotices, News, resumed_by_hand};
+use crate::store::codec::{TASK_COLUMNS, replayed_types};
+use crate::store::recording::{self, EndpointKey, Found, Healths};
 use crate::store::rows::task_from;
-use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Once, Page, StoreError, StoreResult};
+use crate::store::{CallRules, Claim, ClaimRequest, DeliveryStore, Once, Page, StoreError, StoreResult};
 
 fn health_from(row: &PgRow) -> StoreResult<Health> {
     Ok(Health {
@@ -36,9 +38,6 @@ enum Lock {
     None,
     ForUpdate,
 }
-
-/// Endpoints' health, by (seq, account): as read, and as the calls will leave it.
-type Healths = BTreeMap<(i64, i64), (Health, Health)>;
 
 /// Reads the health of `endpoints` (seq, account), locking their rows in seq order if asked.
 async fn read_healths(
@@ -69,14 +68,48 @@ async fn read_healths(
     Ok(healths)
 }
 
-/// Applies `rule` for every call of an endpoint in `healths`, in the calls' order.
-fn apply(calls: &[CallRecord], healths: &mut Healths, rule: &HealthRule) {
-    for call in calls {
-        let key = (call.attempt.claimed.endpoint_seq, call.attempt.claimed.account_id);
-        if let Some(entry) = healths.get_mut(&key) {
-            entry.1 = rule(entry.1, call);
-        }
-    }
+/// Counts `failed` deliveries of an endpoint (locked already) that used up their retries at
+/// `now`; returns how many to tell of now, if a `DeliveryFailed` is due.
+async fn note_failures(
+    conn: &mut PgConnection,
+    (seq, account): EndpointKey,
+    failed: u32,
+    now: Micros,
+) -> StoreResult<Option<u32>> {
+    let row = sqlx::query("SELECT failures_told_at, failures_untold FROM endpoints WHERE account_id = $1 AND seq = $2")
+        .bind(account)
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await?;
+    let notices = FailureNotices {
+        last_told: row.try_get(0)?,
+        untold: row.try_get::<i64, _>(1)? as u32,
+    };
+    let (tell, notices) = notices.after(failed, now);
+    sqlx::query("UPDATE endpoints SET failures_told_at = $1, failures_untold = $2 WHERE account_id = $3 AND seq = $4")
+        .bind(notices.last_told)
+        .bind(i64::from(notices.untold))
+        .bind(account)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(tell)
+}
+
+/// The task a recorded call became (none if its account was deleted meanwhile).
+async fn task_of(conn: &mut PgConnection, call: &CallRecord) -> StoreResult<Option<i64>> {
+    let c = &call.attempt.claimed;
+    let id = sqlx::query_scalar(
+        "SELECT id FROM tasks WHERE account_id = $1 AND endpoint_id = $2 AND delivery_id = $3 AND attempt = $4
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(c.account_id)
+    .bind(&c.endpoint_id)
+    .bind(c.delivery_id)
+    .bind(i64::from(c.attempt))
+    .fetch_optional(conn)
+    .await?;
+    Ok(id)
 }
 
 /// A batch of calls as columns, so that each write of `record_calls` is one statement.
@@ -180,7 +213,7 @@ impl DeliveryStore for PostgresStore {
         Ok(next)
     }
 
-    async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()> {
+    async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {
         // The tasks' ids must become visible in order (see `order`): the lock is taken with
         // the transaction's start, in the same round trip.
         let mut tx = self.pool.begin_with(in_id_order_from_start(Listed::Tasks, 0)).await?;
@@ -191,19 +224,22 @@ impl DeliveryStore for PostgresStore {
             .collect();
         // Most calls change nothing (a healthy endpoint answering 200), so health is read
         // without a lock, which would wait for claims holding the endpoint. Only endpoints
-        // whose health changes are locked (in seq order, as every recorder does) and read
-        // again, so that two nodes recording calls of one endpoint apply the rule one after
-        // the other.
+        // whose health changes, or whose deliveries failed, are locked (in seq order, as every
+        // recorder does) and read again, so that two nodes recording calls of one endpoint
+        // apply the rule one after the other, and one of them only tells each piece of news.
         let mut healths = read_healths(&mut tx, &endpoints, Lock::None).await?;
-        apply(&calls, &mut healths, &rule);
-        let changing: BTreeSet<(i64, i64)> = healths
+        recording::apply(&calls, &mut healths, rules.as_ref());
+        let failed = recording::failed_deliveries(&calls);
+        let changing: BTreeSet<EndpointKey> = healths
             .iter()
             .filter(|(_, (before, after))| before != after)
             .map(|(key, _)| *key)
+            .chain(failed.keys().copied())
             .collect();
+        let mut news = Vec::new();
         if !changing.is_empty() {
             let mut locked = read_healths(&mut tx, &changing, Lock::ForUpdate).await?;
-            apply(&calls, &mut locked, &rule);
+            news = recording::apply(&calls, &mut locked, rules.as_ref());
             healths.extend(locked);
         }
         let c = Columns::of(&calls);
@@ -258,7 +294,7 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.endpoint_seq)
         .execute(&mut *tx)
         .await?;
-        for ((seq, account), (before, health)) in healths {
+        for (&(seq, account), (before, health)) in &healths {
             if before != health {
                 sqlx::query(
                     "UPDATE endpoints SET state = $1, suspended_until = $2, consecutive_failures = $3,
@@ -274,6 +310,28 @@ impl DeliveryStore for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
             }
+        }
+        for (endpoint, (count, call)) in failed {
+            let Some(&(_, health)) = healths.get(&endpoint) else {
+                continue;
+            };
+            let now = calls[call].attempt.ended_at();
+            if let Some(count) = note_failures(&mut tx, endpoint, count, now).await? {
+                let news_told = News::DeliveriesFailed(count);
+                news.push(Found {
+                    endpoint,
+                    news: news_told,
+                    call,
+                    health,
+                });
+            }
+        }
+        for found in news {
+            let (seq, account) = found.endpoint;
+            let call = &calls[found.call];
+            let task_id = task_of(&mut tx, call).await?;
+            let event = rules.tell(found.news, call, &found.health, task_id);
+            insert_event(&mut tx, account, &event, Fanout::About(seq)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -366,23 +424,30 @@ impl DeliveryStore for PostgresStore {
         &self,
         account: i64,
         id: &str,
-        at: Micros,
+        stamp: EventStamp,
         once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
         let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
-                 failing_since = NULL, suspensions = 0, updated_at = $1 WHERE account_id = $2 AND id = $3",
+        // The state it had, read under the row's lock: of two nodes resuming it at once, one
+        // only finds it resting and tells.
+        let before: Option<String> = sqlx::query_scalar(
+            "WITH before AS (
+                 SELECT state FROM endpoints WHERE account_id = $2 AND id = $3 FOR NO KEY UPDATE)
+             UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
+                 failing_since = NULL, suspensions = 0, updated_at = $1
+             FROM before WHERE account_id = $2 AND id = $3
+             RETURNING before.state",
         )
-        .bind(at)
+        .bind(stamp.at)
         .bind(account)
         .bind(id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if changed.rows_affected() == 0 {
-            return Err(StoreError::NotFound("endpoint"));
-        }
+        let before = decode_word("state", found(before, "endpoint")?)?;
         let endpoint = endpoint_on(&mut tx, account, id).await?;
+        if let Some(event) = resumed_by_hand(before, &endpoint, stamp) {
+            insert_event(&mut tx, account, &event, Fanout::About(endpoint.seq)).await?;
+        }
         commit_once(tx, once, &endpoint).await?;
         Ok(endpoint)
     }
@@ -398,21 +463,23 @@ impl DeliveryStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
         let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
-        let count = sqlx::query(
+        let sql = format!(
             "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
              SELECT $1, $2, ev.seq, ev.application_id, 'pending', $3, $3 FROM events ev
-             WHERE ev.account_id = $1 AND ev.created_at >= $4 AND ev.event_type <> 'WebhookTest'
+             WHERE ev.account_id = $1 AND ev.created_at >= $4 AND {}
                AND $5::jsonb ?| ARRAY['*', ev.event_type]
              ORDER BY ev.seq",
-        )
-        .bind(account)
-        .bind(endpoint.seq)
-        .bind(now)
-        .bind(since)
-        .bind(events)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+            replayed_types()
+        );
+        let count = sqlx::query(&sql)
+            .bind(account)
+            .bind(endpoint.seq)
+            .bind(now)
+            .bind(since)
+            .bind(events)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         commit_once(tx, once, &count).await?;
         Ok(count)
     }

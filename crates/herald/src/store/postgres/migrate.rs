@@ -46,6 +46,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_keys",
         include_str!("../../../migrations/postgres/0008_idempotency_keys.sql"),
     ),
+    (
+        9,
+        "operational_events",
+        include_str!("../../../migrations/postgres/0009_operational_events.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

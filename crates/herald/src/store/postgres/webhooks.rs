@@ -19,6 +19,9 @@ pub(super) enum Fanout {
     Subscribers,
     /// This endpoint (by seq) alone, whatever it subscribes to: a test event.
     Only(i64),
+    /// Every endpoint of the account that names the event's type (`"*"` does not), but this
+    /// one (by seq), which the event is about: an operational event.
+    About(i64),
 }
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
@@ -28,9 +31,10 @@ pub(super) async fn insert_event(
     event: &Event,
     fanout: Fanout,
 ) -> sqlx::Result<()> {
-    let only = match fanout {
-        Fanout::Subscribers => None,
-        Fanout::Only(endpoint) => Some(endpoint),
+    let (only, about) = match fanout {
+        Fanout::Subscribers => (None, None),
+        Fanout::Only(endpoint) => (Some(endpoint), None),
+        Fanout::About(endpoint) => (None, Some(endpoint)),
     };
     // One statement: the event, then a delivery for each endpoint it goes to.
     sqlx::query(
@@ -39,8 +43,10 @@ pub(super) async fn insert_event(
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq)
          INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT $1, e.seq, event.seq, $4, 'pending', $5, $5 FROM endpoints e, event
-         WHERE e.account_id = $1 AND CASE WHEN $7::bigint IS NULL
-             THEN e.events ?| ARRAY['*', $3] ELSE e.seq = $7 END",
+         WHERE e.account_id = $1 AND CASE
+             WHEN $7::bigint IS NOT NULL THEN e.seq = $7
+             WHEN $8::bigint IS NOT NULL THEN e.seq <> $8 AND e.events ? $3
+             ELSE e.events ?| ARRAY['*', $3] END",
     )
     .bind(account)
     .bind(&event.id)
@@ -49,6 +55,7 @@ pub(super) async fn insert_event(
     .bind(event.created_at)
     .bind(&event.body)
     .bind(only)
+    .bind(about)
     .execute(conn)
     .await?;
     Ok(())

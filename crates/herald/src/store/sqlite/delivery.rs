@@ -1,8 +1,6 @@
 //! Deliveries and the call history in SQLite: recording calls in batches, reading the
 //! history, and the endpoint operations that make work due (claiming is in `claim`).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,9 +13,11 @@ use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::store::codec::TASK_COLUMNS;
+use crate::domain::operational::{FailureNotices, News, resumed_by_hand};
+use crate::store::codec::{TASK_COLUMNS, replayed_types};
+use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;
-use crate::store::{Claim, ClaimRequest, DeliveryStore, HealthRule, Once, Page, StoreError, StoreResult};
+use crate::store::{CallRules, Claim, ClaimRequest, DeliveryStore, Once, Page, StoreError, StoreResult};
 
 fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
     let state: String = row.get(0)?;
@@ -29,6 +29,43 @@ fn health_from(row: &Row) -> rusqlite::Result<(String, Health)> {
         suspensions: row.get::<_, i64>(4)? as u32,
     };
     Ok((state, health))
+}
+
+/// The health of every endpoint the calls went to (a deleted one is left out).
+fn read_healths(conn: &Connection, calls: &[CallRecord]) -> StoreResult<Healths> {
+    let mut read = conn.prepare_cached(
+        "SELECT state, suspended_until, consecutive_failures, failing_since, suspensions
+         FROM endpoints WHERE seq = ?",
+    )?;
+    let mut healths = Healths::new();
+    for call in calls {
+        let endpoint = recording::endpoint_of(call);
+        if healths.contains_key(&endpoint) {
+            continue;
+        }
+        if let Some((state, mut health)) = read.query_row([endpoint.0], health_from).optional()? {
+            health.state = decode_word("state", state)?;
+            healths.insert(endpoint, (health, health));
+        }
+    }
+    Ok(healths)
+}
+
+/// Counts `failed` deliveries of an endpoint that used up their retries at `now`; returns
+/// how many to tell of now, if a `DeliveryFailed` is due.
+fn note_failures(conn: &Connection, seq: i64, failed: u32, now: Micros) -> StoreResult<Option<u32>> {
+    let notices = conn
+        .prepare_cached("SELECT failures_told_at, failures_untold FROM endpoints WHERE seq = ?")?
+        .query_row([seq], |r| {
+            Ok(FailureNotices {
+                last_told: r.get(0)?,
+                untold: r.get::<_, i64>(1)? as u32,
+            })
+        })?;
+    let (tell, notices) = notices.after(failed, now);
+    conn.prepare_cached("UPDATE endpoints SET failures_told_at = ?, failures_untold = ? WHERE seq = ?")?
+        .execute(params![notices.last_told, i64::from(notices.untold), seq])?;
+    Ok(tell)
 }
 
 /// One task with the request that was sent, on any connection.
@@ -74,57 +111,47 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn record_calls(&self, calls: Arc<[CallRecord]>, rule: HealthRule) -> StoreResult<()> {
+    async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {
         self.db
             .write(move |conn| {
-                // Each endpoint's health, read and changed call by call inside the transaction.
-                let mut read_health = conn.prepare_cached(
-                    "SELECT state, suspended_until, consecutive_failures, failing_since, suspensions
-                     FROM endpoints WHERE seq = ?",
-                )?;
-                let mut healths: HashMap<i64, (Health, Health)> = HashMap::new();
-                for call in calls.iter() {
-                    let seq = call.attempt.claimed.endpoint_seq;
-                    let entry = match healths.entry(seq) {
-                        Entry::Occupied(e) => e.into_mut(),
-                        Entry::Vacant(e) => match read_health.query_row([seq], health_from).optional()? {
-                            Some((state, mut health)) => {
-                                health.state = decode_word("state", state)?;
-                                e.insert((health, health))
-                            }
-                            None => continue,
-                        },
-                    };
-                    entry.1 = rule(entry.1, call);
-                }
+                let mut healths = read_healths(conn, &calls)?;
+                let mut news = recording::apply(&calls, &mut healths, rules.as_ref());
                 let mut task = conn.prepare_cached(
                     "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
                          attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
-                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)
+                     RETURNING id",
                 )?;
                 let mut delivery = conn.prepare_cached(
                     "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at), leased_until = NULL
                      WHERE id = ? AND leased_until = ?",
                 )?;
+                let mut task_ids = Vec::with_capacity(calls.len());
                 for CallRecord { attempt: call, next } in calls.iter() {
                     let c = &call.claimed;
-                    task.execute(params![
-                        c.account_id,
-                        c.delivery_id,
-                        c.endpoint_id,
-                        c.event_id,
-                        c.event_type,
-                        c.application_id,
-                        i64::from(c.attempt),
-                        c.url,
-                        call.started_at,
-                        call.duration_ms,
-                        i64::from(call.response_status),
-                        call.response_body,
-                        call.error(),
-                        call.request_headers
-                    ])?;
+                    let task_id: Option<i64> = task
+                        .query_row(
+                            params![
+                                c.account_id,
+                                c.delivery_id,
+                                c.endpoint_id,
+                                c.event_id,
+                                c.event_type,
+                                c.application_id,
+                                i64::from(c.attempt),
+                                c.url,
+                                call.started_at,
+                                call.duration_ms,
+                                i64::from(call.response_status),
+                                call.response_body,
+                                call.error(),
+                                call.request_headers
+                            ],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    task_ids.push(task_id);
                     let (state, next_at) = next.stored();
                     delivery.execute(params![
                         state.as_str(),
@@ -138,7 +165,7 @@ impl DeliveryStore for SqliteStore {
                     "UPDATE endpoints SET state = ?, suspended_until = ?, consecutive_failures = ?, failing_since = ?,
                          suspensions = ? WHERE seq = ?",
                 )?;
-                for (seq, (before, health)) in healths {
+                for ((seq, _), (before, health)) in &healths {
                     if before != health {
                         update.execute(params![
                             column_text(&health.state),
@@ -149,6 +176,26 @@ impl DeliveryStore for SqliteStore {
                             seq
                         ])?;
                     }
+                }
+                for (endpoint, (count, call)) in recording::failed_deliveries(&calls) {
+                    if let Some(health) = healths.get(&endpoint) {
+                        let now = calls[call].attempt.ended_at();
+                        if let Some(count) = note_failures(conn, endpoint.0, count, now)? {
+                            let told = News::DeliveriesFailed(count);
+                            news.push(Found {
+                                endpoint,
+                                news: told,
+                                call,
+                                health: health.1,
+                            });
+                        }
+                    }
+                }
+                for found in news {
+                    let (seq, account) = found.endpoint;
+                    let call = &calls[found.call];
+                    let event = rules.tell(found.news, call, &found.health, task_ids[found.call]);
+                    insert_event(conn, account, &event, Fanout::About(seq))?;
                 }
                 Ok(())
             })
@@ -236,22 +283,24 @@ impl DeliveryStore for SqliteStore {
         &self,
         account: i64,
         id: &str,
-        at: Micros,
+        stamp: EventStamp,
         once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
         let id = id.to_owned();
         let endpoint = self
             .db
             .write_once(once, move |conn| {
-                let changed = conn.execute(
+                let before = endpoint_on(conn, account, &id)?;
+                conn.execute(
                     "UPDATE endpoints SET state = 'active', suspended_until = NULL, consecutive_failures = 0,
                          failing_since = NULL, suspensions = 0, updated_at = ? WHERE account_id = ? AND id = ?",
-                    params![at, account, id],
+                    params![stamp.at, account, id],
                 )?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound("endpoint"));
+                let endpoint = endpoint_on(conn, account, &id)?;
+                if let Some(event) = resumed_by_hand(before.state, &endpoint, stamp) {
+                    insert_event(conn, account, &event, Fanout::About(endpoint.seq))?;
                 }
-                endpoint_on(conn, account, &id)
+                Ok(endpoint)
             })
             .await?;
         Ok(endpoint)
@@ -271,14 +320,15 @@ impl DeliveryStore for SqliteStore {
             .write_once(once, move |conn| {
                 let endpoint = endpoint_on(conn, account, &endpoint_id)?;
                 let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
-                let count = conn.execute(
+                let sql = format!(
                     "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
                      SELECT ?1, ?2, ev.seq, ev.application_id, 'pending', ?3, ?3 FROM events ev
-                     WHERE ev.account_id = ?1 AND ev.created_at >= ?4 AND ev.event_type <> 'WebhookTest'
+                     WHERE ev.account_id = ?1 AND ev.created_at >= ?4 AND {}
                        AND EXISTS (SELECT 1 FROM json_each(?5) j WHERE j.value IN ('*', ev.event_type))
                      ORDER BY ev.seq",
-                    params![account, endpoint.seq, now, since, events],
-                )?;
+                    replayed_types()
+                );
+                let count = conn.execute(&sql, params![account, endpoint.seq, now, since, events])?;
                 Ok(count as u64)
             })
             .await?;

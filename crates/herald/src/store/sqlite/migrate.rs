@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_keys",
         include_str!("../../../migrations/sqlite/0007_idempotency_keys.sql"),
     ),
+    (
+        8,
+        "operational_events",
+        include_str!("../../../migrations/sqlite/0008_operational_events.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -17,6 +17,9 @@ pub(super) enum Fanout {
     Subscribers,
     /// This endpoint (by seq) alone, whatever it subscribes to: a test event.
     Only(i64),
+    /// Every endpoint of the account that names the event's type (`"*"` does not), but this
+    /// one (by seq), which the event is about: an operational event.
+    About(i64),
 }
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
@@ -37,16 +40,19 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
             ],
             |r| r.get(0),
         )?;
-    let only = match fanout {
-        Fanout::Subscribers => None,
-        Fanout::Only(endpoint) => Some(endpoint),
+    let (only, about) = match fanout {
+        Fanout::Subscribers => (None, None),
+        Fanout::Only(endpoint) => (Some(endpoint), None),
+        Fanout::About(endpoint) => (None, Some(endpoint)),
     };
     conn.prepare_cached(
         "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4 FROM endpoints e
-         WHERE e.account_id = ?1 AND CASE WHEN ?6 IS NULL
-             THEN EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5))
-             ELSE e.seq = ?6 END",
+         WHERE e.account_id = ?1 AND CASE
+             WHEN ?6 IS NOT NULL THEN e.seq = ?6
+             WHEN ?7 IS NOT NULL THEN e.seq <> ?7
+                 AND EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value = ?5)
+             ELSE EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5)) END",
     )?
     .execute(params![
         account,
@@ -54,7 +60,8 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
         event.application_id,
         event.created_at,
         event.event_type,
-        only
+        only,
+        about
     ])?;
     Ok(())
 }
