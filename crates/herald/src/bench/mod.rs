@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 mod database;
 mod processes;
 
+use crate::domain::operational::OPERATIONAL;
 use database::{Database, inspect_postgres};
 use processes::{PostgresCpu, Server, own_cpu, servers_cpu};
 
@@ -44,6 +45,14 @@ pub struct BenchArgs {
     /// Endpoints subscribed to every event (each event is delivered to each)
     #[arg(long, default_value_t = 1)]
     pub endpoints: usize,
+    /// How many of the endpoints answer every call with a 500 (their calls are not counted
+    /// as delivered: they are retried, and their endpoints suspended)
+    #[arg(long, default_value_t = 0)]
+    pub failing: usize,
+    /// Adds an endpoint that names every operational event (EndpointSuspended, …), to
+    /// measure what telling them costs
+    #[arg(long)]
+    pub operational: bool,
     /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
     /// a fresh one for each run) [default: a temporary SQLite file]
     #[arg(long, value_name = "URL")]
@@ -63,6 +72,8 @@ struct Received {
     /// Latency of each call, in microseconds, by event; 0 until it arrives.
     latency: Vec<AtomicU64>,
     calls: AtomicUsize,
+    /// Operational events received (with `--operational`).
+    told: AtomicUsize,
     started: Instant,
 }
 
@@ -87,6 +98,17 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static
         );
     }
     received.calls.fetch_add(1, Ordering::Relaxed);
+    "ok"
+}
+
+/// A failing endpoint's receiver.
+async fn fail() -> (axum::http::StatusCode, &'static str) {
+    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down")
+}
+
+/// The receiver of the endpoint that names the operational events.
+async fn told(State(received): State<Arc<Received>>) -> &'static str {
+    received.told.fetch_add(1, Ordering::Relaxed);
     "ok"
 }
 
@@ -124,6 +146,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         sent: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
         latency: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
         calls: AtomicUsize::new(0),
+        told: AtomicUsize::new(0),
         started: Instant::now(),
     });
     let receiver_url = start_receiver(received.clone()).await?;
@@ -131,13 +154,13 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let mut nodes = start_nodes(&client, &database.url, args.nodes).await?;
-    setup(&client, &nodes[0].base, &receiver_url, args.endpoints).await?;
+    setup(&client, &nodes[0].base, &receiver_url, &args).await?;
 
     let cpu_before = (servers_cpu(&nodes)?, own_cpu()?);
     if let Some(postgres) = &mut postgres_cpu {
         postgres.begin();
     }
-    let expected_calls = args.events * args.endpoints;
+    let expected_calls = args.events * healthy(&args);
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
@@ -198,10 +221,19 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 /// Starts the receiver on a free loopback port and returns its URL.
 async fn start_receiver(received: Arc<Received>) -> anyhow::Result<String> {
     let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", receiver.local_addr()?);
-    let app = axum::Router::new().route("/hook", post(receive)).with_state(received);
+    let url = format!("http://{}", receiver.local_addr()?);
+    let app = axum::Router::new()
+        .route("/hook", post(receive))
+        .route("/fail", post(fail))
+        .route("/told", post(told))
+        .with_state(received);
     tokio::spawn(async move { axum::serve(receiver, app).await });
     Ok(url)
+}
+
+/// The endpoints whose calls are delivered and counted.
+fn healthy(args: &BenchArgs) -> usize {
+    args.endpoints.saturating_sub(args.failing)
 }
 
 /// Starts `count` nodes on `database` and waits until each is healthy. The first starts
@@ -243,7 +275,7 @@ fn spawn_publishers(
 }
 
 fn report(args: &BenchArgs, database: &Database, received: &Received, measured: &Measured) {
-    let expected_calls = args.events * args.endpoints;
+    let expected_calls = args.events * healthy(args);
     let mut latencies: Vec<u64> = received
         .latency
         .iter()
@@ -269,6 +301,19 @@ fn report(args: &BenchArgs, database: &Database, received: &Received, measured: 
         database.kind(),
         args.nodes
     );
+    if args.failing > 0 || args.operational {
+        println!(
+            "  {} of the endpoints failing (calls to them not counted); {}",
+            args.failing,
+            match args.operational {
+                true => format!(
+                    "an endpoint naming the operational events got {}",
+                    received.told.load(Ordering::Relaxed)
+                ),
+                false => "no endpoint names the operational events".into(),
+            }
+        );
+    }
     println!(
         "  ingest (API)         {:>10.0} events/s   ({:.2} s)",
         args.events as f64 / measured.ingest.as_secs_f64(),
@@ -358,7 +403,7 @@ async fn publish(
     }
 }
 
-async fn setup(client: &reqwest::Client, base: &str, receiver: &str, endpoints: usize) -> anyhow::Result<()> {
+async fn setup(client: &reqwest::Client, base: &str, receiver: &str, args: &BenchArgs) -> anyhow::Result<()> {
     let admin = |path: &str, body: serde_json::Value| {
         client
             .post(format!("{base}{path}"))
@@ -387,8 +432,15 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &str, endpoints: 
         admin("/admin/v1/event-type", event_type).await?.status() == 201,
         "registering the event type"
     );
-    for _ in 0..endpoints {
-        let endpoint = json!({"url": receiver, "events": ["*"]});
+    anyhow::ensure!(args.failing <= args.endpoints, "--failing is more than --endpoints");
+    let operational = json!({"url": format!("{receiver}/told"), "events": OPERATIONAL});
+    let endpoints = (0..args.endpoints)
+        .map(|i| match i < args.failing {
+            true => json!({"url": format!("{receiver}/fail"), "events": ["*"]}),
+            false => json!({"url": format!("{receiver}/hook"), "events": ["*"]}),
+        })
+        .chain(args.operational.then_some(operational));
+    for endpoint in endpoints {
         let created = admin("/admin/v1/account/bench/webhook/endpoint", endpoint).await?;
         anyhow::ensure!(
             created.status() == 201,
