@@ -43,6 +43,32 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub suspension: SuspensionConfig,
     pub retention: RetentionConfig,
+    pub notify: NotifyConfig,
+    pub ui: UiConfig,
+}
+
+/// `[notify]`: e-mail to account owners about their endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// `smtp://host:port`; `None` sends no e-mail.
+    pub smtp: Option<SmtpServer>,
+    /// The sender, as an RFC 5322 mailbox (`Herald <herald@example.com>`).
+    pub from: String,
+}
+
+/// Where e-mail is handed over: a plain SMTP server (a local relay does TLS onwards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+}
+
+/// `[ui]`: the dashboard.
+#[derive(Debug, Clone, Default)]
+pub struct UiConfig {
+    pub enabled: bool,
+    /// The base URL of links to the dashboard, without a trailing `/`; empty: none known.
+    pub public_url: String,
 }
 
 /// What a node runs. Nodes on one PostgreSQL database can be split: some serve the API
@@ -167,6 +193,10 @@ const KEYS: &[(&str, &str, Kind)] = &[
         Kind::Duration,
     ),
     ("retention.keep", "HERALD_RETENTION_KEEP", Kind::Duration),
+    ("notify.smtp_url", "HERALD_NOTIFY_SMTP_URL", Kind::Text),
+    ("notify.from", "HERALD_NOTIFY_FROM", Kind::Text),
+    ("ui.enabled", "HERALD_UI_ENABLED", Kind::Bool),
+    ("ui.public_url", "HERALD_UI_PUBLIC_URL", Kind::Text),
 ];
 
 /// One value with where it came from, for error messages.
@@ -370,7 +400,24 @@ impl Reader {
             retention: RetentionConfig {
                 keep: self.positive_duration("retention.keep")?,
             },
+            notify: NotifyConfig {
+                smtp: self.parsed("notify.smtp_url", smtp_server)?,
+                from: self.parsed("notify.from", |s| Ok(s.to_owned()))?,
+            },
+            ui: UiConfig {
+                enabled: self.bool("ui.enabled")?,
+                public_url: self.parsed("ui.public_url", public_url)?,
+            },
         };
+        if config.notify.smtp.is_some() && config.notify.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(self.error(
+                "notify.from",
+                format!(
+                    "expected a sender such as \"Herald <herald@example.com>\" with notify.smtp_url, found {:?}",
+                    config.notify.from
+                ),
+            ));
+        }
         if config.delivery.max_in_flight_per_endpoint > config.delivery.max_in_flight {
             return Err(self.error(
                 "delivery.max_in_flight_per_endpoint",
@@ -474,6 +521,37 @@ fn describe(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => format!("{s:?}"),
         other => other.type_str().to_owned(),
+    }
+}
+
+/// `smtp://host:port` (port 25 if left out), or empty for no e-mail.
+fn smtp_server(s: &str) -> Result<Option<SmtpServer>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let expected = || format!("expected \"smtp://host:port\" or an empty string, found {s:?}");
+    let url = url::Url::parse(s).map_err(|_| expected())?;
+    match (url.scheme(), url.host_str()) {
+        ("smtp", Some(host)) if url.path().is_empty() || url.path() == "/" => Ok(Some(SmtpServer {
+            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            port: url.port().unwrap_or(25),
+        })),
+        _ => Err(expected()),
+    }
+}
+
+/// An absolute http(s) URL, kept without its trailing `/`; or empty.
+fn public_url(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    match url::Url::parse(s) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(s.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "expected an absolute http(s) URL such as \"https://hooks.example.com\", found {s:?}"
+        )),
     }
 }
 

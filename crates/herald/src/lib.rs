@@ -14,6 +14,7 @@ pub mod domain;
 pub mod ids;
 pub mod listen;
 pub mod metrics;
+pub mod notify;
 pub mod server;
 pub mod store;
 pub mod support;

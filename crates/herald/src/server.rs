@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::delivery::guard::Guard;
 use crate::delivery::{Dispatcher, retention};
 use crate::metrics::Metrics;
+use crate::notify::Mailer;
 use crate::store::{self, Store};
 
 /// Runs Herald on `listener` until `shutdown` completes. Tests bind port 0 and own the
@@ -74,7 +75,7 @@ pub async fn run_on(
     let (store, config, metrics) = (state.store.clone(), state.config.clone(), state.metrics.clone());
     let _ = app.set(api::app(state.clone()));
     tracing::info!("herald is ready");
-    // A node that only serves the API leaves delivery, and retention, to the others.
+    // A node that only serves the API leaves delivery, retention and e-mail to the others.
     let mut background = Vec::new();
     if config.role.delivers() {
         background.push(tokio::spawn(retention::run(
@@ -83,6 +84,9 @@ pub async fn run_on(
             config.retention.keep,
             until_true(stopped.clone()),
         )));
+        if let Some(mailer) = Mailer::new(store.clone(), &config, state.clock.clone())? {
+            background.push(tokio::spawn(mailer.run(until_true(stopped.clone()))));
+        }
         let (dispatcher, finished) = Dispatcher::new(store, config.clone(), metrics, state.clock.clone())?;
         background.push(tokio::spawn(dispatcher.run(finished, until_true(stopped.clone()))));
     }

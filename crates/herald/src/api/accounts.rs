@@ -1,5 +1,5 @@
-//! `/admin/v1/account`: support creates, lists, shows and deletes accounts, each created
-//! with its hiring process.
+//! `/admin/v1/account`: support creates, lists, shows, changes and deletes accounts, each
+//! created with its hiring process.
 
 use axum::Router;
 use axum::extract::State;
@@ -10,10 +10,11 @@ use super::AppState;
 use super::auth::{Admin, hash_password};
 use super::envelope::{IdLink, Link, Resource, created_answer, no_content, ok};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Paging, Path};
+use super::extract::{Json, Paging, Path, present};
 use super::idempotency::IdempotencyKey;
 use crate::clock::Clock;
-use crate::domain::account::{Account, NewAccount};
+use crate::domain::account::{Account, AccountChange, NewAccount};
+use crate::store::AccountUpdate;
 
 /// A new account.
 #[derive(Deserialize)]
@@ -34,6 +35,17 @@ pub struct ProcessIn {
     steps: Vec<String>,
 }
 
+/// A change to an account: any of its name, password and e-mail address (`null` stops the
+/// e-mail).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    name: Option<String>,
+    password: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    notify_email: Option<Option<String>>,
+}
+
 /// An account as support sees it.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct AccountOut {
@@ -42,6 +54,8 @@ pub struct AccountOut {
     id: i64,
     login: String,
     name: String,
+    /// Where e-mail about its endpoints goes (suspended, disabled); `null`: nowhere.
+    notify_email: Option<String>,
     /// When it was created.
     datetime: String,
     process: IdLink,
@@ -57,6 +71,7 @@ impl AccountOut {
             id: account.id,
             login: account.login,
             name: account.name,
+            notify_email: account.notify_email,
             datetime: clock.datetime(account.created_at),
             process: IdLink {
                 self_: format!("/restapi/v1/process/{}", account.process_id),
@@ -77,7 +92,7 @@ impl Resource for AccountOut {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/v1/account", get(list).post(create))
-        .route("/admin/v1/account/{login}", get(show).delete(delete))
+        .route("/admin/v1/account/{login}", get(show).patch(update).delete(delete))
 }
 
 async fn list(State(state): State<AppState>, _: Admin, paging: Paging) -> ApiResult {
@@ -103,6 +118,31 @@ async fn create(
 
 async fn show(State(state): State<AppState>, _: Admin, Path(login): Path<String>) -> ApiResult {
     let account = state.store.account(&login).await?;
+    Ok(ok(AccountOut::new(account, &state.clock)))
+}
+
+/// Changes an account's name, password or e-mail address; a new password works at once and
+/// the old one stops.
+async fn update(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(login): Path<String>,
+    Json(patch): Json<AccountPatch>,
+) -> ApiResult {
+    let change = AccountChange::new(patch.name, patch.password, patch.notify_email)?;
+    let password_hash = match change.password {
+        Some(password) => Some(hash_password(password).await.map_err(ApiError::Internal)?),
+        None => None,
+    };
+    let update = AccountUpdate {
+        name: change.name,
+        password_hash,
+        notify_email: change.notify_email,
+    };
+    let account = state.store.update_account(&login, &update).await?;
+    if update.password_hash.is_some() {
+        state.logins.forget(&login);
+    }
     Ok(ok(AccountOut::new(account, &state.clock)))
 }
 

@@ -8,12 +8,12 @@ use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::envelope::{Link, Resource, created_answer, no_content, ok, ok_answer};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Paging, Path};
+use super::extract::{Json, Paging, Path, present};
 use super::idempotency::IdempotencyKey;
 use super::scope::Scope;
 use crate::clock::Clock;
@@ -47,11 +47,6 @@ pub struct EndpointPatch {
     ordering: Option<Ordering>,
     #[serde(default, deserialize_with = "present")]
     auth: Option<Option<Auth>>,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 /// An endpoint as the API shows it: credentials masked, the secret only when just made.

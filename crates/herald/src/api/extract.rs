@@ -9,6 +9,7 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::envelope::{self, Resource};
@@ -194,4 +195,10 @@ impl Paging {
             format!("{}?{query}", self.path)
         }
     }
+}
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>` field of a
+/// patch: tells a field given as `null` (`Some(None)`) from an absent one (`None`).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }

@@ -119,6 +119,7 @@ impl Dispatcher {
         Arc::new(recorder::Rules {
             suspension: self.config.suspension.clone(),
             clock: self.clock.clone(),
+            mails: self.config.notify.smtp.is_some(),
         })
     }
 

@@ -29,6 +29,8 @@ pub(super) const RECORD_BATCH: usize = 512;
 pub(super) struct Rules {
     pub suspension: SuspensionConfig,
     pub clock: Clock,
+    /// Whether an SMTP server is configured, to e-mail the news.
+    pub mails: bool,
 }
 
 impl CallRules for Rules {
@@ -60,6 +62,10 @@ impl CallRules for Rules {
             error: attempt.failure.as_ref().map(|f| f.code),
         });
         operational::event(news, &about, last_call.as_ref(), stamp)
+    }
+
+    fn mails(&self) -> bool {
+        self.mails
     }
 }
 

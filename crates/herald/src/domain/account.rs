@@ -11,6 +11,70 @@ pub struct Account {
     pub name: String,
     pub process_id: i64,
     pub created_at: Micros,
+    /// Where e-mail about the account's endpoints goes (suspended, disabled), if anywhere.
+    pub notify_email: Option<String>,
+}
+
+/// A validated change to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    /// `Some(None)` stops the e-mail.
+    pub notify_email: Option<Option<String>>,
+}
+
+impl AccountChange {
+    /// Checks each field given as its creation checks it; an address must be one.
+    pub fn new(
+        name: Option<String>,
+        password: Option<String>,
+        notify_email: Option<Option<String>>,
+    ) -> Result<AccountChange, Invalid> {
+        if let Some(name) = &name {
+            super::text("name", name, 200)?;
+        }
+        if let Some(password) = &password {
+            check_password(password)?;
+        }
+        if let Some(Some(email)) = &notify_email {
+            check_email(email)?;
+        }
+        Ok(AccountChange {
+            name,
+            password,
+            notify_email,
+        })
+    }
+}
+
+fn check_password(password: &str) -> Result<(), Invalid> {
+    if password.chars().count() < 8 || password.len() > 1024 {
+        return Err(Invalid::field("password", "must be 8 to 1024 characters"));
+    }
+    Ok(())
+}
+
+/// An e-mail address, `local@domain`, as SMTP takes it in `RCPT TO`.
+fn check_email(email: &str) -> Result<(), Invalid> {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && email.chars().all(|c| c.is_ascii_graphic())
+        && email.matches('@').count() == 1;
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::field(
+            "notify_email",
+            "must be an e-mail address such as \"ops@example.com\"",
+        ))
+    }
 }
 
 /// A validated request to create an account with its hiring process.
@@ -47,9 +111,7 @@ impl NewAccount {
                 "must be 2 to 64 characters of a-z, 0-9, '_', '.' or '-', starting with a letter or digit",
             ));
         }
-        if password.chars().count() < 8 || password.len() > 1024 {
-            return Err(Invalid::field("password", "must be 8 to 1024 characters"));
-        }
+        check_password(&password)?;
         let name = name.unwrap_or_else(|| login.clone());
         super::text("name", &name, 200)?;
         let (process_name, steps) =
@@ -74,5 +136,28 @@ impl NewAccount {
             process_name,
             steps,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_email_must_be_an_address() {
+        for good in ["ops@example.com", "a.b+hooks@mail.example.co.uk"] {
+            assert!(check_email(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ops",
+            "ops@",
+            "@example.com",
+            "ops@localhost",
+            "a b@example.com",
+            "a@b@example.com",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -129,6 +129,61 @@ pub fn resumed_by_hand(before: EndpointState, after: &Endpoint, stamp: EventStam
     Some(event(news, &about, None, stamp))
 }
 
+/// Which news is also e-mailed to the account's `notify_email`: a suspension (at most one
+/// e-mail a day per endpoint) and a disabling.
+pub fn mailed(news: News) -> Option<MailKind> {
+    match news {
+        News::Suspended => Some(MailKind::Suspended),
+        News::Disabled => Some(MailKind::Disabled),
+        News::Resumed | News::DeliveriesFailed(_) => None,
+    }
+}
+
+/// At most one suspension e-mail per endpoint in this long.
+pub const SUSPENSION_MAIL_PERIOD: Micros = 24 * 3_600 * 1_000_000;
+
+/// What an e-mail tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    Suspended,
+    Disabled,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Suspended => "suspended",
+            MailKind::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<MailKind> {
+        match word {
+            "suspended" => Some(MailKind::Suspended),
+            "disabled" => Some(MailKind::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// An e-mail waiting to be sent, with what it tells, as the store reads it.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub id: i64,
+    pub kind: MailKind,
+    /// Tries so far.
+    pub attempts: u32,
+    pub created_at: Micros,
+    /// The account's address now (it may have been taken away since).
+    pub to: Option<String>,
+    /// The operational event's body, unless retention purged it.
+    pub event_body: Option<String>,
+    /// The endpoint, unless it was deleted since: id, URL, description.
+    pub endpoint: Option<(String, String, String)>,
+    /// The call that made the news, unless purged: status, answer's body, error.
+    pub call: Option<(u16, String, Option<String>)>,
+}
+
 /// The event types a replay does not send again: test calls, and operational events, which
 /// tell of a moment that has passed.
 pub fn not_replayed() -> impl Iterator<Item = &'static str> {

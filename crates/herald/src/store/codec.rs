@@ -6,7 +6,7 @@ use super::{Page, StoreError, StoreResult};
 
 /// An account with its process, from `accounts a`.
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at";
+    "a.id, a.login, a.name, (SELECT p.id FROM processes p WHERE p.account_id = a.id), a.created_at, a.notify_email";
 /// A step, from `process_steps s`.
 pub(super) const STEP_COLUMNS: &str = "s.id, s.process_id, s.name, s.status";
 /// A job, from `jobs j`.
@@ -71,3 +71,11 @@ pub fn replayed_types() -> String {
         .collect();
     format!("ev.event_type NOT IN ({})", excluded.join(", "))
 }
+
+/// An e-mail with what it tells (`rows::mail_from`), from `emails m`; the caller adds which.
+pub(super) const MAIL_SELECT: &str = "SELECT m.id, m.kind, m.attempts, m.created_at, a.notify_email, ev.body,
+    e.id, e.url, e.description, t.response_status, t.response_body, t.error
+    FROM emails m JOIN accounts a ON a.id = m.account_id
+    LEFT JOIN events ev ON ev.account_id = m.account_id AND ev.id = m.event_id
+    LEFT JOIN endpoints e ON e.account_id = m.account_id AND e.seq = m.endpoint_seq
+    LEFT JOIN tasks t ON t.account_id = m.account_id AND t.id = m.task_id";

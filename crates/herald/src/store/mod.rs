@@ -19,7 +19,7 @@ use crate::domain::account::{Account, NewAccount};
 use crate::domain::delivery::{Backlog, CallRecord, Claimed, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
-use crate::domain::operational::News;
+use crate::domain::operational::{Mail, News};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
 
 mod codec;
@@ -101,6 +101,8 @@ pub trait AccountStore {
     async fn account(&self, login: &str) -> StoreResult<Account>;
     /// The account and its argon2 password hash, to check a login.
     async fn account_credentials(&self, login: &str) -> StoreResult<(Account, String)>;
+    /// Changes the fields `update` gives.
+    async fn update_account(&self, login: &str, update: &AccountUpdate) -> StoreResult<Account>;
     /// Deletes the account and everything it owns.
     async fn delete_account(&self, login: &str) -> StoreResult<()>;
     async fn process(&self, account: i64, id: i64) -> StoreResult<Process>;
@@ -206,6 +208,9 @@ pub trait CallRules: Send + Sync {
     /// The event for `news` that `call` made, leaving the endpoint in `health`; `task_id` is
     /// the call's task.
     fn tell(&self, news: News, call: &CallRecord, health: &Health, task_id: Option<i64>) -> Event;
+    /// Whether news is also e-mailed (an SMTP server is configured), to the accounts that
+    /// gave an address.
+    fn mails(&self) -> bool;
 }
 
 /// What the dispatcher may claim in one go.
@@ -301,10 +306,35 @@ pub trait DeliveryStore {
     async fn retry_task(&self, account: i64, id: i64, now: Micros, once: Option<Once<Task>>) -> StoreResult<Task>;
 }
 
-/// Everything Herald keeps.
-pub trait Store: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + Send + Sync {}
+/// E-mail about endpoints, queued by `record_calls` with the news it tells.
+#[async_trait]
+pub trait MailStore {
+    /// Leases up to `limit` e-mails due at `now` until `until` (a node that dies holding one
+    /// leaves it to the next try), with what they tell.
+    async fn due_mail(&self, now: Micros, until: Micros, limit: u32) -> StoreResult<Vec<Mail>>;
+    /// Records a try: sent, to be tried again at `retry_at`, or given up (neither).
+    async fn mail_tried(&self, id: i64, at: Micros, sent: bool, retry_at: Option<Micros>) -> StoreResult<()>;
+}
 
-impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + Send + Sync> Store for T {}
+/// Everything Herald keeps.
+pub trait Store:
+    AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + Send + Sync
+{
+}
+
+impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + Send + Sync> Store
+    for T
+{
+}
+
+/// A change to an account, its password hashed.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub name: Option<String>,
+    pub password_hash: Option<String>,
+    /// `Some(None)` stops the e-mail.
+    pub notify_email: Option<Option<String>>,
+}
 
 /// Whether opening a store failed because its database cannot be reached yet (a PostgreSQL
 /// that is not up), which waiting may mend, rather than for a reason that it cannot.

@@ -8,6 +8,7 @@ use sqlx::postgres::PgRow;
 use super::codec::decode_word;
 use crate::domain::account::Account;
 use crate::domain::delivery::Task;
+use crate::domain::operational::{Mail, MailKind};
 use crate::domain::recruiting::{Application, Candidate, Job, ProcessStep, StepChange, StepStatus, StepVisit};
 
 /// A value both backends can read from a cell: the integers and texts Herald stores, and
@@ -50,6 +51,7 @@ pub(super) fn account_from<R: Cells>(row: &R) -> Result<Account, R::Error> {
         name: row.cell(2)?,
         process_id: row.cell(3)?,
         created_at: row.cell(4)?,
+        notify_email: row.cell(5)?,
     })
 }
 
@@ -131,5 +133,28 @@ pub(super) fn task_from<R: Cells>(row: &R) -> Result<Task, R::Error> {
             .cell::<Option<String>>(12)?
             .and_then(|state| decode_word("state", state).ok()),
         request: None,
+    })
+}
+
+/// From [`MAIL_SELECT`](super::codec::MAIL_SELECT). A kind this build does not know reads as
+/// a disabling, the graver news.
+pub(super) fn mail_from<R: Cells>(row: &R) -> Result<Mail, R::Error> {
+    let endpoint_id: Option<String> = row.cell(6)?;
+    let status: Option<i64> = row.cell(9)?;
+    Ok(Mail {
+        id: row.cell(0)?,
+        kind: MailKind::parse(&row.cell::<String>(1)?).unwrap_or(MailKind::Disabled),
+        attempts: row.cell::<i64>(2)? as u32,
+        created_at: row.cell(3)?,
+        to: row.cell(4)?,
+        event_body: row.cell(5)?,
+        endpoint: match endpoint_id {
+            Some(id) => Some((id, row.cell(7)?, row.cell(8)?)),
+            None => None,
+        },
+        call: match status {
+            Some(status) => Some((status as u16, row.cell(10)?, row.cell(11)?)),
+            None => None,
+        },
     })
 }

@@ -352,6 +352,10 @@ impl herald::store::CallRules for Unchanged {
     fn tell(&self, news: News, _: &CallRecord, _: &Health, _: Option<i64>) -> Event {
         unreachable!("no health changes, so no {news:?}")
     }
+
+    fn mails(&self) -> bool {
+        false
+    }
 }
 
 /// Records calls leaving every endpoint's health as it is.

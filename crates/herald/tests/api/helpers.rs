@@ -8,6 +8,7 @@ use std::time::Duration;
 use herald::clock::{Clock, Hand};
 use herald::config::{Config, Role, Secret};
 use herald::delivery::{Dispatcher, retention};
+use herald::notify::Mailer;
 use herald::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -88,6 +89,7 @@ pub struct SteppedApp {
     store: Arc<dyn Store>,
     dispatcher: Dispatcher,
     retention: Duration,
+    config: Config,
 }
 
 /// Starts Herald as an API node on a manual clock that stands at the real time, with a
@@ -102,7 +104,7 @@ pub async fn spawn_stepped_app(adjust: impl FnOnce(&mut Config)) -> SteppedApp {
     let store = herald::store::open(&config.database, 2).await.unwrap();
     let retention = config.retention.keep;
     let (dispatcher, _finished) =
-        Dispatcher::new(store.clone(), Arc::new(config), Arc::default(), clock.clone()).unwrap();
+        Dispatcher::new(store.clone(), Arc::new(config.clone()), Arc::default(), clock.clone()).unwrap();
     SteppedApp {
         app,
         hand,
@@ -110,6 +112,7 @@ pub async fn spawn_stepped_app(adjust: impl FnOnce(&mut Config)) -> SteppedApp {
         store,
         dispatcher,
         retention,
+        config,
     }
 }
 
@@ -122,6 +125,21 @@ impl SteppedApp {
 
     pub fn advance(&self, by: Duration) {
         self.hand.advance(by);
+    }
+
+    /// A mailer as the server would run one (as after a restart, when made anew), on the
+    /// app's store and clock; `None` without `[notify] smtp_url`.
+    pub fn mailer(&self) -> Option<Mailer> {
+        Mailer::new(self.store.clone(), &self.config, self.clock.clone()).unwrap()
+    }
+
+    /// Sends the e-mails due now; returns how many were sent.
+    pub async fn mail(&self) -> usize {
+        self.mailer()
+            .expect("an SMTP server is configured")
+            .step()
+            .await
+            .expect("a mailer's step")
     }
 
     /// Purges what is past retention now; returns how many rows went.

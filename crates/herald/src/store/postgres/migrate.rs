@@ -51,6 +51,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operational_events",
         include_str!("../../../migrations/postgres/0009_operational_events.sql"),
     ),
+    (10, "email", include_str!("../../../migrations/postgres/0010_email.sql")),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

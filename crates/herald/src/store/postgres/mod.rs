@@ -20,7 +20,7 @@ use super::codec::{
     found, quoted,
 };
 use super::rows::{account_from, step_from};
-use super::{AccountStore, Once, Page, StoreError, StoreResult};
+use super::{AccountStore, AccountUpdate, Once, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
@@ -29,6 +29,7 @@ use crate::domain::recruiting::{Process, StepStatus};
 mod claim;
 mod delivery;
 mod keys;
+mod mail;
 mod migrate;
 mod notify;
 mod order;
@@ -211,6 +212,7 @@ impl AccountStore for PostgresStore {
             name: new.name.clone(),
             process_id,
             created_at: at,
+            notify_email: None,
         };
         keys::commit_once(tx, once, &account).await?;
         Ok(account)
@@ -245,7 +247,25 @@ impl AccountStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         let row = found(row, "account")?;
-        Ok((account_from(&row)?, row.try_get(5)?))
+        Ok((account_from(&row)?, row.try_get(6)?))
+    }
+
+    async fn update_account(&self, login: &str, update: &AccountUpdate) -> StoreResult<Account> {
+        let row = sqlx::query(&format!(
+            "WITH changed AS (
+                 UPDATE accounts SET name = coalesce($2, name), password_hash = coalesce($3, password_hash),
+                     notify_email = CASE WHEN $4 THEN $5 ELSE notify_email END
+                 WHERE login = $1 RETURNING *)
+             SELECT {ACCOUNT_COLUMNS} FROM changed a"
+        ))
+        .bind(login)
+        .bind(&update.name)
+        .bind(&update.password_hash)
+        .bind(update.notify_email.is_some())
+        .bind(update.notify_email.clone().flatten())
+        .fetch_optional(&self.pool)
+        .await?;
+        found(row.as_ref().map(account_from).transpose()?, "account")
     }
 
     async fn delete_account(&self, login: &str) -> StoreResult<()> {

@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::mail::{self, Queued};
 use super::webhooks::{Fanout, endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::domain::operational::{FailureNotices, News, resumed_by_hand};
+use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::store::codec::{TASK_COLUMNS, replayed_types};
 use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;
@@ -193,9 +194,20 @@ impl DeliveryStore for SqliteStore {
                 }
                 for found in news {
                     let (seq, account) = found.endpoint;
-                    let call = &calls[found.call];
-                    let event = rules.tell(found.news, call, &found.health, task_ids[found.call]);
+                    let (call, task_id) = (&calls[found.call], task_ids[found.call]);
+                    let event = rules.tell(found.news, call, &found.health, task_id);
                     insert_event(conn, account, &event, Fanout::About(seq))?;
+                    if let Some(kind) = mailed(found.news).filter(|_| rules.mails()) {
+                        let mail = Queued {
+                            account,
+                            endpoint_seq: seq,
+                            event_id: &event.id,
+                            task_id,
+                            kind,
+                            at: event.created_at,
+                        };
+                        mail::queue(conn, &mail)?;
+                    }
                 }
                 Ok(())
             })

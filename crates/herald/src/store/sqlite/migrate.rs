@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operational_events",
         include_str!("../../../migrations/sqlite/0008_operational_events.sql"),
     ),
+    (9, "email", include_str!("../../../migrations/sqlite/0009_email.sql")),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

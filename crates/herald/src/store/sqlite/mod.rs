@@ -18,7 +18,7 @@ use super::codec::{
     found, quoted,
 };
 use super::rows::{account_from, step_from};
-use super::{AccountStore, Once, Page, StoreError, StoreResult};
+use super::{AccountStore, AccountUpdate, Once, Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
@@ -29,6 +29,7 @@ mod claim;
 mod delivery;
 mod engine;
 mod keys;
+mod mail;
 mod migrate;
 mod recruiting;
 mod webhooks;
@@ -179,7 +180,7 @@ impl AccountStore for SqliteStore {
                     let status = StepStatus::at(position, new.steps.len()).as_str();
                     insert.execute(params![account_id, process_id, position as i64, name, status])?;
                 }
-                Ok(Account { id: account_id, login: new.login, name: new.name, process_id, created_at: at })
+                Ok(Account { id: account_id, login: new.login, name: new.name, process_id, created_at: at, notify_email: None })
             })
             .await
     }
@@ -218,9 +219,34 @@ impl AccountStore for SqliteStore {
                 let sql = format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?");
                 let row = conn
                     .prepare_cached(&sql)?
-                    .query_row([login], |r| Ok((account_from(r)?, r.get::<_, String>(5)?)))
+                    .query_row([login], |r| Ok((account_from(r)?, r.get::<_, String>(6)?)))
                     .optional()?;
                 found(row, "account")
+            })
+            .await
+    }
+
+    async fn update_account(&self, login: &str, update: &AccountUpdate) -> StoreResult<Account> {
+        let (login, update) = (login.to_owned(), update.clone());
+        self.db
+            .write(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE accounts SET name = coalesce(?2, name), password_hash = coalesce(?3, password_hash),
+                         notify_email = CASE WHEN ?4 THEN ?5 ELSE notify_email END
+                     WHERE login = ?1",
+                    params![
+                        login,
+                        update.name,
+                        update.password_hash,
+                        update.notify_email.is_some(),
+                        update.notify_email.flatten()
+                    ],
+                )?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound("account"));
+                }
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = ?");
+                Ok(conn.query_row(&sql, [login], |row| account_from(row))?)
             })
             .await
     }
