@@ -296,8 +296,9 @@ pub trait DeliveryStore {
         stamp: EventStamp,
         once: Option<Once<Event>>,
     ) -> StoreResult<Event>;
-    /// Deletes up to `batch` tasks and up to `batch` events written before `before`, keeping
-    /// events that still have a pending delivery; returns how many rows went.
+    /// Deletes up to `batch` tasks, up to `batch` events and up to `batch` e-mails sent or
+    /// given up, written before `before`, keeping events that still have a pending delivery;
+    /// returns how many rows went.
     async fn purge(&self, before: Micros, batch: u32) -> StoreResult<u64>;
     /// Deliveries waiting and endpoints resting at `now`, for the metrics.
     async fn backlog(&self, now: Micros) -> StoreResult<Backlog>;

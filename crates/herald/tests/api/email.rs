@@ -170,6 +170,11 @@ async fn an_email_waits_out_an_smtp_server_that_is_away_and_outlives_its_mailer(
             .await,
         1
     );
+
+    // Retention takes a sent e-mail with the rest.
+    app.advance(Duration::from_secs(31 * 24 * 3600));
+    app.purge().await;
+    assert_eq!(app.db().count("SELECT count(*) FROM emails").await, 0);
 }
 
 #[tokio::test]

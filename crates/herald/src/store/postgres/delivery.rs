@@ -540,8 +540,18 @@ impl DeliveryStore for PostgresStore {
         .bind(i64::from(batch))
         .fetch_one(&mut *tx)
         .await?;
+        let emails = sqlx::query(
+            "DELETE FROM emails WHERE id IN (
+                 SELECT id FROM emails WHERE created_at < $1 AND (sent_at IS NOT NULL OR given_up_at IS NOT NULL)
+                 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(tasks + events as u64)
+        Ok(tasks + events as u64 + emails)
     }
 
     async fn backlog(&self, now: Micros) -> StoreResult<Backlog> {

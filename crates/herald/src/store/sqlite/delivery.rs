@@ -383,7 +383,13 @@ impl DeliveryStore for SqliteStore {
                          ORDER BY e.created_at LIMIT ?)",
                     params![before, i64::from(batch)],
                 )?;
-                Ok((tasks + events) as u64)
+                let emails = conn.execute(
+                    "DELETE FROM emails WHERE id IN (
+                         SELECT id FROM emails WHERE created_at < ? AND (sent_at IS NOT NULL OR given_up_at IS NOT NULL)
+                         LIMIT ?)",
+                    params![before, i64::from(batch)],
+                )?;
+                Ok((tasks + events + emails) as u64)
             })
             .await
     }
