@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::metrics::Format;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,7 +48,7 @@ async fn ready(State(state): State<AppState>) -> ApiResult {
 /// The counters always; the gauges read from the database when it answers in time, with
 /// `herald_ready` saying whether it did (so that a scrape still works, and says so, while
 /// the database is away).
-async fn metrics(State(state): State<AppState>) -> ApiResult {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let now = state.clock.now();
     let backlog = match tokio::time::timeout(READY_WITHIN, state.store.backlog(now)).await {
         Ok(Ok(backlog)) => Some(backlog),
@@ -57,10 +58,7 @@ async fn metrics(State(state): State<AppState>) -> ApiResult {
         }
         Err(_) => None,
     };
-    let text = state.metrics.render(backlog.as_ref(), now);
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
-    )
-        .into_response())
+    let format = Format::accepted(headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or(""));
+    let text = state.metrics.render(backlog.as_ref(), now, format);
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
 }

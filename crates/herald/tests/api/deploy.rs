@@ -96,10 +96,15 @@ async fn herald_metrics_pass_promtool() {
 #[tokio::test]
 async fn the_rules_and_the_dashboard_name_only_metrics_herald_serves() {
     let metrics = metrics_after_a_call().await;
+    // Each family by its name, and each of its series (a counter's `_total`, a histogram's
+    // `_bucket`, `_sum` and `_count`) by theirs.
     let served: BTreeSet<String> = metrics
         .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .filter_map(|line| line.split(' ').next())
+        .filter_map(|line| match line.strip_prefix("# TYPE ") {
+            Some(family) => family.split(' ').next(),
+            None if line.starts_with('#') => None,
+            None => line.split(['{', ' ']).next(),
+        })
         .map(str::to_owned)
         .collect();
     let rules = std::fs::read_to_string(deploy().join("prometheus/alerts.yml")).unwrap();

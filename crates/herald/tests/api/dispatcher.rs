@@ -250,7 +250,7 @@ async fn work_found_only_by_the_safety_net_is_counted() {
     publish_at(s.store.as_ref(), s.account, 1, T0 + 3_600_000_000).await;
     let counted = |metrics: &Metrics| {
         metrics
-            .render(Some(&Default::default()), 0)
+            .render(Some(&Default::default()), 0, herald::metrics::Format::Text)
             .contains("herald_dispatcher_safety_net_claims_total 1\n")
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -469,7 +469,7 @@ async fn calls_that_end_keep_a_capped_endpoint_busy_without_record_wake_ups() {
     // of plain successes wake nobody, so every next claim comes from a call that ended. One
     // lost wake-up would leave the rest to the idle safety net, a minute away.
     receiver.wait_for(60, crate::delivery::WAIT).await;
-    let text = metrics.render(Some(&Default::default()), 0);
+    let text = metrics.render(Some(&Default::default()), 0, herald::metrics::Format::Text);
     assert!(text.contains("herald_dispatcher_safety_net_claims_total 0\n"), "{text}");
     assert!(receiver.most_in_flight() <= 2, "the cap held");
     let _ = stop.send(());

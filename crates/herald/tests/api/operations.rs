@@ -32,14 +32,33 @@ async fn health_and_metrics_answer() {
     assert_eq!(sample(&app, "herald_ready").await, 1.0);
     let metrics = app.anonymous().get("/metrics").await;
     assert_eq!(metrics.status, 200);
-    assert!(
-        metrics.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
+    assert_eq!(
+        metrics.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = metrics.text;
     assert!(text.contains("# TYPE herald_http_requests_total counter"), "{text}");
+    // What Prometheus asks for, it gets.
+    let openmetrics = app
+        .client
+        .get(app.url("/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        openmetrics.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let openmetrics = openmetrics.text().await.unwrap();
+    assert!(
+        openmetrics.contains("# TYPE herald_http_requests counter"),
+        "{openmetrics}"
+    );
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
     assert!(
         text.contains(r#"herald_http_requests_total{method="GET",route="/restapi/v1/job",status="200"} 1"#),
         "{text}"
