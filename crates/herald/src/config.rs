@@ -565,6 +565,18 @@ fn database_url(s: &str) -> Result<String, String> {
 }
 
 /// Reads `"500ms"`, `"30s"`, `"5m"`, `"2h"` or `"5d"`.
+/// A duration as `parse_duration` reads it, in the largest unit that divides it: `"90s"`,
+/// `"5m"`, `"250ms"`.
+pub fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms > 0 && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("expected a duration such as \"30s\", \"5m\", \"2h\" or \"5d\", found {text:?}");
     let digits = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;

@@ -2,7 +2,8 @@
 //! the account itself (`/restapi/v1/webhook/endpoint`) and support
 //! (`/admin/v1/account/{login}/webhook/endpoint`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
@@ -17,8 +18,9 @@ use super::extract::{Json, Paging, Path, present};
 use super::idempotency::IdempotencyKey;
 use super::scope::Scope;
 use crate::clock::Clock;
+use crate::config::{format_duration, parse_duration};
 use crate::domain::Invalid;
-use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering, check_secret};
+use crate::domain::endpoint::{Auth, CallControls, Endpoint, EndpointSpec, EndpointState, Ordering, check_secret};
 use crate::domain::event::{Event, webhook_test};
 use crate::ids;
 use crate::store::{Answer, StoreError};
@@ -34,6 +36,12 @@ pub struct EndpointIn {
     auth: Option<Auth>,
     /// `whsec_…`; generated when absent.
     secret: Option<String>,
+    /// Extra headers sent on every call.
+    headers: Option<BTreeMap<String, String>>,
+    /// The endpoint's own delays between retries, such as `["10s", "1m", "1h"]`.
+    retry_schedule: Option<Vec<String>>,
+    /// The endpoint's own time-out, such as `"10s"`.
+    timeout: Option<String>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `"auth": null` removes the
@@ -47,6 +55,33 @@ pub struct EndpointPatch {
     ordering: Option<Ordering>,
     #[serde(default, deserialize_with = "present")]
     auth: Option<Option<Auth>>,
+    headers: Option<BTreeMap<String, String>>,
+    /// `null` goes back to the server's schedule.
+    #[serde(default, deserialize_with = "present")]
+    retry_schedule: Option<Option<Vec<String>>>,
+    /// `null` goes back to the server's time-out.
+    #[serde(default, deserialize_with = "present")]
+    timeout: Option<Option<String>>,
+}
+
+/// An endpoint's call controls from the API's words: durations as `"10s"`.
+fn controls(
+    headers: BTreeMap<String, String>,
+    retry_schedule: Option<Vec<String>>,
+    timeout: Option<String>,
+) -> Result<CallControls, Invalid> {
+    let duration = |at: String, text: &str| parse_duration(text).map_err(|problem| Invalid::field(&at, &problem));
+    let retry_schedule = retry_schedule
+        .map(|delays| {
+            delays
+                .iter()
+                .enumerate()
+                .map(|(i, d)| duration(format!("retry_schedule[{i}]"), d))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let timeout = timeout.map(|t| duration("timeout".into(), &t)).transpose()?;
+    CallControls::new(headers, retry_schedule, timeout)
 }
 
 /// An endpoint as the API shows it: credentials masked, the secret only when just made.
@@ -68,6 +103,12 @@ pub struct EndpointOut {
     consecutive_failures: u32,
     created: String,
     updated: String,
+    /// Extra headers sent on every call.
+    headers: BTreeMap<String, String>,
+    /// The endpoint's own delays between retries; `null`: the server's.
+    retry_schedule: Option<Vec<String>>,
+    /// The endpoint's own time-out; `null`: the server's.
+    timeout: Option<String>,
 }
 
 impl EndpointOut {
@@ -86,6 +127,12 @@ impl EndpointOut {
             consecutive_failures: endpoint.consecutive_failures,
             created: clock.datetime(endpoint.created_at),
             updated: clock.datetime(endpoint.updated_at),
+            retry_schedule: endpoint
+                .controls
+                .retry_schedule
+                .map(|schedule| schedule.into_iter().map(format_duration).collect()),
+            timeout: endpoint.controls.timeout.map(format_duration),
+            headers: endpoint.controls.headers,
         }
     }
 }
@@ -162,6 +209,7 @@ async fn create(
         events: input.events,
         ordering: input.ordering.unwrap_or(Ordering::Parallel),
         auth: input.auth,
+        controls: controls(input.headers.unwrap_or_default(), input.retry_schedule, input.timeout)?,
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
     state.check_target(&spec.url).await?;
@@ -210,12 +258,21 @@ async fn update(
     Json(patch): Json<EndpointPatch>,
 ) -> ApiResult {
     let current = state.store.endpoint(scope.account.id, &id).await?;
+    let now = &current.controls;
+    let shown = |d: &Duration| format_duration(*d);
     let spec = EndpointSpec {
         url: patch.url.unwrap_or(current.url),
         description: patch.description.unwrap_or(current.description),
         events: patch.events.unwrap_or(current.events),
         ordering: patch.ordering.unwrap_or(current.ordering),
         auth: patch.auth.unwrap_or(current.auth),
+        controls: controls(
+            patch.headers.unwrap_or_else(|| now.headers.clone()),
+            patch
+                .retry_schedule
+                .unwrap_or_else(|| now.retry_schedule.as_ref().map(|s| s.iter().map(shown).collect())),
+            patch.timeout.unwrap_or_else(|| now.timeout.as_ref().map(shown)),
+        )?,
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
     state.check_target(&spec.url).await?;

@@ -26,6 +26,9 @@ pub const USER_AGENT: &str = concat!("Herald/", env!("CARGO_PKG_VERSION"));
 pub struct Caller {
     client: reqwest::Client,
     guard: Guard,
+    /// The server's time-out, which also bounds an endpoint's own: the calls' leases are
+    /// taken for it.
+    timeout: Duration,
 }
 
 impl Caller {
@@ -40,7 +43,15 @@ impl Caller {
             .user_agent(USER_AGENT)
             .pool_max_idle_per_host(max_in_flight as usize)
             .build()?;
-        Ok(Caller { client, guard })
+        Ok(Caller { client, guard, timeout })
+    }
+
+    /// How long a call to this endpoint may take.
+    fn timeout_of(&self, claimed: &Claimed) -> Duration {
+        claimed
+            .controls
+            .timeout
+            .map_or(self.timeout, |own| own.min(self.timeout))
     }
 
     /// Calls the endpoint once; never fails: a call that got no answer is an attempt that
@@ -57,6 +68,13 @@ impl Caller {
         headers.insert("webhook-id", header_value(&claimed.event_id));
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
         headers.insert("webhook-signature", header_value(&signature));
+        // The endpoint's own headers, checked when saved never to replace Herald's; its
+        // credentials come last, so that a header of the same name cannot replace them.
+        for (name, value) in &claimed.controls.headers {
+            if let Ok(name) = reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+                headers.insert(name, header_value(value));
+            }
+        }
         let mut shown = shown_headers(&headers);
         if let Some(auth) = &claimed.auth {
             add_auth(&mut headers, &mut shown, auth);
@@ -67,6 +85,7 @@ impl Caller {
             None => match self
                 .client
                 .post(&claimed.url)
+                .timeout(self.timeout_of(&claimed))
                 .headers(headers)
                 .body(claimed.body.clone())
                 .send()

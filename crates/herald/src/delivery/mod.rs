@@ -281,6 +281,7 @@ impl Dispatcher {
         let (attempt, elapsed) = self.caller.call(delivery, &keys, started_at).await;
         let next = schedule::after_attempt(
             &self.config.delivery,
+            attempt.claimed.controls.retry_schedule.as_deref(),
             attempt.claimed.attempt,
             attempt.verdict,
             attempt.ended_at(),

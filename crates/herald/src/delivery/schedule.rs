@@ -11,31 +11,43 @@ use crate::domain::endpoint::{EndpointState, Health};
 /// Longest wait a `Retry-After` may impose; beyond it the header is not trusted.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// What becomes of a delivery after its `attempt`-th call (from 1) ended with `verdict`.
-pub fn after_attempt(config: &DeliveryConfig, attempt: u32, verdict: Verdict, now: Micros, unit: f64) -> Next {
+/// What becomes of a delivery after its `attempt`-th call (from 1) ended with `verdict`;
+/// `own` is the endpoint's own retry schedule, if it has one.
+pub fn after_attempt(
+    config: &DeliveryConfig,
+    own: Option<&[Duration]>,
+    attempt: u32,
+    verdict: Verdict,
+    now: Micros,
+    unit: f64,
+) -> Next {
     match verdict {
         Verdict::Success => Next::Succeeded,
         // The endpoint is disabled; the delivery waits, due at once, for it to be resumed.
         Verdict::Gone => Next::RetryAt(now),
-        Verdict::Failure { retry_after } => next_retry(config, attempt, retry_after, now, unit),
+        Verdict::Failure { retry_after } => {
+            let schedule = own.unwrap_or(&config.retry_schedule);
+            next_retry(schedule, config.jitter, attempt, retry_after, now, unit)
+        }
     }
 }
 
-/// When to try a delivery again after its `attempt`-th call (from 1) failed. `unit` is a
-/// uniform draw from [0, 1), which the jitter spreads the delay with.
+/// When to try a delivery again after its `attempt`-th call (from 1) failed, on `schedule`.
+/// `unit` is a uniform draw from [0, 1), which the `jitter` spreads the delay with.
 pub fn next_retry(
-    config: &DeliveryConfig,
+    schedule: &[Duration],
+    jitter: f64,
     attempt: u32,
     retry_after: Option<Duration>,
     now: Micros,
     unit: f64,
 ) -> Next {
-    let Some(base) = config.retry_schedule.get(attempt as usize - 1) else {
+    let Some(base) = schedule.get(attempt as usize - 1) else {
         return Next::Failed;
     };
     let delay = match retry_after {
         Some(asked) => asked.min(MAX_RETRY_AFTER),
-        None => base.mul_f64(1.0 + config.jitter * (2.0 * unit - 1.0)),
+        None => base.mul_f64(1.0 + jitter * (2.0 * unit - 1.0)),
     };
     Next::RetryAt(now + delay.as_micros() as Micros)
 }
@@ -99,35 +111,60 @@ mod tests {
         for (i, seconds) in expected.iter().enumerate() {
             let attempt = i as u32 + 1;
             assert_eq!(
-                next_retry(&config, attempt, None, 0, 0.5),
+                next_retry(&config.retry_schedule, config.jitter, attempt, None, 0, 0.5),
                 Next::RetryAt(seconds * S),
                 "attempt {attempt}"
             );
-            let Next::RetryAt(low) = next_retry(&config, attempt, None, 0, 0.0) else {
+            let Next::RetryAt(low) = next_retry(&config.retry_schedule, config.jitter, attempt, None, 0, 0.0) else {
                 panic!()
             };
-            let Next::RetryAt(high) = next_retry(&config, attempt, None, 0, 0.999_999) else {
+            let Next::RetryAt(high) = next_retry(&config.retry_schedule, config.jitter, attempt, None, 0, 0.999_999)
+            else {
                 panic!()
             };
             assert_eq!(low, seconds * S * 8 / 10);
             assert!(high <= seconds * S * 12 / 10 && high > seconds * S * 119 / 100);
         }
-        assert_eq!(next_retry(&config, 8, None, 0, 0.5), Next::Failed);
+        assert_eq!(
+            next_retry(&config.retry_schedule, config.jitter, 8, None, 0, 0.5),
+            Next::Failed
+        );
     }
 
     #[test]
     fn retry_after_replaces_the_scheduled_delay_within_a_day() {
         let config = Config::defaults().delivery;
         assert_eq!(
-            next_retry(&config, 1, Some(Duration::from_secs(120)), 0, 0.5),
+            next_retry(
+                &config.retry_schedule,
+                config.jitter,
+                1,
+                Some(Duration::from_secs(120)),
+                0,
+                0.5
+            ),
             Next::RetryAt(120 * S)
         );
         assert_eq!(
-            next_retry(&config, 1, Some(Duration::from_secs(10 * 86400)), 0, 0.5),
+            next_retry(
+                &config.retry_schedule,
+                config.jitter,
+                1,
+                Some(Duration::from_secs(10 * 86400)),
+                0,
+                0.5
+            ),
             Next::RetryAt(86400 * S)
         );
         assert_eq!(
-            next_retry(&config, 8, Some(Duration::from_secs(1)), 0, 0.5),
+            next_retry(
+                &config.retry_schedule,
+                config.jitter,
+                8,
+                Some(Duration::from_secs(1)),
+                0,
+                0.5
+            ),
             Next::Failed
         );
     }

@@ -1,6 +1,8 @@
 //! Deliveries and tasks: one event on its way to one endpoint, and each call made for it.
 
-use super::endpoint::{Auth, Ordering};
+use std::sync::Arc;
+
+use super::endpoint::{Auth, CallControls, Ordering};
 use crate::clock::Micros;
 
 /// How one call ended, as far as retries and the endpoint's health care.
@@ -148,6 +150,8 @@ pub struct Claimed {
     /// When the delivery was made (its event's commit, or a replay): a first call's lag
     /// counts from here.
     pub created_at: Micros,
+    /// The endpoint's own headers, retry delays and time-out.
+    pub controls: Arc<CallControls>,
 }
 
 /// One call made for a claimed delivery: what was sent and what came back.
@@ -261,6 +265,7 @@ mod tests {
             ordering,
             probe,
             created_at: 0,
+            controls: Arc::default(),
         };
         let attempt = Attempt {
             claimed,

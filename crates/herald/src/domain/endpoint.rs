@@ -1,6 +1,9 @@
 //! Endpoints: a customer's URL, the event types it subscribes to, how calls to it are
 //! authenticated and signed, and the state the dispatcher keeps for it.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -151,6 +154,89 @@ pub struct Endpoint {
     pub consecutive_failures: u32,
     pub created_at: Micros,
     pub updated_at: Micros,
+    pub controls: CallControls,
+}
+
+/// What a customer tunes of the calls to an endpoint: the spec's endpoint controls that
+/// shape each call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallControls {
+    /// Extra headers sent on every call, by name in lower case.
+    pub headers: BTreeMap<String, String>,
+    /// The endpoint's own delays between retries, instead of the server's.
+    pub retry_schedule: Option<Vec<Duration>>,
+    /// The endpoint's own time-out (the server's `delivery.timeout` still bounds it).
+    pub timeout: Option<Duration>,
+}
+
+/// Headers Herald sets itself, which an endpoint's own headers may not replace.
+const RESERVED_HEADERS: [&str; 5] = ["host", "content-type", "content-length", "user-agent", "authorization"];
+const MAX_HEADERS: usize = 20;
+
+impl CallControls {
+    /// Checks every control as the spec bounds it; header names are taken in any case and
+    /// kept in lower case.
+    pub fn new(
+        headers: BTreeMap<String, String>,
+        retry_schedule: Option<Vec<Duration>>,
+        timeout: Option<Duration>,
+    ) -> Result<CallControls, Invalid> {
+        if headers.len() > MAX_HEADERS {
+            return Err(Invalid::field("headers", &format!("at most {MAX_HEADERS} headers")));
+        }
+        let mut kept = BTreeMap::new();
+        for (name, value) in headers {
+            let lower = name.to_ascii_lowercase();
+            let at = format!("headers.{name}");
+            if !is_token(&name) {
+                return Err(Invalid::field(
+                    &at,
+                    "a header name is 1 to 64 letters, digits or !#$%&'*+-.^_`|~",
+                ));
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+                return Err(Invalid::field(&at, "Herald sets this header itself"));
+            }
+            let printable = value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+            if !printable || value.len() > 1024 {
+                return Err(Invalid::field(
+                    &at,
+                    "a value is at most 1024 printable ASCII characters",
+                ));
+            }
+            if kept.insert(lower, value).is_some() {
+                return Err(Invalid::field(&at, "the same header is given twice"));
+            }
+        }
+        if let Some(schedule) = &retry_schedule {
+            if !(1..=10).contains(&schedule.len()) {
+                return Err(Invalid::field("retry_schedule", "must list 1 to 10 delays"));
+            }
+            let bounds = Duration::from_secs(1)..=Duration::from_secs(24 * 3600);
+            if let Some((i, _)) = schedule.iter().enumerate().find(|(_, d)| !bounds.contains(d)) {
+                return Err(Invalid::field(
+                    &format!("retry_schedule[{i}]"),
+                    "must be from 1s to 24h",
+                ));
+            }
+        }
+        if timeout.is_some_and(|t| !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&t)) {
+            return Err(Invalid::field("timeout", "must be from 1s to 30s"));
+        }
+        Ok(CallControls {
+            headers: kept,
+            retry_schedule,
+            timeout,
+        })
+    }
+}
+
+/// An HTTP token (RFC 9110), as header names are, of at most 64 characters.
+fn is_token(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// What the dispatcher keeps of an endpoint's health.
@@ -227,6 +313,8 @@ pub struct EndpointSpec {
     pub events: Vec<String>,
     pub ordering: Ordering,
     pub auth: Option<Auth>,
+    /// Checked when made ([`CallControls::new`]).
+    pub controls: CallControls,
 }
 
 impl EndpointSpec {
@@ -318,6 +406,46 @@ pub fn check_secret(secret: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_controls_are_bounded_as_the_spec_says() {
+        let headers = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+        };
+        let ok = CallControls::new(headers(&[("X-Tenant", "acme")]), None, None).unwrap();
+        assert_eq!(
+            ok.headers,
+            headers(&[("x-tenant", "acme")]),
+            "names are kept in lower case"
+        );
+        for bad in [
+            headers(&[("Host", "x")]),
+            headers(&[("Authorization", "x")]),
+            headers(&[("webhook-id", "x")]),
+            headers(&[("Content-Length", "1")]),
+            headers(&[("has space", "x")]),
+            headers(&[("X-A", "line\r\nbreak")]),
+            headers(&[("X-A", "1"), ("x-a", "2")]),
+            (0..21).map(|i| (format!("X-{i}"), "v".to_string())).collect(),
+        ] {
+            assert!(CallControls::new(bad.clone(), None, None).is_err(), "{bad:?}");
+        }
+        let s = Duration::from_secs;
+        assert!(CallControls::new(BTreeMap::new(), Some(vec![s(1), s(86400)]), Some(s(30))).is_ok());
+        for (schedule, timeout) in [
+            (Some(vec![]), None),
+            (Some(vec![s(1); 11]), None),
+            (Some(vec![Duration::from_millis(500)]), None),
+            (Some(vec![s(86401)]), None),
+            (None, Some(s(31))),
+            (None, Some(Duration::from_millis(999))),
+        ] {
+            assert!(
+                CallControls::new(BTreeMap::new(), schedule.clone(), timeout).is_err(),
+                "{schedule:?} {timeout:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_room_an_endpoint_has_follows_its_state_and_calls_in_flight() {

@@ -2,7 +2,10 @@
 //! and selects the row readers of `rows` take in order, enums stored as bare words, values
 //! stored as JSON text, "no row" as `NotFound`, and page sizes.
 
+use std::time::Duration;
+
 use super::{Page, StoreError, StoreResult};
+use crate::domain::endpoint::CallControls;
 
 /// An account with its process, from `accounts a`.
 pub(super) const ACCOUNT_COLUMNS: &str =
@@ -79,3 +82,39 @@ pub(super) const MAIL_SELECT: &str = "SELECT m.id, m.kind, m.attempts, m.created
     LEFT JOIN events ev ON ev.account_id = m.account_id AND ev.id = m.event_id
     LEFT JOIN endpoints e ON e.account_id = m.account_id AND e.seq = m.endpoint_seq
     LEFT JOIN tasks t ON t.account_id = m.account_id AND t.id = m.task_id";
+
+/// An endpoint's call controls as stored: the headers (a JSON object), its own retry delays
+/// (a JSON array of milliseconds, or NULL) and time-out (milliseconds, or NULL).
+pub(super) struct StoredControls {
+    pub headers: String,
+    pub retry_schedule: Option<String>,
+    pub timeout_ms: Option<i64>,
+}
+
+impl StoredControls {
+    pub fn of(controls: &CallControls) -> StoredControls {
+        let millis = |d: &Duration| d.as_millis() as i64;
+        StoredControls {
+            headers: serde_json::to_string(&controls.headers).expect("strings always serialise"),
+            retry_schedule: controls.retry_schedule.as_ref().map(|schedule| {
+                serde_json::to_string(&schedule.iter().map(millis).collect::<Vec<_>>())
+                    .expect("numbers always serialise")
+            }),
+            timeout_ms: controls.timeout.as_ref().map(millis),
+        }
+    }
+
+    pub fn decode(self) -> StoreResult<CallControls> {
+        let millis = |ms: i64| Duration::from_millis(ms.max(0) as u64);
+        let schedule: Option<Vec<i64>> = self
+            .retry_schedule
+            .as_deref()
+            .map(|text| decode("retry_schedule", text))
+            .transpose()?;
+        Ok(CallControls {
+            headers: decode("headers", &self.headers)?,
+            retry_schedule: schedule.map(|s| s.into_iter().map(millis).collect()),
+            timeout: self.timeout_ms.map(millis),
+        })
+    }
+}

@@ -36,6 +36,8 @@ pub enum EndpointCommand {
         /// A header to send, Name:value
         #[arg(long, value_name = "NAME:VALUE")]
         header: Option<String>,
+        #[command(flatten)]
+        controls: Controls,
     },
     /// List an account's endpoints
     List {
@@ -48,7 +50,7 @@ pub enum EndpointCommand {
         account: Account,
         id: String,
     },
-    /// Change an endpoint's URL, events or description
+    /// Change an endpoint's URL, events, description or call controls
     Update {
         #[command(flatten)]
         account: Account,
@@ -59,6 +61,8 @@ pub enum EndpointCommand {
         events: Option<Vec<String>>,
         #[arg(long)]
         description: Option<String>,
+        #[command(flatten)]
+        controls: Controls,
     },
     /// Delete an endpoint
     Delete {
@@ -98,6 +102,51 @@ pub enum EndpointCommand {
     },
 }
 
+/// What shapes each call to an endpoint (the spec's endpoint controls).
+#[derive(clap::Args, Debug)]
+pub struct Controls {
+    /// An extra header on every call, Name:value; repeat for more (on update, they replace
+    /// the endpoint's)
+    #[arg(long = "extra-header", value_name = "NAME:VALUE")]
+    extra_headers: Vec<String>,
+    /// The endpoint's own delays between retries, comma-separated (10s,1m,1h); "none" for the
+    /// server's
+    #[arg(long, value_name = "DELAYS")]
+    retry_schedule: Option<String>,
+    /// The endpoint's own time-out, 1s to 30s; "none" for the server's
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+}
+
+impl Controls {
+    /// Adds the controls given to an endpoint's JSON body.
+    fn add_to(self, body: &mut Value) -> Result<(), Failure> {
+        if !self.extra_headers.is_empty() {
+            let mut headers = serde_json::Map::new();
+            for header in &self.extra_headers {
+                let (name, value) = header
+                    .split_once(':')
+                    .ok_or_else(|| Failure::Refused("--extra-header takes Name:value".into()))?;
+                headers.insert(name.trim().to_owned(), json!(value.trim()));
+            }
+            body["headers"] = Value::Object(headers);
+        }
+        if let Some(schedule) = self.retry_schedule {
+            body["retry_schedule"] = match schedule.as_str() {
+                "none" => Value::Null,
+                delays => json!(delays.split(',').map(str::trim).collect::<Vec<_>>()),
+            };
+        }
+        if let Some(timeout) = self.timeout {
+            body["timeout"] = match timeout.as_str() {
+                "none" => Value::Null,
+                timeout => json!(timeout),
+            };
+        }
+        Ok(())
+    }
+}
+
 const ENDPOINT_KEYS: &[&str] = &[
     "id",
     "url",
@@ -105,6 +154,9 @@ const ENDPOINT_KEYS: &[&str] = &[
     "description",
     "ordering",
     "auth",
+    "headers",
+    "retry_schedule",
+    "timeout",
     "state",
     "suspended_until",
     "consecutive_failures",
@@ -147,10 +199,12 @@ impl EndpointCommand {
                 basic,
                 bearer,
                 header,
+                controls,
             } => {
                 let ordering = if fifo { "fifo" } else { "parallel" };
                 let auth = auth_of(basic, bearer, header)?;
-                let body = json!({"url": url, "events": events, "description": description, "ordering": ordering, "auth": auth});
+                let mut body = json!({"url": url, "events": events, "description": description, "ordering": ordering, "auth": auth});
+                controls.add_to(&mut body)?;
                 let endpoint = client.post(&endpoints(&account), body)?;
                 show(client, &endpoint, |e| {
                     let secret = cell(&e["secret"]);
@@ -181,8 +235,10 @@ impl EndpointCommand {
                 url,
                 events,
                 description,
+                controls,
             } => {
                 let mut body = json!({});
+                controls.add_to(&mut body)?;
                 if let Some(url) = url {
                     body["url"] = json!(url);
                 }

@@ -86,12 +86,21 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             &receiver.url(),
             "--bearer",
             "t0k3n",
+            "--extra-header",
+            "X-Tenant: acme",
+            "--retry-schedule",
+            "10s,1m",
+            "--timeout",
+            "5s",
             "--json",
         ],
     )
     .await;
     assert_eq!(added.code, 0, "{}", added.stderr);
     let endpoint = added.json();
+    assert_eq!(endpoint["headers"]["x-tenant"], "acme");
+    assert_eq!(endpoint["retry_schedule"], serde_json::json!(["10s", "1m"]));
+    assert_eq!(endpoint["timeout"], "5s");
     let id = endpoint["id"].as_str().unwrap().to_owned();
     assert!(endpoint["secret"].as_str().unwrap().starts_with("whsec_"));
     assert!(
@@ -106,6 +115,7 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
     let call = receiver.wait_for(1, WAIT).await.remove(0);
     assert_eq!(call.json()["event"], "WebhookTest");
     assert_eq!(call.header("authorization"), "Bearer t0k3n");
+    assert_eq!(call.header("x-tenant"), "acme");
 
     let rotated = herald(&app, &["endpoint", "rotate-secret", "-a", "acme", &id, "--json"]).await;
     assert_ne!(rotated.json()["secret"], endpoint["secret"]);
@@ -119,11 +129,17 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             &id,
             "--description",
             "from the CLI",
+            "--timeout",
+            "none",
             "--json",
         ],
     )
     .await;
     assert_eq!(updated.json()["description"], "from the CLI");
+    assert!(updated.json()["timeout"].is_null(), "back to the server's");
+    assert_eq!(updated.json()["retry_schedule"], serde_json::json!(["10s", "1m"]));
+    let shown = herald(&app, &["endpoint", "show", "-a", "acme", &id]).await;
+    assert!(shown.stdout.contains("x-tenant"), "{}", shown.stdout);
     assert_eq!(herald(&app, &["endpoint", "resume", "-a", "acme", &id]).await.code, 0);
     assert_eq!(herald(&app, &["endpoint", "delete", "-a", "acme", &id]).await.code, 0);
     assert_eq!(

@@ -78,6 +78,7 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
         events: vec!["*".into()],
         ordering,
         auth: None,
+        controls: Default::default(),
     };
     let id = herald::ids::endpoint_id();
     store

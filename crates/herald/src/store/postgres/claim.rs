@@ -11,13 +11,16 @@
 //! to the row and to the WAL). A lease that runs out (its node died) makes the delivery due
 //! again for everyone.
 
+use std::sync::Arc;
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
-use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
+use crate::domain::endpoint::{Auth, CallControls, EndpointState, Occupancy, Ordering, signing_secrets};
+use crate::store::codec::StoredControls;
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every callable endpoint with a pending delivery (found by skipping through the index
@@ -28,7 +31,7 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.account_id, e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
-           e.previous_secret, e.previous_secret_until
+           e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
@@ -88,6 +91,7 @@ struct Target {
     state: EndpointState,
     suspended_until: Option<Micros>,
     ordering: Ordering,
+    controls: Arc<CallControls>,
 }
 
 fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
@@ -102,6 +106,14 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
         state: decode_word("state", row.try_get(6)?)?,
         suspended_until: row.try_get(7)?,
         ordering: decode_word("ordering", row.try_get(8)?)?,
+        controls: Arc::new(
+            StoredControls {
+                headers: row.try_get(11)?,
+                retry_schedule: row.try_get(12)?,
+                timeout_ms: row.try_get(13)?,
+            }
+            .decode()?,
+        ),
     })
 }
 
@@ -180,6 +192,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             ordering: target.ordering,
             probe: target.state == EndpointState::Suspended,
             created_at: r.try_get(7)?,
+            controls: target.controls.clone(),
         });
     }
     let at_capacity = taken.iter().zip(&rooms).any(|(taken, room)| taken == room);

@@ -52,6 +52,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0009_operational_events.sql"),
     ),
     (10, "email", include_str!("../../../migrations/postgres/0010_email.sql")),
+    (
+        11,
+        "call_controls",
+        include_str!("../../../migrations/postgres/0011_call_controls.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -10,6 +10,7 @@ use super::{PostgresStore, account_page, column_text, conflict, decode, decode_w
 use crate::clock::Micros;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
+use crate::store::codec::StoredControls;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Who gets deliveries of an event being written.
@@ -62,7 +63,7 @@ pub(super) async fn insert_event(
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events::text, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms";
 
 fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
     let events: String = row.try_get(4)?;
@@ -82,6 +83,12 @@ fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
         consecutive_failures: u32::try_from(consecutive_failures).unwrap_or(u32::MAX),
         created_at: row.try_get(11)?,
         updated_at: row.try_get(12)?,
+        controls: StoredControls {
+            headers: row.try_get(13)?,
+            retry_schedule: row.try_get(14)?,
+            timeout_ms: row.try_get(15)?,
+        }
+        .decode()?,
     })
 }
 
@@ -173,12 +180,13 @@ impl WebhookStore for PostgresStore {
         at: Micros,
         once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
+        let controls = StoredControls::of(&spec.controls);
         let mut tx = self.pool.begin().await?;
         in_id_order(&mut tx, Listed::AccountData, account).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
-                 consecutive_failures, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9)
+                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12)
              RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(account)
@@ -190,6 +198,9 @@ impl WebhookStore for PostgresStore {
         .bind(spec.auth.as_ref().map(quoted))
         .bind(secret)
         .bind(at)
+        .bind(&controls.headers)
+        .bind(&controls.retry_schedule)
+        .bind(controls.timeout_ms)
         .fetch_one(&mut *tx)
         .await?;
         let endpoint = endpoint_from(&row)?;
@@ -209,9 +220,10 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn update_endpoint(&self, account: i64, id: &str, spec: &EndpointSpec, at: Micros) -> StoreResult<Endpoint> {
+        let controls = StoredControls::of(&spec.controls);
         let row = sqlx::query(&format!(
             "UPDATE endpoints SET url = $1, description = $2, events = $3::jsonb, ordering = $4, auth = $5,
-                 updated_at = $6
+                 updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11
              WHERE account_id = $7 AND id = $8 RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(&spec.url)
@@ -222,6 +234,9 @@ impl WebhookStore for PostgresStore {
         .bind(at)
         .bind(account)
         .bind(id)
+        .bind(&controls.headers)
+        .bind(&controls.retry_schedule)
+        .bind(controls.timeout_ms)
         .fetch_optional(&self.pool)
         .await?;
         endpoint_from(&found(row, "endpoint")?)

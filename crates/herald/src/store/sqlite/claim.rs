@@ -4,12 +4,15 @@
 //! wait to be recorded: the only node leases at the claim and clears the lease when it records
 //! the call (and every lease when it starts).
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, Row, params};
 
 use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
+use crate::store::codec::StoredControls;
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every endpoint with a pending delivery, found by skipping through the index rather than
@@ -21,7 +24,7 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
-           e.previous_secret, e.previous_secret_until,
+           e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
            (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL),
            (SELECT count(*) FROM json_each(?2) j JOIN deliveries l ON l.id = j.value ->> 0
             WHERE l.endpoint_seq = e.seq AND l.leased_until = j.value ->> 1)
@@ -53,6 +56,7 @@ struct Target {
     leased: i64,
     ended: i64,
     ordering: String,
+    controls: StoredControls,
 }
 
 fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
@@ -64,9 +68,14 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
-        leased: row.get(10)?,
-        ended: row.get(11)?,
+        leased: row.get(13)?,
+        ended: row.get(14)?,
         ordering: row.get(7)?,
+        controls: StoredControls {
+            headers: row.get(10)?,
+            retry_schedule: row.get(11)?,
+            timeout_ms: row.get(12)?,
+        },
     })
 }
 
@@ -105,6 +114,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
         let before = chosen.len();
         let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
         let ordering = decode_word::<Ordering>("ordering", target.ordering.clone())?;
+        let controls = Arc::new(target.controls.decode()?);
         let probe = target.state == column_text(&EndpointState::Suspended);
         let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
             Ok(Claimed {
@@ -124,6 +134,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                 ordering,
                 probe,
                 created_at: r.get(7)?,
+                controls: controls.clone(),
             })
         })?;
         for claimed in rows {

@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0008_operational_events.sql"),
     ),
     (9, "email", include_str!("../../../migrations/sqlite/0009_email.sql")),
+    (
+        10,
+        "call_controls",
+        include_str!("../../../migrations/sqlite/0010_call_controls.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -8,6 +8,7 @@ use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
+use crate::store::codec::StoredControls;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Who gets deliveries of an event being written.
@@ -67,7 +68,7 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms";
 
 /// An endpoint row, as [`endpoint_from`] decodes it.
 struct EndpointRow {
@@ -84,6 +85,7 @@ struct EndpointRow {
     consecutive_failures: i64,
     created_at: Micros,
     updated_at: Micros,
+    controls: StoredControls,
 }
 
 fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
@@ -101,6 +103,11 @@ fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
         consecutive_failures: row.get(10)?,
         created_at: row.get(11)?,
         updated_at: row.get(12)?,
+        controls: StoredControls {
+            headers: row.get(13)?,
+            retry_schedule: row.get(14)?,
+            timeout_ms: row.get(15)?,
+        },
     })
 }
 
@@ -119,6 +126,7 @@ fn endpoint_from(row: EndpointRow) -> StoreResult<Endpoint> {
         consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(u32::MAX),
         created_at: row.created_at,
         updated_at: row.updated_at,
+        controls: row.controls.decode()?,
     })
 }
 
@@ -240,10 +248,12 @@ impl WebhookStore for SqliteStore {
         let (spec, id, secret) = (spec.clone(), id.to_owned(), secret.to_owned());
         self.db
             .write_once(once, move |conn| {
+                let controls = StoredControls::of(&spec.controls);
                 conn.execute(
                     "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
-                         suspended_until, consecutive_failures, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?)",
+                         suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule,
+                         timeout_ms)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?)",
                     params![
                         id,
                         account,
@@ -254,7 +264,10 @@ impl WebhookStore for SqliteStore {
                         spec.auth.as_ref().map(quoted),
                         secret,
                         at,
-                        at
+                        at,
+                        controls.headers,
+                        controls.retry_schedule,
+                        controls.timeout_ms
                     ],
                 )?;
                 endpoint_on(conn, account, &id)
@@ -287,8 +300,10 @@ impl WebhookStore for SqliteStore {
         let (id, spec) = (id.to_owned(), spec.clone());
         self.db
             .write(move |conn| {
+                let controls = StoredControls::of(&spec.controls);
                 let changed = conn.execute(
-                    "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?
+                    "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?,
+                         headers = ?, retry_schedule = ?, timeout_ms = ?
                      WHERE account_id = ? AND id = ?",
                     params![
                         spec.url,
@@ -297,6 +312,9 @@ impl WebhookStore for SqliteStore {
                         column_text(&spec.ordering),
                         spec.auth.as_ref().map(quoted),
                         at,
+                        controls.headers,
+                        controls.retry_schedule,
+                        controls.timeout_ms,
                         account,
                         id
                     ],
