@@ -10,6 +10,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::AppState;
 use super::envelope::{Link, Resource, created_answer, no_content, ok, ok_answer};
@@ -42,6 +43,8 @@ pub struct EndpointIn {
     retry_schedule: Option<Vec<String>>,
     /// The endpoint's own time-out, such as `"10s"`.
     timeout: Option<String>,
+    /// Only events whose call body passes it are delivered.
+    filter: Option<Value>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `"auth": null` removes the
@@ -62,6 +65,9 @@ pub struct EndpointPatch {
     /// `null` goes back to the server's time-out.
     #[serde(default, deserialize_with = "present")]
     timeout: Option<Option<String>>,
+    /// `null` delivers every event it subscribes to again.
+    #[serde(default, deserialize_with = "present")]
+    filter: Option<Option<Value>>,
 }
 
 /// An endpoint's call controls from the API's words: durations as `"10s"`.
@@ -109,6 +115,8 @@ pub struct EndpointOut {
     retry_schedule: Option<Vec<String>>,
     /// The endpoint's own time-out; `null`: the server's.
     timeout: Option<String>,
+    /// Only events whose call body passes it are delivered; `null`: every one it subscribes to.
+    filter: Option<Value>,
 }
 
 impl EndpointOut {
@@ -133,6 +141,7 @@ impl EndpointOut {
                 .map(|schedule| schedule.into_iter().map(format_duration).collect()),
             timeout: endpoint.controls.timeout.map(format_duration),
             headers: endpoint.controls.headers,
+            filter: endpoint.filter,
         }
     }
 }
@@ -210,6 +219,7 @@ async fn create(
         ordering: input.ordering.unwrap_or(Ordering::Parallel),
         auth: input.auth,
         controls: controls(input.headers.unwrap_or_default(), input.retry_schedule, input.timeout)?,
+        filter: input.filter,
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
     state.check_target(&spec.url).await?;
@@ -273,6 +283,7 @@ async fn update(
                 .unwrap_or_else(|| now.retry_schedule.as_ref().map(|s| s.iter().map(shown).collect())),
             patch.timeout.unwrap_or_else(|| now.timeout.as_ref().map(shown)),
         )?,
+        filter: patch.filter.unwrap_or(current.filter),
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
     state.check_target(&spec.url).await?;

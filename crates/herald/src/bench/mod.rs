@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// measure what telling them costs
     #[arg(long)]
     pub operational: bool,
+    /// Gives every endpoint a filter that every event passes, to measure what testing
+    /// filters at fan-out costs
+    #[arg(long)]
+    pub filtered: bool,
     /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
     /// a fresh one for each run) [default: a temporary SQLite file]
     #[arg(long, value_name = "URL")]
@@ -301,6 +305,9 @@ fn report(args: &BenchArgs, database: &Database, received: &Received, measured: 
         database.kind(),
         args.nodes
     );
+    if args.filtered {
+        println!("  every endpoint has a filter that every event passes");
+    }
     if args.failing > 0 || args.operational {
         println!(
             "  {} of the endpoints failing (calls to them not counted); {}",
@@ -435,9 +442,13 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &str, args: &Benc
     anyhow::ensure!(args.failing <= args.endpoints, "--failing is more than --endpoints");
     let operational = json!({"url": format!("{receiver}/told"), "events": OPERATIONAL});
     let endpoints = (0..args.endpoints)
-        .map(|i| match i < args.failing {
-            true => json!({"url": format!("{receiver}/fail"), "events": ["*"]}),
-            false => json!({"url": format!("{receiver}/hook"), "events": ["*"]}),
+        .map(|i| {
+            let path = if i < args.failing { "fail" } else { "hook" };
+            let mut endpoint = json!({"url": format!("{receiver}/{path}"), "events": ["*"]});
+            if args.filtered {
+                endpoint["filter"] = json!({"event": "BenchEvent", "data.n": {"$gte": 0}});
+            }
+            endpoint
         })
         .chain(args.operational.then_some(operational));
     for endpoint in endpoints {

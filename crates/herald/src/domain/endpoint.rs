@@ -155,6 +155,8 @@ pub struct Endpoint {
     pub created_at: Micros,
     pub updated_at: Micros,
     pub controls: CallControls,
+    /// Only events whose call body passes it are delivered (see `filter`), as it was given.
+    pub filter: Option<serde_json::Value>,
 }
 
 /// What a customer tunes of the calls to an endpoint: the spec's endpoint controls that
@@ -315,6 +317,7 @@ pub struct EndpointSpec {
     pub auth: Option<Auth>,
     /// Checked when made ([`CallControls::new`]).
     pub controls: CallControls,
+    pub filter: Option<serde_json::Value>,
 }
 
 impl EndpointSpec {
@@ -327,6 +330,9 @@ impl EndpointSpec {
         check_events(&self.events, known_types)?;
         if let Some(auth) = &self.auth {
             auth.check()?;
+        }
+        if let Some(filter) = &self.filter {
+            super::filter::Filter::parse(filter)?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod delivery;
 pub mod endpoint;
 pub mod event;
+pub mod filter;
 pub mod operational;
 pub mod recruiting;
 

@@ -23,6 +23,7 @@ use crate::domain::operational::{Mail, News};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
 
 mod codec;
+mod filters;
 mod once;
 pub mod postgres;
 mod recording;

@@ -79,6 +79,7 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
         ordering,
         auth: None,
         controls: Default::default(),
+        filter: None,
     };
     let id = herald::ids::endpoint_id();
     store

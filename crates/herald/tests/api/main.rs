@@ -16,6 +16,7 @@ mod email;
 mod endpoint_ops;
 mod endpoints;
 mod events;
+mod filters;
 mod idempotency;
 mod isolation;
 mod migrations;

@@ -19,6 +19,7 @@ use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::store::codec::{TASK_COLUMNS, replayed_types};
+use crate::store::filters;
 use crate::store::recording::{self, EndpointKey, Found, Healths};
 use crate::store::rows::task_from;
 use crate::store::{CallRules, Claim, ClaimRequest, DeliveryStore, Once, Page, StoreError, StoreResult};
@@ -475,20 +476,37 @@ impl DeliveryStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
         let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
+        let replayed = format!(
+            "FROM events ev WHERE ev.account_id = $1 AND ev.created_at >= $2 AND {}
+               AND $3::jsonb ?| ARRAY['*', ev.event_type]",
+            replayed_types()
+        );
+        // With a filter, the events it lets through, by seq.
+        let chosen = match &endpoint.filter {
+            None => None,
+            Some(filter) => {
+                let candidates: Vec<(i64, String)> = sqlx::query_as(&format!("SELECT ev.seq, ev.body {replayed}"))
+                    .bind(account)
+                    .bind(since)
+                    .bind(&events)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                Some(filters::let_through(&filter.to_string(), candidates))
+            }
+        };
         let sql = format!(
             "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
-             SELECT $1, $2, ev.seq, ev.application_id, 'pending', $3, $3 FROM events ev
-             WHERE ev.account_id = $1 AND ev.created_at >= $4 AND {}
-               AND $5::jsonb ?| ARRAY['*', ev.event_type]
-             ORDER BY ev.seq",
-            replayed_types()
+             SELECT $1, $4, ev.seq, ev.application_id, 'pending', $5, $5 {replayed}
+               AND ($6::bigint[] IS NULL OR ev.seq = ANY($6))
+             ORDER BY ev.seq"
         );
         let count = sqlx::query(&sql)
             .bind(account)
-            .bind(endpoint.seq)
-            .bind(now)
             .bind(since)
             .bind(events)
+            .bind(endpoint.seq)
+            .bind(now)
+            .bind(chosen)
             .execute(&mut *tx)
             .await?
             .rows_affected();

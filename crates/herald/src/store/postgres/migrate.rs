@@ -57,6 +57,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "call_controls",
         include_str!("../../../migrations/postgres/0011_call_controls.sql"),
     ),
+    (
+        12,
+        "filters",
+        include_str!("../../../migrations/postgres/0012_filters.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

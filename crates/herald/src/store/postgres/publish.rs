@@ -10,11 +10,13 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::webhooks::filtered_endpoints;
 use crate::domain::Invalid;
 use crate::domain::event::Event;
+use crate::store::filters;
 use crate::store::once::{KEY_LIFETIME, KeyRow};
 use crate::store::{StoreError, StoreResult};
 
@@ -172,6 +174,10 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
         locations.push(key.as_ref().and_then(|k| k.answer.location.as_deref()));
         answers.push(key.as_ref().map(|k| k.answer.body.as_str()));
     }
+    // The filters are read and tested in the transaction that writes the events, so that an
+    // event meets the filter its endpoint had when it was written.
+    let mut tx = pool.begin().await?;
+    let (left_out_events, left_out_endpoints) = left_out(&mut tx, group).await?;
     let accepted: Vec<(i64, bool)> = sqlx::query_as(
         "WITH given AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
@@ -200,13 +206,15 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
              INSERT INTO events (account_id, id, event_type, application_id, created_at, body)
              SELECT account_id, id, event_type, application_id, created_at, body FROM written WHERE keyed
              ORDER BY position
-             RETURNING account_id, seq, event_type, application_id, created_at),
+             RETURNING account_id, id, seq, event_type, application_id, created_at),
          delivery AS (
              INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
              SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
                     event.created_at
              FROM event JOIN endpoints e
                   ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
+             WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)
+                               WHERE out.event_id = event.id AND out.seq = e.seq)
              ORDER BY event.seq, e.seq)
          -- An INSERT in WITH runs whether or not the statement reads it; its trigger
          -- announces the new work to every node (migration 0006).
@@ -225,11 +233,39 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
     .bind(&locations)
     .bind(&answers)
     .bind(KEY_LIFETIME)
-    .fetch_all(pool)
+    .bind(&left_out_events)
+    .bind(&left_out_endpoints)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let mut outcomes = vec![Outcome::UnknownApplication; n];
     for (position, keyed) in accepted {
         outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
     }
     Ok(outcomes)
+}
+
+/// The (event id, endpoint seq) pairs of a group whose endpoint's filter leaves the event
+/// out, as two columns.
+async fn left_out(conn: &mut PgConnection, group: &[Waiting]) -> sqlx::Result<(Vec<String>, Vec<i64>)> {
+    let mut accounts: Vec<i64> = group.iter().map(|w| w.account).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let filtered = filtered_endpoints(conn, &accounts).await?;
+    let (mut events, mut endpoints) = (Vec::new(), Vec::new());
+    if filtered.is_empty() {
+        return Ok((events, endpoints));
+    }
+    for waiting in group {
+        let of_account: Vec<(i64, String)> = filtered
+            .iter()
+            .filter(|(account, _, _)| *account == waiting.account)
+            .map(|(_, seq, filter)| (*seq, filter.clone()))
+            .collect();
+        for seq in filters::left_out(&waiting.event.body, &of_account) {
+            events.push(waiting.event.id.clone());
+            endpoints.push(seq);
+        }
+    }
+    Ok((events, endpoints))
 }

@@ -11,6 +11,7 @@ use crate::clock::Micros;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::codec::StoredControls;
+use crate::store::filters;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Who gets deliveries of an event being written.
@@ -37,6 +38,15 @@ pub(super) async fn insert_event(
         Fanout::Only(endpoint) => (Some(endpoint), None),
         Fanout::About(endpoint) => (None, Some(endpoint)),
     };
+    // A test call goes to its endpoint whatever it filters.
+    let left_out = match fanout {
+        Fanout::Only(_) => Vec::new(),
+        Fanout::Subscribers | Fanout::About(_) => {
+            let filtered = filtered_endpoints(&mut *conn, &[account]).await?;
+            let filtered: Vec<(i64, String)> = filtered.into_iter().map(|(_, seq, f)| (seq, f)).collect();
+            filters::left_out(&event.body, &filtered)
+        }
+    };
     // One statement: the event, then a delivery for each endpoint it goes to.
     sqlx::query(
         "WITH event AS (
@@ -47,7 +57,8 @@ pub(super) async fn insert_event(
          WHERE e.account_id = $1 AND CASE
              WHEN $7::bigint IS NOT NULL THEN e.seq = $7
              WHEN $8::bigint IS NOT NULL THEN e.seq <> $8 AND e.events ? $3
-             ELSE e.events ?| ARRAY['*', $3] END",
+             ELSE e.events ?| ARRAY['*', $3] END
+           AND NOT (e.seq = ANY($9))",
     )
     .bind(account)
     .bind(&event.id)
@@ -57,18 +68,31 @@ pub(super) async fn insert_event(
     .bind(&event.body)
     .bind(only)
     .bind(about)
+    .bind(&left_out)
     .execute(conn)
     .await?;
     Ok(())
 }
 
+/// The endpoints of `accounts` that have a filter: (account, seq, filter).
+pub(super) async fn filtered_endpoints(
+    conn: &mut PgConnection,
+    accounts: &[i64],
+) -> sqlx::Result<Vec<(i64, i64, String)>> {
+    sqlx::query_as("SELECT account_id, seq, filter FROM endpoints WHERE account_id = ANY($1) AND filter IS NOT NULL")
+        .bind(accounts)
+        .fetch_all(conn)
+        .await
+}
+
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events::text, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter";
 
 fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
     let events: String = row.try_get(4)?;
     let auth: Option<String> = row.try_get(6)?;
     let consecutive_failures: i64 = row.try_get(10)?;
+    let filter: Option<String> = row.try_get(16)?;
     Ok(Endpoint {
         seq: row.try_get(0)?,
         id: row.try_get(1)?,
@@ -89,6 +113,7 @@ fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
             timeout_ms: row.try_get(15)?,
         }
         .decode()?,
+        filter: filter.as_deref().map(|f| decode("filter", f)).transpose()?,
     })
 }
 
@@ -185,8 +210,8 @@ impl WebhookStore for PostgresStore {
         in_id_order(&mut tx, Listed::AccountData, account).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
-                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12)
+                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12, $13)
              RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(account)
@@ -201,6 +226,7 @@ impl WebhookStore for PostgresStore {
         .bind(&controls.headers)
         .bind(&controls.retry_schedule)
         .bind(controls.timeout_ms)
+        .bind(spec.filter.as_ref().map(|f| f.to_string()))
         .fetch_one(&mut *tx)
         .await?;
         let endpoint = endpoint_from(&row)?;
@@ -223,7 +249,7 @@ impl WebhookStore for PostgresStore {
         let controls = StoredControls::of(&spec.controls);
         let row = sqlx::query(&format!(
             "UPDATE endpoints SET url = $1, description = $2, events = $3::jsonb, ordering = $4, auth = $5,
-                 updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11
+                 updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11, filter = $12
              WHERE account_id = $7 AND id = $8 RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(&spec.url)
@@ -237,6 +263,7 @@ impl WebhookStore for PostgresStore {
         .bind(&controls.headers)
         .bind(&controls.retry_schedule)
         .bind(controls.timeout_ms)
+        .bind(spec.filter.as_ref().map(|f| f.to_string()))
         .fetch_optional(&self.pool)
         .await?;
         endpoint_from(&found(row, "endpoint")?)

@@ -16,6 +16,7 @@ use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::store::codec::{TASK_COLUMNS, replayed_types};
+use crate::store::filters;
 use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;
 use crate::store::{CallRules, Claim, ClaimRequest, DeliveryStore, Once, Page, StoreError, StoreResult};
@@ -332,15 +333,30 @@ impl DeliveryStore for SqliteStore {
             .write_once(once, move |conn| {
                 let endpoint = endpoint_on(conn, account, &endpoint_id)?;
                 let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
-                let sql = format!(
-                    "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
-                     SELECT ?1, ?2, ev.seq, ev.application_id, 'pending', ?3, ?3 FROM events ev
-                     WHERE ev.account_id = ?1 AND ev.created_at >= ?4 AND {}
-                       AND EXISTS (SELECT 1 FROM json_each(?5) j WHERE j.value IN ('*', ev.event_type))
-                     ORDER BY ev.seq",
+                let replayed = format!(
+                    "FROM events ev WHERE ev.account_id = ?1 AND ev.created_at >= ?2 AND {}
+                       AND EXISTS (SELECT 1 FROM json_each(?3) j WHERE j.value IN ('*', ev.event_type))",
                     replayed_types()
                 );
-                let count = conn.execute(&sql, params![account, endpoint.seq, now, since, events])?;
+                // With a filter, the events it lets through, by seq.
+                let chosen = match &endpoint.filter {
+                    None => None,
+                    Some(filter) => {
+                        let candidates = conn
+                            .prepare(&format!("SELECT ev.seq, ev.body {replayed}"))?
+                            .query_map(params![account, since, events], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
+                        let passing = filters::let_through(&filter.to_string(), candidates);
+                        Some(serde_json::to_string(&passing).expect("numbers always serialise"))
+                    }
+                };
+                let sql = format!(
+                    "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
+                     SELECT ?1, ?4, ev.seq, ev.application_id, 'pending', ?5, ?5 {replayed}
+                       AND (?6 IS NULL OR ev.seq IN (SELECT value FROM json_each(?6)))
+                     ORDER BY ev.seq"
+                );
+                let count = conn.execute(&sql, params![account, since, events, endpoint.seq, now, chosen])?;
                 Ok(count as u64)
             })
             .await?;

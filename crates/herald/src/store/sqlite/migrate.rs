@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "call_controls",
         include_str!("../../../migrations/sqlite/0010_call_controls.sql"),
     ),
+    (
+        11,
+        "filters",
+        include_str!("../../../migrations/sqlite/0011_filters.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -9,6 +9,7 @@ use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::codec::StoredControls;
+use crate::store::filters;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Who gets deliveries of an event being written.
@@ -46,6 +47,11 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
         Fanout::Only(endpoint) => (Some(endpoint), None),
         Fanout::About(endpoint) => (None, Some(endpoint)),
     };
+    // A test call goes to its endpoint whatever it filters.
+    let left_out = match fanout {
+        Fanout::Only(_) => Vec::new(),
+        Fanout::Subscribers | Fanout::About(_) => filters::left_out(&event.body, &filtered_endpoints(conn, account)?),
+    };
     conn.prepare_cached(
         "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4 FROM endpoints e
@@ -53,7 +59,8 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
              WHEN ?6 IS NOT NULL THEN e.seq = ?6
              WHEN ?7 IS NOT NULL THEN e.seq <> ?7
                  AND EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value = ?5)
-             ELSE EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5)) END",
+             ELSE EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5)) END
+           AND e.seq NOT IN (SELECT value FROM json_each(?8))",
     )?
     .execute(params![
         account,
@@ -62,13 +69,21 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
         event.created_at,
         event.event_type,
         only,
-        about
+        about,
+        serde_json::to_string(&left_out).expect("numbers always serialise")
     ])?;
     Ok(())
 }
 
+/// The account's endpoints that have a filter, with it.
+pub(super) fn filtered_endpoints(conn: &Connection, account: i64) -> rusqlite::Result<Vec<(i64, String)>> {
+    conn.prepare_cached("SELECT seq, filter FROM endpoints WHERE account_id = ? AND filter IS NOT NULL")?
+        .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter";
 
 /// An endpoint row, as [`endpoint_from`] decodes it.
 struct EndpointRow {
@@ -86,6 +101,7 @@ struct EndpointRow {
     created_at: Micros,
     updated_at: Micros,
     controls: StoredControls,
+    filter: Option<String>,
 }
 
 fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
@@ -108,6 +124,7 @@ fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
             retry_schedule: row.get(14)?,
             timeout_ms: row.get(15)?,
         },
+        filter: row.get(16)?,
     })
 }
 
@@ -127,6 +144,7 @@ fn endpoint_from(row: EndpointRow) -> StoreResult<Endpoint> {
         created_at: row.created_at,
         updated_at: row.updated_at,
         controls: row.controls.decode()?,
+        filter: row.filter.as_deref().map(|f| decode("filter", f)).transpose()?,
     })
 }
 
@@ -252,8 +270,8 @@ impl WebhookStore for SqliteStore {
                 conn.execute(
                     "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
                          suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule,
-                         timeout_ms)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?)",
+                         timeout_ms, filter)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?, ?)",
                     params![
                         id,
                         account,
@@ -267,7 +285,8 @@ impl WebhookStore for SqliteStore {
                         at,
                         controls.headers,
                         controls.retry_schedule,
-                        controls.timeout_ms
+                        controls.timeout_ms,
+                        spec.filter.as_ref().map(|f| f.to_string())
                     ],
                 )?;
                 endpoint_on(conn, account, &id)
@@ -303,7 +322,7 @@ impl WebhookStore for SqliteStore {
                 let controls = StoredControls::of(&spec.controls);
                 let changed = conn.execute(
                     "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?,
-                         headers = ?, retry_schedule = ?, timeout_ms = ?
+                         headers = ?, retry_schedule = ?, timeout_ms = ?, filter = ?
                      WHERE account_id = ? AND id = ?",
                     params![
                         spec.url,
@@ -315,6 +334,7 @@ impl WebhookStore for SqliteStore {
                         controls.headers,
                         controls.retry_schedule,
                         controls.timeout_ms,
+                        spec.filter.as_ref().map(|f| f.to_string()),
                         account,
                         id
                     ],
