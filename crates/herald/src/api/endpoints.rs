@@ -45,6 +45,8 @@ pub struct EndpointIn {
     timeout: Option<String>,
     /// Only events whose call body passes it are delivered.
     filter: Option<Value>,
+    /// At most this many calls per second.
+    rate_limit: Option<u32>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `"auth": null` removes the
@@ -68,6 +70,9 @@ pub struct EndpointPatch {
     /// `null` delivers every event it subscribes to again.
     #[serde(default, deserialize_with = "present")]
     filter: Option<Option<Value>>,
+    /// `null` lifts the limit.
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<u32>>,
 }
 
 /// An endpoint's call controls from the API's words: durations as `"10s"`.
@@ -75,6 +80,7 @@ fn controls(
     headers: BTreeMap<String, String>,
     retry_schedule: Option<Vec<String>>,
     timeout: Option<String>,
+    rate_limit: Option<u32>,
 ) -> Result<CallControls, Invalid> {
     let duration = |at: String, text: &str| parse_duration(text).map_err(|problem| Invalid::field(&at, &problem));
     let retry_schedule = retry_schedule
@@ -87,7 +93,7 @@ fn controls(
         })
         .transpose()?;
     let timeout = timeout.map(|t| duration("timeout".into(), &t)).transpose()?;
-    CallControls::new(headers, retry_schedule, timeout)
+    CallControls::new(headers, retry_schedule, timeout, rate_limit)
 }
 
 /// An endpoint as the API shows it: credentials masked, the secret only when just made.
@@ -117,6 +123,8 @@ pub struct EndpointOut {
     timeout: Option<String>,
     /// Only events whose call body passes it are delivered; `null`: every one it subscribes to.
     filter: Option<Value>,
+    /// At most this many calls start per second, spaced evenly; `null`: no limit.
+    rate_limit: Option<u32>,
 }
 
 impl EndpointOut {
@@ -140,6 +148,7 @@ impl EndpointOut {
                 .retry_schedule
                 .map(|schedule| schedule.into_iter().map(format_duration).collect()),
             timeout: endpoint.controls.timeout.map(format_duration),
+            rate_limit: endpoint.controls.rate_limit,
             headers: endpoint.controls.headers,
             filter: endpoint.filter,
         }
@@ -218,7 +227,12 @@ async fn create(
         events: input.events,
         ordering: input.ordering.unwrap_or(Ordering::Parallel),
         auth: input.auth,
-        controls: controls(input.headers.unwrap_or_default(), input.retry_schedule, input.timeout)?,
+        controls: controls(
+            input.headers.unwrap_or_default(),
+            input.retry_schedule,
+            input.timeout,
+            input.rate_limit,
+        )?,
         filter: input.filter,
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
@@ -282,6 +296,7 @@ async fn update(
                 .retry_schedule
                 .unwrap_or_else(|| now.retry_schedule.as_ref().map(|s| s.iter().map(shown).collect())),
             patch.timeout.unwrap_or_else(|| now.timeout.as_ref().map(shown)),
+            patch.rate_limit.unwrap_or(now.rate_limit),
         )?,
         filter: patch.filter.unwrap_or(current.filter),
     };

@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// filters at fan-out costs
     #[arg(long)]
     pub filtered: bool,
+    /// Gives every endpoint this rate limit (calls per second), to measure what pacing costs
+    /// when the limit is above the load
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit: Option<u32>,
     /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
     /// a fresh one for each run) [default: a temporary SQLite file]
     #[arg(long, value_name = "URL")]
@@ -308,6 +312,9 @@ fn report(args: &BenchArgs, database: &Database, received: &Received, measured: 
     if args.filtered {
         println!("  every endpoint has a filter that every event passes");
     }
+    if let Some(limit) = args.rate_limit {
+        println!("  every endpoint has a rate limit of {limit} calls/s");
+    }
     if args.failing > 0 || args.operational {
         println!(
             "  {} of the endpoints failing (calls to them not counted); {}",
@@ -447,6 +454,9 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &str, args: &Benc
             let mut endpoint = json!({"url": format!("{receiver}/{path}"), "events": ["*"]});
             if args.filtered {
                 endpoint["filter"] = json!({"event": "BenchEvent", "data.n": {"$gte": 0}});
+            }
+            if let Some(limit) = args.rate_limit {
+                endpoint["rate_limit"] = json!(limit);
             }
             endpoint
         })

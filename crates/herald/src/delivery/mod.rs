@@ -40,6 +40,10 @@ const CLAIM_BATCH: u32 = 256;
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// The longest the loop sleeps without being woken: a safety net, not the way work is found.
 const MAX_IDLE: Duration = Duration::from_secs(60);
+/// How far ahead a claim gives a rate-limited endpoint's calls their start times. Each call
+/// waits for its own, holding its slot; looking ahead lets one claim start many calls of a
+/// fast limit, rather than one claim per call (see `Slots::reopens`).
+const PACE_AHEAD: Duration = Duration::from_millis(250);
 
 /// What one step of the loop did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct Outcome {
     /// The time the claim went by: what was due then and not taken is waiting for room, and
     /// anything due later is what the loop must wake up for.
     pub at: Micros,
+    /// When a rate limit that held back due deliveries lets the next claim take more.
+    pub paced: Option<Micros>,
 }
 
 /// How long the loop may sleep after a step, and why it wakes if nothing wakes it sooner.
@@ -191,7 +197,7 @@ impl Dispatcher {
     /// recorded by the recorder, in batches, as they end.
     pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
         let seen = self.ended.count();
-        let (claimed, at) = self.claim(self.ended.list()).await?;
+        let (Claim { claimed, paced, .. }, at) = self.claim(self.ended.list(), PACE_AHEAD).await?;
         // A call that ended while the claim ran, with room it did not count, may have seen the
         // previous claim's `at_capacity` and not woken the loop: look again at once.
         if self.at_capacity.load(SeqCst) && self.ended.count() != seen {
@@ -221,15 +227,16 @@ impl Dispatcher {
                 let _ = this.records.send(record).await;
             });
         }
-        Ok(Outcome { dispatched, at })
+        Ok(Outcome { dispatched, at, paced })
     }
 
     /// One step run to its end: claims what is due, makes the calls, and records them before
     /// it returns. With a manual clock, tests drive retries, suspensions and cool-downs with
     /// it, moving time between steps instead of sleeping.
     pub async fn step(&self) -> anyhow::Result<Outcome> {
-        // Every call of a step is recorded before it returns: none waits for a record.
-        let (claimed, at) = self.claim(Vec::new()).await?;
+        // Every call of a step is recorded before it returns: none waits for a record. Nor does
+        // any wait for its start time: a rate limit gives only calls that may start now.
+        let (Claim { claimed, paced, .. }, at) = self.claim(Vec::new(), Duration::ZERO).await?;
         let dispatched = claimed.len();
         let mut calls = tokio::task::JoinSet::new();
         for delivery in claimed {
@@ -240,38 +247,44 @@ impl Dispatcher {
         if !records.is_empty() {
             self.store.record_calls(records, self.rules()).await?;
         }
-        Ok(Outcome { dispatched, at })
+        Ok(Outcome { dispatched, at, paced })
     }
 
-    /// Leases what is due now, within the free slots, leaving room for the `ended` calls;
-    /// returns it with the claim's time.
-    async fn claim(&self, ended: Vec<(i64, Micros)>) -> anyhow::Result<(Vec<Claimed>, Micros)> {
+    /// Leases what is due now, within the free slots, leaving room for the `ended` calls and
+    /// giving rate-limited calls start times up to `ahead`; returns it with the claim's time.
+    async fn claim(&self, ended: Vec<(i64, Micros)>, ahead: Duration) -> anyhow::Result<(Claim, Micros)> {
         let now = self.clock.now();
         let free = self.slots.available_permits() as u32;
         if free == 0 {
             // Every slot is taken: the next call that ends frees one that is wanted.
             self.at_capacity.store(true, SeqCst);
-            return Ok((Vec::new(), now));
+            return Ok((Claim::default(), now));
         }
         let delivery = &self.config.delivery;
         let request = ClaimRequest {
             now,
-            lease_until: now + (delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
+            lease_until: now + (ahead + delivery.timeout + LEASE_MARGIN).as_micros() as Micros,
             limit: free.min(CLAIM_BATCH),
             after_endpoint: self.last_endpoint.load(Relaxed),
             per_endpoint: delivery.max_in_flight_per_endpoint,
             ended,
+            ahead: ahead.as_micros() as Micros,
         };
-        let Claim { claimed, at_capacity } = self.store.claim_due(&request).await?;
-        self.at_capacity.store(at_capacity, SeqCst);
-        if let Some(last) = claimed.last() {
+        let claim = self.store.claim_due(&request).await?;
+        self.at_capacity.store(claim.at_capacity, SeqCst);
+        if let Some(last) = claim.claimed.last() {
             self.last_endpoint.store(last.endpoint_seq, Relaxed);
         }
-        Ok((claimed, now))
+        Ok((claim, now))
     }
 
-    /// Makes one call and decides, by the retry schedule, what becomes of its delivery.
+    /// Makes one call, at its start time, and decides, by the retry schedule, what becomes of
+    /// its delivery.
     async fn call(&self, delivery: Claimed) -> CallRecord {
+        let early = delivery.start_at - self.clock.now();
+        if early > 0 {
+            tokio::time::sleep(Duration::from_micros(early as u64)).await;
+        }
         let keys: Vec<SigningKey> = delivery
             .secrets
             .iter()
@@ -297,7 +310,8 @@ impl Dispatcher {
     /// looked for after the claim's own time, not after now: whatever fell due in between was
     /// seen by neither, and must be claimed at once.
     pub async fn pause_after(&self, outcome: &Outcome) -> Pause {
-        match self.store.next_due(outcome.at).await {
+        let next_due = self.store.next_due(outcome.at).await;
+        match next_due.map(|due| due.into_iter().chain(outcome.paced).min()) {
             Ok(Some(at)) => {
                 let sleep = Duration::from_micros((at - self.clock.now()).max(0) as u64);
                 Pause {

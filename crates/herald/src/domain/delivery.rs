@@ -150,8 +150,11 @@ pub struct Claimed {
     /// When the delivery was made (its event's commit, or a replay): a first call's lag
     /// counts from here.
     pub created_at: Micros,
-    /// The endpoint's own headers, retry delays and time-out.
+    /// The endpoint's own headers, retry delays, time-out and rate limit.
     pub controls: Arc<CallControls>,
+    /// When the call may start: the claim's time, or the start time its endpoint's rate
+    /// limit gave it.
+    pub start_at: Micros,
 }
 
 /// One call made for a claimed delivery: what was sent and what came back.
@@ -266,6 +269,7 @@ mod tests {
             probe,
             created_at: 0,
             controls: Arc::default(),
+            start_at: 0,
         };
         let attempt = Attempt {
             claimed,

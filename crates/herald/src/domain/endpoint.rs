@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
+use super::pacing::MAX_RATE;
 use super::{Invalid, text};
 use crate::clock::Micros;
 
@@ -169,6 +170,8 @@ pub struct CallControls {
     pub retry_schedule: Option<Vec<Duration>>,
     /// The endpoint's own time-out (the server's `delivery.timeout` still bounds it).
     pub timeout: Option<Duration>,
+    /// At most this many calls start per second, spaced evenly (see `pacing`).
+    pub rate_limit: Option<u32>,
 }
 
 /// Headers Herald sets itself, which an endpoint's own headers may not replace.
@@ -182,6 +185,7 @@ impl CallControls {
         headers: BTreeMap<String, String>,
         retry_schedule: Option<Vec<Duration>>,
         timeout: Option<Duration>,
+        rate_limit: Option<u32>,
     ) -> Result<CallControls, Invalid> {
         if headers.len() > MAX_HEADERS {
             return Err(Invalid::field("headers", &format!("at most {MAX_HEADERS} headers")));
@@ -225,10 +229,17 @@ impl CallControls {
         if timeout.is_some_and(|t| !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&t)) {
             return Err(Invalid::field("timeout", "must be from 1s to 30s"));
         }
+        if rate_limit.is_some_and(|r| !(1..=MAX_RATE).contains(&r)) {
+            return Err(Invalid::field(
+                "rate_limit",
+                &format!("must be from 1 to {MAX_RATE} calls per second"),
+            ));
+        }
         Ok(CallControls {
             headers: kept,
             retry_schedule,
             timeout,
+            rate_limit,
         })
     }
 }
@@ -418,7 +429,7 @@ mod tests {
         let headers = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
         };
-        let ok = CallControls::new(headers(&[("X-Tenant", "acme")]), None, None).unwrap();
+        let ok = CallControls::new(headers(&[("X-Tenant", "acme")]), None, None, None).unwrap();
         assert_eq!(
             ok.headers,
             headers(&[("x-tenant", "acme")]),
@@ -434,10 +445,11 @@ mod tests {
             headers(&[("X-A", "1"), ("x-a", "2")]),
             (0..21).map(|i| (format!("X-{i}"), "v".to_string())).collect(),
         ] {
-            assert!(CallControls::new(bad.clone(), None, None).is_err(), "{bad:?}");
+            assert!(CallControls::new(bad.clone(), None, None, None).is_err(), "{bad:?}");
         }
         let s = Duration::from_secs;
-        assert!(CallControls::new(BTreeMap::new(), Some(vec![s(1), s(86400)]), Some(s(30))).is_ok());
+        let ok = CallControls::new(BTreeMap::new(), Some(vec![s(1), s(86400)]), Some(s(30)), Some(10_000));
+        assert!(ok.is_ok());
         for (schedule, timeout) in [
             (Some(vec![]), None),
             (Some(vec![s(1); 11]), None),
@@ -447,10 +459,17 @@ mod tests {
             (None, Some(Duration::from_millis(999))),
         ] {
             assert!(
-                CallControls::new(BTreeMap::new(), schedule.clone(), timeout).is_err(),
+                CallControls::new(BTreeMap::new(), schedule.clone(), timeout, None).is_err(),
                 "{schedule:?} {timeout:?}"
             );
         }
+        for rate in [0, 10_001] {
+            assert!(
+                CallControls::new(BTreeMap::new(), None, None, Some(rate)).is_err(),
+                "{rate}"
+            );
+        }
+        assert!(CallControls::new(BTreeMap::new(), None, None, Some(1)).is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod event;
 pub mod filter;
 pub mod operational;
+pub mod pacing;
 pub mod recruiting;
 
 /// Input that breaks a domain rule: a stable machine code and a sentence for people.

@@ -89,6 +89,7 @@ pub(super) struct StoredControls {
     pub headers: String,
     pub retry_schedule: Option<String>,
     pub timeout_ms: Option<i64>,
+    pub rate_limit: Option<i64>,
 }
 
 impl StoredControls {
@@ -101,6 +102,7 @@ impl StoredControls {
                     .expect("numbers always serialise")
             }),
             timeout_ms: controls.timeout.as_ref().map(millis),
+            rate_limit: controls.rate_limit.map(i64::from),
         }
     }
 
@@ -115,6 +117,7 @@ impl StoredControls {
             headers: decode("headers", &self.headers)?,
             retry_schedule: schedule.map(|s| s.into_iter().map(millis).collect()),
             timeout: self.timeout_ms.map(millis),
+            rate_limit: self.rate_limit.map(|r| u32::try_from(r).unwrap_or(u32::MAX)),
         })
     }
 }

@@ -233,6 +233,9 @@ pub struct ClaimRequest {
     /// they are no longer in flight, so they leave room for the next calls. Both are kept,
     /// so that a lease taken again after the record is not mistaken for the ended one.
     pub ended: Vec<(i64, Micros)>,
+    /// How far past `now` a rate-limited endpoint's calls may be given their start times: a
+    /// claim takes the calls that start within it, and each waits for its time.
+    pub ahead: Micros,
 }
 
 /// What a claim leased.
@@ -242,6 +245,9 @@ pub struct Claim {
     /// Some endpoint took all the room it was given, or had none: it may have more due,
     /// which a call of it that ends makes room for.
     pub at_capacity: bool,
+    /// The earliest time a claim can give a start time to the next call of an endpoint whose
+    /// rate limit held back due deliveries.
+    pub paced: Option<Micros>,
 }
 
 /// Deliveries, calls and the history of calls.

@@ -116,6 +116,13 @@ pub struct Controls {
     /// The endpoint's own time-out, 1s to 30s; "none" for the server's
     #[arg(long, value_name = "DURATION")]
     timeout: Option<String>,
+    /// At most this many calls per second, 1 to 10000; "none" for no limit
+    #[arg(long, value_name = "PER_SECOND")]
+    rate_limit: Option<String>,
+    /// Only events whose call body matches this filter, as JSON
+    /// ('{"data.to.name":{"$in":["Offer","Hired"]}}'); "none" for every event
+    #[arg(long, value_name = "JSON")]
+    filter: Option<String>,
 }
 
 impl Controls {
@@ -143,6 +150,24 @@ impl Controls {
                 timeout => json!(timeout),
             };
         }
+        if let Some(limit) = self.rate_limit {
+            body["rate_limit"] = match limit.as_str() {
+                "none" => Value::Null,
+                limit => json!(limit.parse::<u32>().map_err(|_| {
+                    Failure::Refused(format!(
+                        "--rate-limit takes a number of calls per second or none, not {limit:?}"
+                    ))
+                })?),
+            };
+        }
+        if let Some(filter) = self.filter {
+            body["filter"] = match filter.as_str() {
+                "none" => Value::Null,
+                filter => {
+                    serde_json::from_str(filter).map_err(|e| Failure::Refused(format!("--filter is not JSON: {e}")))?
+                }
+            };
+        }
         Ok(())
     }
 }
@@ -157,6 +182,8 @@ const ENDPOINT_KEYS: &[&str] = &[
     "headers",
     "retry_schedule",
     "timeout",
+    "rate_limit",
+    "filter",
     "state",
     "suspended_until",
     "consecutive_failures",

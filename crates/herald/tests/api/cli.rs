@@ -92,12 +92,18 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             "10s,1m",
             "--timeout",
             "5s",
+            "--rate-limit",
+            "50",
+            "--filter",
+            r#"{"data.to.name":{"$in":["Offer","Hired"]}}"#,
             "--json",
         ],
     )
     .await;
     assert_eq!(added.code, 0, "{}", added.stderr);
     let endpoint = added.json();
+    assert_eq!(endpoint["rate_limit"], 50);
+    assert_eq!(endpoint["filter"]["data.to.name"]["$in"][1], "Hired");
     assert_eq!(endpoint["headers"]["x-tenant"], "acme");
     assert_eq!(endpoint["retry_schedule"], serde_json::json!(["10s", "1m"]));
     assert_eq!(endpoint["timeout"], "5s");
@@ -131,11 +137,17 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             "from the CLI",
             "--timeout",
             "none",
+            "--rate-limit",
+            "none",
+            "--filter",
+            "none",
             "--json",
         ],
     )
     .await;
     assert_eq!(updated.json()["description"], "from the CLI");
+    assert!(updated.json()["rate_limit"].is_null(), "{}", updated.stdout);
+    assert!(updated.json()["filter"].is_null(), "{}", updated.stdout);
     assert!(updated.json()["timeout"].is_null(), "back to the server's");
     assert_eq!(updated.json()["retry_schedule"], serde_json::json!(["10s", "1m"]));
     let shown = herald(&app, &["endpoint", "show", "-a", "acme", &id]).await;

@@ -1,5 +1,6 @@
-//! Endpoint controls that shape each call: extra headers, the endpoint's own retry schedule
-//! and its own time-out; validated as the spec bounds them, shown on both APIs, and obeyed.
+//! Endpoint controls that shape each call: extra headers, the endpoint's own retry schedule,
+//! its own time-out and its rate limit; validated as the spec bounds them, shown on both APIs,
+//! and obeyed.
 
 use std::time::Duration;
 
@@ -18,13 +19,14 @@ async fn controls_are_saved_shown_changed_and_validated() {
             "/restapi/v1/webhook/endpoint",
             json!({"url": "https://example.com/hook", "events": ["*"],
                    "headers": {"X-Tenant": "acme", "X-Region": "eu"},
-                   "retry_schedule": ["10s", "60s", "2h"], "timeout": "5000ms"}),
+                   "retry_schedule": ["10s", "60s", "2h"], "timeout": "5000ms", "rate_limit": 100}),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.body["headers"], json!({"x-region": "eu", "x-tenant": "acme"}));
     assert_eq!(created.body["retry_schedule"], json!(["10s", "1m", "2h"]));
     assert_eq!(created.body["timeout"], "5s");
+    assert_eq!(created.body["rate_limit"], 100);
     let path = created.body["_self"].as_str().unwrap();
     let admin_path = format!(
         "/admin/v1/account/acme/webhook/endpoint/{}",
@@ -48,6 +50,9 @@ async fn controls_are_saved_shown_changed_and_validated() {
         json!(["10s", "1m", "2h"]),
         "left as it was"
     );
+    assert_eq!(patched.body["rate_limit"], 100, "left as it was");
+    let lifted = acme.patch(path, json!({"rate_limit": null})).await;
+    assert!(lifted.body["rate_limit"].is_null(), "{}", lifted.text);
     let plain = subscribe(&acme, "https://example.com/plain", json!({})).await;
     assert_eq!(plain["headers"], json!({}));
     assert!(plain["retry_schedule"].is_null() && plain["timeout"].is_null());
@@ -64,6 +69,8 @@ async fn controls_are_saved_shown_changed_and_validated() {
         (json!({"retry_schedule": []}), "retry_schedule"),
         (json!({"timeout": "45s"}), "timeout"),
         (json!({"timeout": 10}), "expected a string"),
+        (json!({"rate_limit": 0}), "rate_limit"),
+        (json!({"rate_limit": 10_001}), "rate_limit"),
     ] {
         let refused = acme.patch(path, body.clone()).await;
         assert_eq!(refused.status, 422, "{body}: {}", refused.text);
@@ -141,4 +148,60 @@ async fn an_endpoints_own_retry_schedule_replaces_the_servers() {
     assert_eq!(app.step().await, 0, "its schedule is spent");
     let last = &tasks(&acme, 3).await[0];
     assert_eq!(last["delivery"], "failed", "{last}");
+}
+
+#[tokio::test]
+async fn a_rate_limit_spaces_calls_and_gives_no_burst_after_a_pause() {
+    let app = spawn_stepped_app(|_| {}).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    subscribe(&acme, &receiver.url(), json!({"rate_limit": 2})).await;
+    for _ in 0..6 {
+        acme.new_application().await;
+    }
+    assert_eq!(app.step().await, 1, "one call now, the rest spaced");
+    assert_eq!(app.step().await, 0);
+    // 2 a second, 2 % apart more: 510 ms between starts.
+    app.advance(Duration::from_millis(509));
+    assert_eq!(app.step().await, 0, "not before its turn");
+    app.advance(Duration::from_millis(1));
+    assert_eq!(app.step().await, 1);
+    // A long pause is not made up for with a burst.
+    app.advance(Duration::from_secs(10));
+    assert_eq!(app.step().await, 1);
+    assert_eq!(app.step().await, 0);
+    // Lifting the limit lets the rest go at once.
+    let endpoint = acme.get("/restapi/v1/webhook/endpoint").await.body["items"][0]["_self"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    acme.patch(&endpoint, json!({"rate_limit": null})).await;
+    assert_eq!(app.step().await, 3);
+}
+
+#[tokio::test]
+async fn no_second_holds_more_calls_than_the_rate_limit_and_none_is_dropped() {
+    let app = crate::helpers::spawn_app_with(|c| c.delivery.retry_schedule = vec![Duration::from_secs(1)]).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    // A 429 asking for a second's rest, twice, in the middle of the flow.
+    let ok = std::iter::repeat_n(Answer::Status(200, "ok"), 10);
+    receiver.script(ok.chain(std::iter::repeat_n(Answer::RetryAfter(429, 1), 2)));
+    subscribe(&acme, &receiver.url(), json!({"rate_limit": 20})).await;
+    let started = std::time::Instant::now();
+    for _ in 0..50 {
+        acme.new_application().await;
+    }
+    let calls = receiver.wait_for(52, Duration::from_secs(20)).await;
+    let distinct: std::collections::HashSet<&str> = calls.iter().map(|c| c.header("webhook-id")).collect();
+    assert_eq!(distinct.len(), 50, "every event arrives, the two put off included");
+    let most = receiver.most_within(Duration::from_secs(1));
+    assert!(most <= 20, "{most} calls arrived within one second");
+    // Spaced, not sent in bursts: 52 calls at 20 a second take more than 2.5 s.
+    assert!(
+        started.elapsed() > Duration::from_millis(2_500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(most >= 15, "the limit, not something slower, paced them: {most}");
 }

@@ -260,6 +260,34 @@ async fn live_nodes_never_repeat_a_call_and_keep_the_per_endpoint_cap_together()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_one_budget_shared_by_every_node() {
+    let Some(db) = postgres().await else { return };
+    // The backlog waits for two dispatcher nodes that start together: both claim from it.
+    let api = Node::start(&db.url, &[("HERALD_ROLE", "api")]).await;
+    let receiver = TestReceiver::start().await;
+    setup(&api, &[&receiver], json!({"events": ["*"], "rate_limit": 20})).await;
+    let client = reqwest::Client::new();
+    let mut events = HashSet::new();
+    for n in 0..60 {
+        events.insert(publish(&client, &api.base, n).await.expect("acknowledged"));
+    }
+    let dispatcher = [("HERALD_ROLE", "dispatcher")];
+    let _nodes = [
+        Node::start(&db.url, &dispatcher).await,
+        Node::start(&db.url, &dispatcher).await,
+    ];
+    let repeats = every_event_arrives(&[&receiver], &events, Duration::from_secs(30)).await;
+    assert_eq!(repeats, 0);
+    let most = receiver.most_within(Duration::from_secs(1));
+    eprintln!("two nodes, a limit of 20 a second: at most {most} calls within a second");
+    assert!(
+        most <= 20,
+        "{most} calls within one second: each node kept a budget of its own"
+    );
+    assert!(most >= 15, "the limit, not something slower, paced them: {most}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspension_holds_on_every_node() {
     let Some(db) = postgres().await else { return };
     let settings = [

@@ -101,6 +101,16 @@ impl TestReceiver {
         self.inner.received.lock().unwrap().clone()
     }
 
+    /// The most calls that arrived within any one sliding `window`.
+    pub fn most_within(&self, window: Duration) -> usize {
+        let mut at: Vec<Instant> = self.received().iter().map(|r| r.at).collect();
+        at.sort();
+        (0..at.len())
+            .map(|i| at[i..].iter().take_while(|&&t| t < at[i] + window).count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Waits until `count` calls have arrived, for at most `within`.
     pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + within;

@@ -10,6 +10,9 @@
 //! that endpoint's deliveries meanwhile, so they are not locked row by row (a row lock writes
 //! to the row and to the WAL). A lease that runs out (its node died) makes the delivery due
 //! again for everyone.
+//!
+//! A rate-limited endpoint's calls are given start times under the same lock, and its next
+//! free one is written back to its row before the lock is let go: the nodes share one budget.
 
 use std::sync::Arc;
 
@@ -20,6 +23,7 @@ use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, CallControls, EndpointState, Occupancy, Ordering, signing_secrets};
+use crate::domain::pacing::Slots;
 use crate::store::codec::StoredControls;
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
@@ -31,7 +35,8 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.account_id, e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
-           e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms
+           e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
+           e.rate_limit, e.next_call_at
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
@@ -80,6 +85,11 @@ const LEASE_DUE: &str = "WITH due AS (
     SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at
     FROM due ORDER BY position, id";
 
+/// Moves the next free start time of the rate-limited endpoints `($1, $2)` to `$3`.
+const PACE: &str = "UPDATE endpoints e SET next_call_at = t.next_call_at
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(account_id, seq, next_call_at)
+    WHERE e.account_id = t.account_id AND e.seq = t.seq";
+
 /// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
 struct Target {
     account_id: i64,
@@ -92,6 +102,8 @@ struct Target {
     suspended_until: Option<Micros>,
     ordering: Ordering,
     controls: Arc<CallControls>,
+    /// The first start time the endpoint's next call may have, under its rate limit.
+    next_call_at: Option<Micros>,
 }
 
 fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
@@ -111,14 +123,16 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
                 headers: row.try_get(11)?,
                 retry_schedule: row.try_get(12)?,
                 timeout_ms: row.try_get(13)?,
+                rate_limit: row.try_get(14)?,
             }
             .decode()?,
         ),
+        next_call_at: row.try_get(15)?,
     })
 }
 
 /// Leases the due deliveries `request` allows, inside the caller's transaction: three
-/// statements, however many endpoints have work.
+/// statements, however many endpoints have work (four when a rate limit gave start times).
 pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Claim> {
     let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
         .bind(request.now)
@@ -145,9 +159,12 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .bind(&ended_until)
         .fetch_all(&mut *conn)
         .await?;
-    // Each endpoint's room, in turn, until the claim's limit is used up.
+    // Each endpoint's room, in turn, until the claim's limit is used up; a rate limit narrows
+    // it to the calls that may start within the claim's horizon.
     let mut left = request.limit;
     let mut rooms = Vec::with_capacity(targets.len());
+    let mut slots = Vec::with_capacity(targets.len());
+    let mut paced = None::<Micros>;
     for (target, (leased, ended)) in targets.iter().zip(leased) {
         let occupancy = Occupancy {
             state: target.state,
@@ -156,8 +173,18 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             ended: u32::try_from(ended).unwrap_or(u32::MAX),
         };
         let room = occupancy.room(request.per_endpoint, request.now).min(left);
-        left -= room;
-        rooms.push(i64::from(room));
+        let paced_slots = target
+            .controls
+            .rate_limit
+            .filter(|_| room > 0)
+            .map(|limit| Slots::open(limit, target.next_call_at, request.now, request.ahead));
+        let allowed = paced_slots.map_or(room, |s| s.count.min(room));
+        if let Some(s) = paced_slots.filter(|_| allowed == 0) {
+            paced = earliest(paced, s.reopens(0, request.ahead));
+        }
+        left -= allowed;
+        rooms.push(i64::from(allowed));
+        slots.push(paced_slots);
     }
     let orderings: Vec<String> = targets.iter().map(|t| column_text(&t.ordering)).collect();
     let leased = sqlx::query(LEASE_DUE)
@@ -169,7 +196,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .bind(request.lease_until)
         .fetch_all(&mut *conn)
         .await?;
-    let mut taken = vec![0; targets.len()];
+    let mut taken = vec![0u32; targets.len()];
     let mut claimed = Vec::with_capacity(leased.len());
     for r in leased {
         let position = r.try_get::<i64, _>(0)? as usize - 1;
@@ -193,8 +220,44 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             probe: target.state == EndpointState::Suspended,
             created_at: r.try_get(7)?,
             controls: target.controls.clone(),
+            start_at: slots[position].map_or(request.now, |s| s.start(taken[position] - 1)),
         });
     }
-    let at_capacity = taken.iter().zip(&rooms).any(|(taken, room)| taken == room);
-    Ok(Claim { claimed, at_capacity })
+    // The endpoints whose calls were given start times keep the next free one.
+    let mut pace = (Vec::new(), Vec::new(), Vec::new());
+    let mut at_capacity = false;
+    for (i, target) in targets.iter().enumerate() {
+        match slots[i] {
+            Some(s) if taken[i] > 0 => {
+                pace.0.push(target.account_id);
+                pace.1.push(target.seq);
+                pace.2.push(s.next_free(taken[i]));
+                if taken[i] == s.count {
+                    paced = earliest(paced, s.reopens(taken[i], request.ahead));
+                } else {
+                    at_capacity |= i64::from(taken[i]) == rooms[i];
+                }
+            }
+            Some(_) => {}
+            None => at_capacity |= i64::from(taken[i]) == rooms[i],
+        }
+    }
+    if !pace.0.is_empty() {
+        sqlx::query(PACE)
+            .bind(&pace.0)
+            .bind(&pace.1)
+            .bind(&pace.2)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Claim {
+        claimed,
+        at_capacity,
+        paced,
+    })
+}
+
+/// The earlier of a time kept so far and another.
+fn earliest(kept: Option<Micros>, other: Micros) -> Option<Micros> {
+    Some(kept.map_or(other, |kept| kept.min(other)))
 }

@@ -62,6 +62,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "filters",
         include_str!("../../../migrations/postgres/0012_filters.sql"),
     ),
+    (
+        13,
+        "rate_limits",
+        include_str!("../../../migrations/postgres/0013_rate_limits.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -86,7 +86,7 @@ pub(super) async fn filtered_endpoints(
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events::text, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit";
 
 fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
     let events: String = row.try_get(4)?;
@@ -111,6 +111,7 @@ fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
             headers: row.try_get(13)?,
             retry_schedule: row.try_get(14)?,
             timeout_ms: row.try_get(15)?,
+            rate_limit: row.try_get(17)?,
         }
         .decode()?,
         filter: filter.as_deref().map(|f| decode("filter", f)).transpose()?,
@@ -210,8 +211,8 @@ impl WebhookStore for PostgresStore {
         in_id_order(&mut tx, Listed::AccountData, account).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
-                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12, $13)
+                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12, $13, $14)
              RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(account)
@@ -227,6 +228,7 @@ impl WebhookStore for PostgresStore {
         .bind(&controls.retry_schedule)
         .bind(controls.timeout_ms)
         .bind(spec.filter.as_ref().map(|f| f.to_string()))
+        .bind(controls.rate_limit)
         .fetch_one(&mut *tx)
         .await?;
         let endpoint = endpoint_from(&row)?;
@@ -249,7 +251,8 @@ impl WebhookStore for PostgresStore {
         let controls = StoredControls::of(&spec.controls);
         let row = sqlx::query(&format!(
             "UPDATE endpoints SET url = $1, description = $2, events = $3::jsonb, ordering = $4, auth = $5,
-                 updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11, filter = $12
+                 updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11, filter = $12,
+                 rate_limit = $13
              WHERE account_id = $7 AND id = $8 RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(&spec.url)
@@ -264,6 +267,7 @@ impl WebhookStore for PostgresStore {
         .bind(&controls.retry_schedule)
         .bind(controls.timeout_ms)
         .bind(spec.filter.as_ref().map(|f| f.to_string()))
+        .bind(controls.rate_limit)
         .fetch_optional(&self.pool)
         .await?;
         endpoint_from(&found(row, "endpoint")?)

@@ -2,7 +2,8 @@
 //! then read each one's due deliveries up to its room, and lease what was taken. An
 //! endpoint's calls in flight are its leased deliveries, less those whose calls have ended and
 //! wait to be recorded: the only node leases at the claim and clears the lease when it records
-//! the call (and every lease when it starts).
+//! the call (and every lease when it starts). A rate-limited endpoint's calls are given start
+//! times as they are claimed, and its next free one is kept in its row.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
+use crate::domain::pacing::Slots;
 use crate::store::codec::StoredControls;
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
@@ -25,6 +27,7 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
+           e.rate_limit, e.next_call_at,
            (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL),
            (SELECT count(*) FROM json_each(?2) j JOIN deliveries l ON l.id = j.value ->> 0
             WHERE l.endpoint_seq = e.seq AND l.leased_until = j.value ->> 1)
@@ -57,6 +60,8 @@ struct Target {
     ended: i64,
     ordering: String,
     controls: StoredControls,
+    /// The first start time the endpoint's next call may have, under its rate limit.
+    next_call_at: Option<Micros>,
 }
 
 fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
@@ -68,14 +73,16 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
-        leased: row.get(13)?,
-        ended: row.get(14)?,
+        leased: row.get(15)?,
+        ended: row.get(16)?,
         ordering: row.get(7)?,
         controls: StoredControls {
             headers: row.get(10)?,
             retry_schedule: row.get(11)?,
             timeout_ms: row.get(12)?,
+            rate_limit: row.get(13)?,
         },
+        next_call_at: row.get(14)?,
     })
 }
 
@@ -102,8 +109,10 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
     targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
     let mut due = conn.prepare_cached(DUE_OF_ENDPOINT)?;
     let mut lease = conn.prepare_cached("UPDATE deliveries SET leased_until = ? WHERE id = ?")?;
+    let mut pace = conn.prepare_cached("UPDATE endpoints SET next_call_at = ? WHERE seq = ?")?;
     let mut chosen = Vec::new();
     let mut at_capacity = false;
+    let mut paced = None::<Micros>;
     for target in targets {
         let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
         let room = target.occupancy()?.room(request.per_endpoint, request.now).min(left);
@@ -111,12 +120,20 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
             at_capacity = true;
             continue;
         }
+        let controls = Arc::new(target.controls.decode()?);
+        let slots = controls
+            .rate_limit
+            .map(|limit| Slots::open(limit, target.next_call_at, request.now, request.ahead));
+        let allowed = slots.map_or(room, |slots| slots.count.min(room));
+        if let Some(slots) = slots.filter(|_| allowed == 0) {
+            paced = earliest(paced, slots.reopens(0, request.ahead));
+            continue;
+        }
         let before = chosen.len();
         let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
         let ordering = decode_word::<Ordering>("ordering", target.ordering.clone())?;
-        let controls = Arc::new(target.controls.decode()?);
         let probe = target.state == column_text(&EndpointState::Suspended);
-        let rows = due.query_map(params![target.seq, request.now, target.ordering, room], |r| {
+        let rows = due.query_map(params![target.seq, request.now, target.ordering, allowed], |r| {
             Ok(Claimed {
                 delivery_id: r.get(0)?,
                 account_id: r.get(1)?,
@@ -135,14 +152,25 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                 probe,
                 created_at: r.get(7)?,
                 controls: controls.clone(),
+                start_at: request.now,
             })
         })?;
         for claimed in rows {
-            let claimed = claimed?;
+            let mut claimed = claimed?;
             lease.execute([request.lease_until, claimed.delivery_id])?;
+            if let Some(slots) = &slots {
+                claimed.start_at = slots.start((chosen.len() - before) as u32);
+            }
             chosen.push(claimed);
         }
-        at_capacity |= chosen.len() - before == room as usize;
+        let taken = (chosen.len() - before) as u32;
+        if let Some(slots) = slots.filter(|_| taken > 0) {
+            pace.execute([slots.next_free(taken), target.seq])?;
+            if taken == slots.count {
+                paced = earliest(paced, slots.reopens(taken, request.ahead));
+            }
+        }
+        at_capacity |= taken == room;
         if chosen.len() >= request.limit as usize {
             break;
         }
@@ -150,5 +178,11 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
     Ok(Claim {
         claimed: chosen,
         at_capacity,
+        paced,
     })
+}
+
+/// The earlier of a time kept so far and another.
+fn earliest(kept: Option<Micros>, other: Micros) -> Option<Micros> {
+    Some(kept.map_or(other, |kept| kept.min(other)))
 }

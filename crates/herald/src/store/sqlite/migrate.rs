@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "filters",
         include_str!("../../../migrations/sqlite/0011_filters.sql"),
     ),
+    (
+        12,
+        "rate_limits",
+        include_str!("../../../migrations/sqlite/0012_rate_limits.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -83,7 +83,7 @@ pub(super) fn filtered_endpoints(conn: &Connection, account: i64) -> rusqlite::R
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit";
 
 /// An endpoint row, as [`endpoint_from`] decodes it.
 struct EndpointRow {
@@ -123,6 +123,7 @@ fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
             headers: row.get(13)?,
             retry_schedule: row.get(14)?,
             timeout_ms: row.get(15)?,
+            rate_limit: row.get(17)?,
         },
         filter: row.get(16)?,
     })
@@ -270,8 +271,8 @@ impl WebhookStore for SqliteStore {
                 conn.execute(
                     "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
                          suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule,
-                         timeout_ms, filter)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?, ?)",
+                         timeout_ms, filter, rate_limit)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?, ?, ?)",
                     params![
                         id,
                         account,
@@ -286,7 +287,8 @@ impl WebhookStore for SqliteStore {
                         controls.headers,
                         controls.retry_schedule,
                         controls.timeout_ms,
-                        spec.filter.as_ref().map(|f| f.to_string())
+                        spec.filter.as_ref().map(|f| f.to_string()),
+                        controls.rate_limit
                     ],
                 )?;
                 endpoint_on(conn, account, &id)
@@ -322,7 +324,7 @@ impl WebhookStore for SqliteStore {
                 let controls = StoredControls::of(&spec.controls);
                 let changed = conn.execute(
                     "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?,
-                         headers = ?, retry_schedule = ?, timeout_ms = ?, filter = ?
+                         headers = ?, retry_schedule = ?, timeout_ms = ?, filter = ?, rate_limit = ?
                      WHERE account_id = ? AND id = ?",
                     params![
                         spec.url,
@@ -335,6 +337,7 @@ impl WebhookStore for SqliteStore {
                         controls.retry_schedule,
                         controls.timeout_ms,
                         spec.filter.as_ref().map(|f| f.to_string()),
+                        controls.rate_limit,
                         account,
                         id
                     ],

@@ -1,0 +1,4 @@
+-- An endpoint's rate limit in calls per second (NULL: none), and the first start time its
+-- next call may have (see domain/pacing.rs), which each claim moves on.
+ALTER TABLE endpoints ADD COLUMN rate_limit INTEGER;
+ALTER TABLE endpoints ADD COLUMN next_call_at INTEGER;
