@@ -6,7 +6,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::applications::ApplicationOut;
+use super::applications::ApplicationView;
 use super::auth::Tenant;
 use super::envelope::{Link, Resource, created_answer, ok};
 use super::error::ApiResult;
@@ -101,5 +101,5 @@ async fn applications(
         .store
         .applications(account.id, ApplicationsOf::Candidate(candidate.id), paging.page()?)
         .await?;
-    Ok(paging.respond(rows, |a| a.id, ApplicationOut::summary))
+    Ok(paging.respond(rows, |a| a.id, ApplicationView::summary))
 }

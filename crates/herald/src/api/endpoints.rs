@@ -23,6 +23,7 @@ use crate::config::{format_duration, parse_duration};
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, CallControls, Endpoint, EndpointSpec, EndpointState, Ordering, check_secret};
 use crate::domain::event::{Event, webhook_test};
+use crate::domain::version::WebhookVersion;
 use crate::ids;
 use crate::store::{Answer, StoreError};
 
@@ -47,6 +48,8 @@ pub struct EndpointIn {
     filter: Option<Value>,
     /// At most this many calls per second.
     rate_limit: Option<u32>,
+    /// The webhook format, `"1"` (the default) or `"2"`.
+    version: Option<String>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `"auth": null` removes the
@@ -73,6 +76,12 @@ pub struct EndpointPatch {
     /// `null` lifts the limit.
     #[serde(default, deserialize_with = "present")]
     rate_limit: Option<Option<u32>>,
+    version: Option<String>,
+}
+
+/// A webhook format version from the API's word.
+fn version(word: &str) -> Result<WebhookVersion, Invalid> {
+    WebhookVersion::parse(word).ok_or_else(|| Invalid::field("version", "must be \"1\" or \"2\""))
 }
 
 /// An endpoint's call controls from the API's words: durations as `"10s"`.
@@ -125,6 +134,8 @@ pub struct EndpointOut {
     filter: Option<Value>,
     /// At most this many calls start per second, spaced evenly; `null`: no limit.
     rate_limit: Option<u32>,
+    /// The format of the calls it receives: `"1"`, the seed's, or `"2"`, Standard Webhooks'.
+    version: WebhookVersion,
 }
 
 impl EndpointOut {
@@ -149,6 +160,7 @@ impl EndpointOut {
                 .map(|schedule| schedule.into_iter().map(format_duration).collect()),
             timeout: endpoint.controls.timeout.map(format_duration),
             rate_limit: endpoint.controls.rate_limit,
+            version: endpoint.version,
             headers: endpoint.controls.headers,
             filter: endpoint.filter,
         }
@@ -234,6 +246,7 @@ async fn create(
             input.rate_limit,
         )?,
         filter: input.filter,
+        version: input.version.as_deref().map(version).transpose()?.unwrap_or_default(),
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
     state.check_target(&spec.url).await?;
@@ -299,6 +312,12 @@ async fn update(
             patch.rate_limit.unwrap_or(now.rate_limit),
         )?,
         filter: patch.filter.unwrap_or(current.filter),
+        version: patch
+            .version
+            .as_deref()
+            .map(version)
+            .transpose()?
+            .unwrap_or(current.version),
     };
     spec.check(&state.event_type_names(&spec.events).await?)?;
     state.check_target(&spec.url).await?;

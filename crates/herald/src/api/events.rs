@@ -2,6 +2,8 @@
 //! type (`POST /admin/v1/event-type`) and publishing an event of one
 //! (`POST /admin/v1/account/{login}/event`), as a host product does.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -17,6 +19,7 @@ use super::idempotency::IdempotencyKey;
 use super::scope::Scope;
 use crate::domain::Invalid;
 use crate::domain::event::{Event, EventDraft, EventType, check_schema, check_type_name};
+use crate::domain::version::WebhookVersion;
 
 /// The largest `data` a published event may carry.
 pub const MAX_DATA_BYTES: usize = 256 * 1024;
@@ -40,6 +43,8 @@ pub struct EventTypeOut {
     description: String,
     /// The JSON Schema of the events' `data`.
     schema: Value,
+    /// The JSON Schema of a whole call body, by webhook format version (`"1"`, `"2"`).
+    schemas: BTreeMap<&'static str, Value>,
     /// Emitted by Herald itself rather than published by a host product.
     builtin: bool,
 }
@@ -48,6 +53,7 @@ impl From<EventType> for EventTypeOut {
     fn from(t: EventType) -> EventTypeOut {
         EventTypeOut {
             self_: format!("/restapi/v1/webhook/event/{}", t.name),
+            schemas: WebhookVersion::ALL.iter().map(|v| (v.as_str(), v.schema(&t))).collect(),
             name: t.name,
             description: t.description,
             schema: t.schema,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::accounts::AccountOut;
-use super::applications::ApplicationOut;
+use super::applications::ApplicationView;
 use super::candidates::CandidateOut;
 use super::endpoints::{DispatchOut, EndpointOut};
 use super::envelope::{Many, One, Resource, SCHEMA_BASE};
@@ -43,7 +43,7 @@ pub fn all() -> &'static HashMap<&'static str, Value> {
         all.insert("error", schema::<ErrorBody>("error"));
         add::<JobOut>(&mut all);
         add::<CandidateOut>(&mut all);
-        add::<ApplicationOut>(&mut all);
+        add::<ApplicationView>(&mut all);
         add::<StepChangeOut>(&mut all);
         add::<ProcessOut>(&mut all);
         add::<EndpointOut>(&mut all);

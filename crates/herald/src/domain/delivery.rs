@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::endpoint::{Auth, CallControls, Ordering};
+use super::version::WebhookVersion;
 use crate::clock::Micros;
 
 /// How one call ended, as far as retries and the endpoint's health care.
@@ -136,8 +137,10 @@ pub struct Claimed {
     pub event_id: String,
     pub event_type: String,
     pub application_id: Option<i64>,
-    /// Exactly the bytes to send.
+    /// Exactly the bytes to send: the event's body in the endpoint's version.
     pub body: String,
+    /// The endpoint's webhook format, which `body` is in.
+    pub version: WebhookVersion,
     /// The lease taken for this call: recording it clears the lease only if it is still this
     /// one, so a call recorded after its lease ran out cannot undo another node's claim.
     pub leased_until: Micros,
@@ -264,6 +267,7 @@ mod tests {
             event_type: "WebhookTest".into(),
             application_id: None,
             body: "{}".into(),
+            version: WebhookVersion::V1,
             leased_until: 0,
             ordering,
             probe,

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use super::pacing::MAX_RATE;
+use super::version::WebhookVersion;
 use super::{Invalid, text};
 use crate::clock::Micros;
 
@@ -158,6 +159,8 @@ pub struct Endpoint {
     pub controls: CallControls,
     /// Only events whose call body passes it are delivered (see `filter`), as it was given.
     pub filter: Option<serde_json::Value>,
+    /// The format of the calls it receives.
+    pub version: WebhookVersion,
 }
 
 /// What a customer tunes of the calls to an endpoint: the spec's endpoint controls that
@@ -329,6 +332,7 @@ pub struct EndpointSpec {
     /// Checked when made ([`CallControls::new`]).
     pub controls: CallControls,
     pub filter: Option<serde_json::Value>,
+    pub version: WebhookVersion,
 }
 
 impl EndpointSpec {

@@ -158,7 +158,8 @@ pub struct EventStamp {
     pub datetime: String,
 }
 
-/// An event as stored: `body` is exactly what every call to every endpoint sends.
+/// An event as stored: `body` is exactly what every version-1 call sends, and with
+/// `snapshot` what every version-2 call sends (see `version`).
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: String,
@@ -166,6 +167,9 @@ pub struct Event {
     pub application_id: Option<i64>,
     pub created_at: Micros,
     pub body: String,
+    /// The application as the event's own transaction saw it
+    /// ([`ApplicationView`](super::snapshot::ApplicationView), as JSON), for events about one.
+    pub snapshot: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -218,6 +222,7 @@ impl EventDraft {
             application_id: self.application_id,
             created_at: stamp.at,
             body,
+            snapshot: None,
         }
     }
 }
@@ -240,6 +245,7 @@ pub fn about_endpoint(event_type: &str, endpoint_id: &str, data: &impl Serialize
         event_type: event_type.into(),
         application_id: None,
         created_at: stamp.at,
+        snapshot: None,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod filter;
 pub mod operational;
 pub mod pacing;
 pub mod recruiting;
+pub mod snapshot;
+pub mod version;
 
 /// Input that breaks a domain rule: a stable machine code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

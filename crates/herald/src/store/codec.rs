@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use super::{Page, StoreError, StoreResult};
+use crate::clock::Micros;
 use crate::domain::endpoint::CallControls;
+use crate::domain::recruiting::Application;
+use crate::domain::snapshot::ApplicationView;
+use crate::domain::version::WebhookVersion;
 
 /// An account with its process, from `accounts a`.
 pub(super) const ACCOUNT_COLUMNS: &str =
@@ -118,6 +122,33 @@ impl StoredControls {
             retry_schedule: schedule.map(|s| s.into_iter().map(millis).collect()),
             timeout: self.timeout_ms.map(millis),
             rate_limit: self.rate_limit.map(|r| u32::try_from(r).unwrap_or(u32::MAX)),
+        })
+    }
+}
+
+/// An application as version-2 calls carry it: what `GET /restapi/v1/application/{id}`
+/// answers, without its envelope.
+pub(super) fn snapshot(application: &Application) -> String {
+    serde_json::to_string(&ApplicationView::full(application.clone())).expect("an application always serialises")
+}
+
+/// What a task's request body is made of: the event's stored body and snapshot, and the
+/// version its call was sent in.
+pub(super) struct SentBody {
+    /// Empty once the event is purged.
+    pub body: String,
+    pub version: String,
+    pub snapshot: Option<String>,
+    pub event_at: Option<Micros>,
+}
+
+impl SentBody {
+    /// The very body that was sent (see `WebhookVersion::body`).
+    pub fn decode(self) -> StoreResult<String> {
+        let version = decode_word::<WebhookVersion>("version", self.version)?;
+        Ok(match self.event_at {
+            Some(at) => version.body(&self.body, self.snapshot.as_deref(), at),
+            None => self.body,
         })
     }
 }

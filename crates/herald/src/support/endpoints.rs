@@ -37,7 +37,7 @@ pub enum EndpointCommand {
         #[arg(long, value_name = "NAME:VALUE")]
         header: Option<String>,
         #[command(flatten)]
-        controls: Controls,
+        controls: Box<Controls>,
     },
     /// List an account's endpoints
     List {
@@ -62,7 +62,7 @@ pub enum EndpointCommand {
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
-        controls: Controls,
+        controls: Box<Controls>,
     },
     /// Delete an endpoint
     Delete {
@@ -123,6 +123,10 @@ pub struct Controls {
     /// ('{"data.to.name":{"$in":["Offer","Hired"]}}'); "none" for every event
     #[arg(long, value_name = "JSON")]
     filter: Option<String>,
+    /// The webhook format the endpoint receives: 1 (the seed's body) or 2 (Standard
+    /// Webhooks', with the application in data.application)
+    #[arg(long, value_name = "1|2", value_parser = ["1", "2"])]
+    webhook_version: Option<String>,
 }
 
 impl Controls {
@@ -160,6 +164,9 @@ impl Controls {
                 })?),
             };
         }
+        if let Some(version) = self.webhook_version {
+            body["version"] = json!(version);
+        }
         if let Some(filter) = self.filter {
             body["filter"] = match filter.as_str() {
                 "none" => Value::Null,
@@ -184,6 +191,7 @@ const ENDPOINT_KEYS: &[&str] = &[
     "timeout",
     "rate_limit",
     "filter",
+    "version",
     "state",
     "suspended_until",
     "consecutive_failures",

@@ -94,6 +94,8 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             "5s",
             "--rate-limit",
             "50",
+            "--webhook-version",
+            "2",
             "--filter",
             r#"{"data.to.name":{"$in":["Offer","Hired"]}}"#,
             "--json",
@@ -103,6 +105,7 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
     assert_eq!(added.code, 0, "{}", added.stderr);
     let endpoint = added.json();
     assert_eq!(endpoint["rate_limit"], 50);
+    assert_eq!(endpoint["version"], "2");
     assert_eq!(endpoint["filter"]["data.to.name"]["$in"][1], "Hired");
     assert_eq!(endpoint["headers"]["x-tenant"], "acme");
     assert_eq!(endpoint["retry_schedule"], serde_json::json!(["10s", "1m"]));
@@ -119,7 +122,7 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
     let tested = herald(&app, &["endpoint", "test", "-a", "acme", &id]).await;
     assert_eq!(tested.code, 0, "{}", tested.stderr);
     let call = receiver.wait_for(1, WAIT).await.remove(0);
-    assert_eq!(call.json()["event"], "WebhookTest");
+    assert_eq!(call.json()["type"], "WebhookTest", "in version 2");
     assert_eq!(call.header("authorization"), "Bearer t0k3n");
     assert_eq!(call.header("x-tenant"), "acme");
 
@@ -141,6 +144,8 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             "none",
             "--filter",
             "none",
+            "--webhook-version",
+            "1",
             "--json",
         ],
     )
@@ -148,6 +153,7 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
     assert_eq!(updated.json()["description"], "from the CLI");
     assert!(updated.json()["rate_limit"].is_null(), "{}", updated.stdout);
     assert!(updated.json()["filter"].is_null(), "{}", updated.stdout);
+    assert_eq!(updated.json()["version"], "1");
     assert!(updated.json()["timeout"].is_null(), "back to the server's");
     assert_eq!(updated.json()["retry_schedule"], serde_json::json!(["10s", "1m"]));
     let shown = herald(&app, &["endpoint", "show", "-a", "acme", &id]).await;

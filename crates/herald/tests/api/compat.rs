@@ -1,6 +1,7 @@
 //! The seed's own receivers, Flask and Express (`tests/compat/`), run against a real Herald:
 //! each gets a `ProcessStepChange`, answers 200, and fetches the application over the REST
-//! API with HTTP Basic. `scripts/compat-deps` installs what they need.
+//! API with HTTP Basic; and the Python and npm Standard Webhooks libraries verify calls in both
+//! webhook format versions. `scripts/compat-deps` installs what they need.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -120,38 +121,55 @@ fn verified_by(program: &Path, verifier: &str, call: &crate::receiver::Received,
 }
 
 #[tokio::test]
-async fn the_python_and_npm_standard_webhooks_libraries_verify_herald_calls() {
+async fn the_python_and_npm_standard_webhooks_libraries_verify_herald_calls_in_both_versions() {
     install();
     let app = spawn_app().await;
     let acme = app.new_account("acme").await;
-    let receiver = crate::receiver::TestReceiver::start().await;
-    let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ApplicationCreate"]})).await;
-    let old = endpoint["secret"].as_str().unwrap().to_owned();
-    let rotated = acme
-        .post(
-            &format!("{}/secret/rotate", endpoint["_self"].as_str().unwrap()),
-            json!({}),
+    let mut calls = Vec::new();
+    let mut receivers = Vec::new();
+    for version in ["1", "2"] {
+        let receiver = crate::receiver::TestReceiver::start().await;
+        let endpoint = subscribe(
+            &acme,
+            &receiver.url(),
+            json!({"events": ["ApplicationCreate"], "version": version}),
         )
         .await;
-    let new = rotated.body["secret"].as_str().unwrap().to_owned();
+        let old = endpoint["secret"].as_str().unwrap().to_owned();
+        let rotated = acme
+            .post(
+                &format!("{}/secret/rotate", endpoint["_self"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
+        let new = rotated.body["secret"].as_str().unwrap().to_owned();
+        receivers.push((receiver, version, old, new));
+    }
     acme.new_application().await;
-    let call = receiver.wait_for(1, WAIT).await.remove(0);
+    for (receiver, version, old, new) in &receivers {
+        let call = receiver.wait_for(1, WAIT).await.remove(0);
+        let key = if *version == "1" { "event" } else { "type" };
+        assert_eq!(call.json()[key], "ApplicationCreate", "a version-{version} body");
+        calls.push((call, *version, old.clone(), new.clone()));
+    }
 
     let python = repo().join("target/compat/venv/bin/python");
     let node = PathBuf::from("node");
-    for (program, verifier) in [(&python, "verify.py"), (&node, "verify.js")] {
-        assert!(
-            verified_by(program, verifier, &call, &new),
-            "{verifier} verifies with the new secret"
-        );
-        assert!(
-            verified_by(program, verifier, &call, &old),
-            "{verifier} verifies with the rotated one"
-        );
-        let stranger = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-        assert!(
-            !verified_by(program, verifier, &call, stranger),
-            "{verifier} refuses another secret"
-        );
+    for (call, version, old, new) in &calls {
+        for (program, verifier) in [(&python, "verify.py"), (&node, "verify.js")] {
+            assert!(
+                verified_by(program, verifier, call, new),
+                "{verifier} verifies a version-{version} call with the new secret"
+            );
+            assert!(
+                verified_by(program, verifier, call, old),
+                "{verifier} verifies a version-{version} call with the rotated one"
+            );
+            let stranger = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+            assert!(
+                !verified_by(program, verifier, call, stranger),
+                "{verifier} refuses another secret"
+            );
+        }
     }
 }

@@ -80,6 +80,7 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
         auth: None,
         controls: Default::default(),
         filter: None,
+        version: Default::default(),
     };
     let id = herald::ids::endpoint_id();
     store

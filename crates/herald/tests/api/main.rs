@@ -30,3 +30,4 @@ mod receiving;
 mod recruiting;
 mod schemas;
 mod smtp;
+mod versions;

@@ -24,6 +24,7 @@ use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, CallControls, EndpointState, Occupancy, Ordering, signing_secrets};
 use crate::domain::pacing::Slots;
+use crate::domain::version::WebhookVersion;
 use crate::store::codec::StoredControls;
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
@@ -36,7 +37,7 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.account_id, e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at
+           e.rate_limit, e.next_call_at, e.version
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
@@ -60,7 +61,7 @@ const LEASED: &str = "SELECT count(l.delivery_id),
 /// the order given.
 const LEASE_DUE: &str = "WITH due AS (
         SELECT t.position, d.account_id, d.id, d.endpoint_seq, d.attempts, d.created_at, ev.id AS event_id,
-               ev.event_type, ev.application_id, ev.body
+               ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at AS event_at
         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
              WITH ORDINALITY AS t(account_id, seq, ordering, room, position)
         CROSS JOIN LATERAL (
@@ -76,13 +77,13 @@ const LEASE_DUE: &str = "WITH due AS (
                      AND o.state = 'pending' AND o.id < d.id))
             ORDER BY d.next_at LIMIT t.room) d
         CROSS JOIN LATERAL (
-            SELECT ev.id, ev.event_type, ev.application_id, ev.body FROM events ev
+            SELECT ev.id, ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at FROM events ev
             WHERE ev.account_id = d.account_id AND ev.seq = d.event_seq) ev),
     leased AS (
         INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
         SELECT due.account_id, due.id, due.endpoint_seq, $6 FROM due
         ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until)
-    SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at
+    SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at, snapshot, event_at
     FROM due ORDER BY position, id";
 
 /// Moves the next free start time of the rate-limited endpoints `($1, $2)` to `$3`.
@@ -104,6 +105,7 @@ struct Target {
     controls: Arc<CallControls>,
     /// The first start time the endpoint's next call may have, under its rate limit.
     next_call_at: Option<Micros>,
+    version: WebhookVersion,
 }
 
 fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
@@ -128,6 +130,7 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
             .decode()?,
         ),
         next_call_at: row.try_get(15)?,
+        version: decode_word("version", row.try_get(16)?)?,
     })
 }
 
@@ -214,7 +217,12 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             event_id: r.try_get(3)?,
             event_type: r.try_get(4)?,
             application_id: r.try_get(5)?,
-            body: r.try_get(6)?,
+            body: target.version.body(
+                &r.try_get::<String, _>(6)?,
+                r.try_get::<Option<String>, _>(8)?.as_deref(),
+                r.try_get(9)?,
+            ),
+            version: target.version,
             leased_until: request.lease_until,
             ordering: target.ordering,
             probe: target.state == EndpointState::Suspended,

@@ -18,7 +18,7 @@ use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
-use crate::store::codec::{TASK_COLUMNS, replayed_types};
+use crate::store::codec::{SentBody, TASK_COLUMNS, replayed_types};
 use crate::store::filters;
 use crate::store::recording::{self, EndpointKey, Found, Healths};
 use crate::store::rows::task_from;
@@ -135,6 +135,7 @@ struct Columns {
     next_at: Vec<Option<i64>>,
     lease: Vec<i64>,
     endpoint_seq: Vec<i64>,
+    version: Vec<&'static str>,
 }
 
 impl Columns {
@@ -164,6 +165,7 @@ impl Columns {
             columns.next_at.push(next_at);
             columns.lease.push(c.leased_until);
             columns.endpoint_seq.push(c.endpoint_seq);
+            columns.version.push(c.version.as_str());
         }
         columns
     }
@@ -172,8 +174,8 @@ impl Columns {
 /// One task with the request that was sent, on any connection.
 async fn task_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<Task> {
     let row = sqlx::query(&format!(
-        "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
-         LEFT JOIN events ev ON ev.account_id = t.account_id AND ev.id = t.event_id
+        "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, ''), t.version, ev.snapshot, ev.created_at
+         FROM tasks t LEFT JOIN events ev ON ev.account_id = t.account_id AND ev.id = t.event_id
          WHERE t.account_id = $1 AND t.id = $2"
     ))
     .bind(account)
@@ -182,7 +184,13 @@ async fn task_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<
     .await?;
     let row = found(row, "task")?;
     let mut task = task_from(&row)?;
-    task.request = Some((row.try_get(13)?, row.try_get(14)?));
+    let sent = SentBody {
+        body: row.try_get(14)?,
+        version: row.try_get(15)?,
+        snapshot: row.try_get(16)?,
+        event_at: row.try_get(17)?,
+    };
+    task.request = Some((row.try_get(13)?, sent.decode()?));
     Ok(task)
 }
 
@@ -252,15 +260,17 @@ impl DeliveryStore for PostgresStore {
             "WITH call AS (
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
                      $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
-                     $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[]) WITH ORDINALITY
+                     $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[])
+                     WITH ORDINALITY
                      AS c (account_id, delivery_id, endpoint_id, event_id, event_type, application_id, attempt, url,
                          created_at, duration_ms, response_status, response_body, error, request_headers,
-                         state, next_at, lease, endpoint_seq, position)),
+                         state, next_at, lease, endpoint_seq, version, position)),
              task AS (
                  INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
-                     attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
+                     attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers,
+                     version)
                  SELECT account_id, delivery_id, endpoint_id, event_id, event_type, application_id, attempt, url,
-                     created_at, duration_ms, response_status, response_body, error, request_headers
+                     created_at, duration_ms, response_status, response_body, error, request_headers, version
                  FROM call WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = call.account_id)
                  ORDER BY position),
              -- Each released lease carries its call's decision, so that the update below joins
@@ -294,6 +304,7 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.next_at)
         .bind(&c.lease)
         .bind(&c.endpoint_seq)
+        .bind(&c.version)
         .execute(&mut *tx)
         .await?;
         for (&(seq, account), (before, health)) in &healths {

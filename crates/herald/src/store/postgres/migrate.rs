@@ -67,6 +67,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rate_limits",
         include_str!("../../../migrations/postgres/0013_rate_limits.sql"),
     ),
+    (
+        14,
+        "webhook_versions",
+        include_str!("../../../migrations/postgres/0014_webhook_versions.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

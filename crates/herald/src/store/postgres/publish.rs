@@ -13,12 +13,13 @@ use std::sync::Arc;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::recruiting::application_on;
 use super::webhooks::filtered_endpoints;
 use crate::domain::Invalid;
 use crate::domain::event::Event;
-use crate::store::filters;
 use crate::store::once::{KEY_LIFETIME, KeyRow};
 use crate::store::{StoreError, StoreResult};
+use crate::store::{codec, filters};
 
 /// Most events in one statement: enough to absorb every request of a busy API, few enough that
 /// the arrays stay small.
@@ -29,6 +30,8 @@ const WRITERS: usize = 2;
 /// An event waiting to be written, and who waits for the answer.
 struct Waiting {
     account: i64,
+    /// The event as answered: its application's snapshot is read and written by the group's
+    /// transaction, and is not in the answer.
     event: Event,
     /// The request's Idempotency-Key, to keep with the event.
     key: Option<KeyRow>,
@@ -119,7 +122,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
                     match write(&pool, std::slice::from_ref(&waiting)).await {
                         Ok(outcomes) => waiting.answer(outcomes[0]),
                         Err(e) => {
-                            let _ = waiting.answer.send(Err(e.into()));
+                            let _ = waiting.answer.send(Err(e));
                         }
                     }
                 }
@@ -127,7 +130,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
             // A group of one: the error is its own.
             Err(e) => {
                 if let Some(waiting) = group.pop() {
-                    let _ = waiting.answer.send(Err(e.into()));
+                    let _ = waiting.answer.send(Err(e));
                 }
             }
         }
@@ -147,8 +150,9 @@ fn unknown_application(application: Option<i64>) -> StoreError {
 /// subscribes to its type and with its request's Idempotency-Key, in one statement and so in
 /// one transaction; tells, event by event, what became of it. An event naming an application
 /// its account lacks is not written, nor one whose key is kept already. The events take their
-/// seqs in the group's order: one round trip for the whole group.
-async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
+/// seqs in the group's order: one round trip for the whole group, besides reading the filters
+/// and the snapshots of the applications the events are about.
+async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
     let n = group.len();
     let (mut accounts, mut ids, mut types) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut applications, mut times, mut bodies) =
@@ -178,12 +182,14 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
     // event meets the filter its endpoint had when it was written.
     let mut tx = pool.begin().await?;
     let (left_out_events, left_out_endpoints) = left_out(&mut tx, group).await?;
+    let snapshots = snapshots(&mut tx, group).await?;
     let accepted: Vec<(i64, bool)> = sqlx::query_as(
         "WITH given AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-                                  $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[])
+                                  $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[],
+                                  $16::text[])
                  WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body,
-                                       scope, key, fingerprint, status, location, answer, position)),
+                                       scope, key, fingerprint, status, location, answer, snapshot, position)),
          accepted AS (
              SELECT * FROM given g
              WHERE g.application_id IS NULL OR EXISTS (
@@ -203,8 +209,9 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
                  AS keyed
              FROM accepted a),
          event AS (
-             INSERT INTO events (account_id, id, event_type, application_id, created_at, body)
-             SELECT account_id, id, event_type, application_id, created_at, body FROM written WHERE keyed
+             INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
+             SELECT account_id, id, event_type, application_id, created_at, body, snapshot FROM written
+             WHERE keyed
              ORDER BY position
              RETURNING account_id, id, seq, event_type, application_id, created_at),
          delivery AS (
@@ -235,6 +242,7 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
     .bind(KEY_LIFETIME)
     .bind(&left_out_events)
     .bind(&left_out_endpoints)
+    .bind(&snapshots)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -243,6 +251,24 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> sqlx::Result<Vec<Outcome>> {
         outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
     }
     Ok(outcomes)
+}
+
+/// Each event's application as the group's transaction sees it, for the events about one
+/// (`None` for an application the account lacks: the statement refuses that event).
+async fn snapshots(conn: &mut PgConnection, group: &[Waiting]) -> StoreResult<Vec<Option<String>>> {
+    let mut snapshots = Vec::with_capacity(group.len());
+    for waiting in group {
+        let snapshot = match waiting.event.application_id {
+            None => None,
+            Some(id) => match application_on(conn, waiting.account, id).await {
+                Ok(application) => Some(codec::snapshot(&application)),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        snapshots.push(snapshot);
+    }
+    Ok(snapshots)
 }
 
 /// The (event id, endpoint seq) pairs of a group whose endpoint's filter leaves the event

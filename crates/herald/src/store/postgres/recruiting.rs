@@ -15,7 +15,7 @@ use crate::domain::event::{self, Event, EventStamp};
 use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
-use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT};
+use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot};
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
 use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
 
@@ -82,7 +82,7 @@ async fn record_step(
 }
 
 /// The application with every step it went through.
-async fn application_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<Application> {
+pub(super) async fn application_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<Application> {
     let row = sqlx::query(&format!("{APPLICATION_SELECT} WHERE a.account_id = $1 AND a.id = $2"))
         .bind(account)
         .bind(id)
@@ -245,9 +245,11 @@ impl RecruitingStore for PostgresStore {
             "candidate {candidate_id} has already applied to job {job_id}"
         )))?;
         record_step(&mut tx, account, id, None, first.id, stamp.at).await?;
-        let event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
+        let application = application_on(&mut tx, account, id).await?;
+        let mut event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
+        event.snapshot = Some(snapshot(&application));
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
-        let created = (application_on(&mut tx, account, id).await?, event);
+        let created = (application, event);
         commit_once(tx, once, &created).await?;
         Ok(created)
     }
@@ -279,13 +281,15 @@ impl RecruitingStore for PostgresStore {
 
     async fn delete_application(&self, account: i64, id: i64, stamp: EventStamp) -> StoreResult<Event> {
         let mut tx = self.pool.begin().await?;
-        let step = found(current_step_on(&mut tx, account, id).await?, "application")?;
+        // The snapshot is the application as it was just before it went.
+        let application = application_on(&mut tx, account, id).await?;
         sqlx::query("DELETE FROM applications WHERE account_id = $1 AND id = $2")
             .bind(account)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let event = event::application_delete(id, &step).stamp(stamp);
+        let mut event = event::application_delete(id, &application.current().step).stamp(stamp);
+        event.snapshot = Some(snapshot(&application));
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         tx.commit().await?;
         Ok(event)
@@ -309,7 +313,8 @@ impl RecruitingStore for PostgresStore {
         check_move(&from, &to)?;
         in_id_order(&mut tx, Listed::AccountData, account).await?;
         let change_id = record_step(&mut tx, account, application_id, Some(from.id), to.id, stamp.at).await?;
-        let event = event::process_step_change(application_id, &from, &to).stamp(stamp);
+        let mut event = event::process_step_change(application_id, &from, &to).stamp(stamp);
+        event.snapshot = Some(snapshot(&application_on(&mut tx, account, application_id).await?));
         insert_event(&mut tx, account, &event, Fanout::Subscribers).await?;
         let change = StepChange {
             change_id,

@@ -50,8 +50,8 @@ pub(super) async fn insert_event(
     // One statement: the event, then a delivery for each endpoint it goes to.
     sqlx::query(
         "WITH event AS (
-             INSERT INTO events (account_id, id, event_type, application_id, created_at, body)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq)
+             INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
+             VALUES ($1, $2, $3, $4, $5, $6, $10) RETURNING seq)
          INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT $1, e.seq, event.seq, $4, 'pending', $5, $5 FROM endpoints e, event
          WHERE e.account_id = $1 AND CASE
@@ -69,6 +69,7 @@ pub(super) async fn insert_event(
     .bind(only)
     .bind(about)
     .bind(&left_out)
+    .bind(&event.snapshot)
     .execute(conn)
     .await?;
     Ok(())
@@ -86,7 +87,7 @@ pub(super) async fn filtered_endpoints(
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events::text, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit, version";
 
 fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
     let events: String = row.try_get(4)?;
@@ -115,6 +116,7 @@ fn endpoint_from(row: &PgRow) -> StoreResult<Endpoint> {
         }
         .decode()?,
         filter: filter.as_deref().map(|f| decode("filter", f)).transpose()?,
+        version: decode_word("version", row.try_get(18)?)?,
     })
 }
 
@@ -181,7 +183,8 @@ impl WebhookStore for PostgresStore {
 
     async fn event(&self, account: i64, id: &str) -> StoreResult<Event> {
         let row = sqlx::query(
-            "SELECT id, event_type, application_id, created_at, body FROM events WHERE account_id = $1 AND id = $2",
+            "SELECT id, event_type, application_id, created_at, body, snapshot FROM events
+             WHERE account_id = $1 AND id = $2",
         )
         .bind(account)
         .bind(id)
@@ -194,6 +197,7 @@ impl WebhookStore for PostgresStore {
             application_id: row.try_get(2)?,
             created_at: row.try_get(3)?,
             body: row.try_get(4)?,
+            snapshot: row.try_get(5)?,
         })
     }
 
@@ -211,8 +215,9 @@ impl WebhookStore for PostgresStore {
         in_id_order(&mut tx, Listed::AccountData, account).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
-                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12, $13, $14)
+                 consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit,
+                 version)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12, $13, $14, $15)
              RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(account)
@@ -229,6 +234,7 @@ impl WebhookStore for PostgresStore {
         .bind(controls.timeout_ms)
         .bind(spec.filter.as_ref().map(|f| f.to_string()))
         .bind(controls.rate_limit)
+        .bind(spec.version.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let endpoint = endpoint_from(&row)?;
@@ -252,7 +258,7 @@ impl WebhookStore for PostgresStore {
         let row = sqlx::query(&format!(
             "UPDATE endpoints SET url = $1, description = $2, events = $3::jsonb, ordering = $4, auth = $5,
                  updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11, filter = $12,
-                 rate_limit = $13
+                 rate_limit = $13, version = $14
              WHERE account_id = $7 AND id = $8 RETURNING {ENDPOINT_COLUMNS}"
         ))
         .bind(&spec.url)
@@ -268,6 +274,7 @@ impl WebhookStore for PostgresStore {
         .bind(controls.timeout_ms)
         .bind(spec.filter.as_ref().map(|f| f.to_string()))
         .bind(controls.rate_limit)
+        .bind(spec.version.as_str())
         .fetch_optional(&self.pool)
         .await?;
         endpoint_from(&found(row, "endpoint")?)

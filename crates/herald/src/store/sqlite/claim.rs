@@ -14,6 +14,7 @@ use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
 use crate::domain::pacing::Slots;
+use crate::domain::version::WebhookVersion;
 use crate::store::codec::StoredControls;
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
@@ -27,7 +28,7 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at,
+           e.rate_limit, e.next_call_at, e.version,
            (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL),
            (SELECT count(*) FROM json_each(?2) j JOIN deliveries l ON l.id = j.value ->> 0
             WHERE l.endpoint_seq = e.seq AND l.leased_until = j.value ->> 1)
@@ -37,7 +38,8 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
 /// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
 /// oldest pending one.
 const DUE_OF_ENDPOINT: &str =
-    "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body, d.created_at
+    "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body, d.created_at,
+           ev.snapshot, ev.created_at
     FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
     WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2
       AND d.leased_until IS NULL
@@ -62,6 +64,7 @@ struct Target {
     controls: StoredControls,
     /// The first start time the endpoint's next call may have, under its rate limit.
     next_call_at: Option<Micros>,
+    version: String,
 }
 
 fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
@@ -73,8 +76,8 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
-        leased: row.get(15)?,
-        ended: row.get(16)?,
+        leased: row.get(16)?,
+        ended: row.get(17)?,
         ordering: row.get(7)?,
         controls: StoredControls {
             headers: row.get(10)?,
@@ -83,6 +86,7 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
             rate_limit: row.get(13)?,
         },
         next_call_at: row.get(14)?,
+        version: row.get(15)?,
     })
 }
 
@@ -133,6 +137,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
         let auth = target.auth.as_deref().map(|a| decode::<Auth>("auth", a)).transpose()?;
         let ordering = decode_word::<Ordering>("ordering", target.ordering.clone())?;
         let probe = target.state == column_text(&EndpointState::Suspended);
+        let version = decode_word::<WebhookVersion>("version", target.version.clone())?;
         let rows = due.query_map(params![target.seq, request.now, target.ordering, allowed], |r| {
             Ok(Claimed {
                 delivery_id: r.get(0)?,
@@ -146,7 +151,12 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                 event_id: r.get(3)?,
                 event_type: r.get(4)?,
                 application_id: r.get(5)?,
-                body: r.get(6)?,
+                body: version.body(
+                    &r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(8)?.as_deref(),
+                    r.get(9)?,
+                ),
+                version,
                 leased_until: request.lease_until,
                 ordering,
                 probe,

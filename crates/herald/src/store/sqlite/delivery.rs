@@ -15,7 +15,7 @@ use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
-use crate::store::codec::{TASK_COLUMNS, replayed_types};
+use crate::store::codec::{SentBody, TASK_COLUMNS, replayed_types};
 use crate::store::filters;
 use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;
@@ -73,18 +73,24 @@ fn note_failures(conn: &Connection, seq: i64, failed: u32, now: Micros) -> Store
 /// One task with the request that was sent, on any connection.
 fn task_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Task> {
     let sql = format!(
-        "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, '') FROM tasks t
-         LEFT JOIN events ev ON ev.id = t.event_id WHERE t.account_id = ? AND t.id = ?"
+        "SELECT {TASK_COLUMNS}, t.request_headers, coalesce(ev.body, ''), t.version, ev.snapshot, ev.created_at
+         FROM tasks t LEFT JOIN events ev ON ev.id = t.event_id WHERE t.account_id = ? AND t.id = ?"
     );
     let row = conn
         .prepare_cached(&sql)?
         .query_row([account, id], |r| {
-            let mut task = task_from(r)?;
-            task.request = Some((r.get(13)?, r.get(14)?));
-            Ok(task)
+            let sent = SentBody {
+                body: r.get(14)?,
+                version: r.get(15)?,
+                snapshot: r.get(16)?,
+                event_at: r.get(17)?,
+            };
+            Ok((task_from(r)?, r.get::<_, String>(13)?, sent))
         })
         .optional()?;
-    found(row, "task")
+    let (mut task, headers, sent) = found(row, "task")?;
+    task.request = Some((headers, sent.decode()?));
+    Ok(task)
 }
 
 #[async_trait]
@@ -120,8 +126,9 @@ impl DeliveryStore for SqliteStore {
                 let mut news = recording::apply(&calls, &mut healths, rules.as_ref());
                 let mut task = conn.prepare_cached(
                     "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
-                         attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+                         attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers,
+                         version)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
                      WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)
                      RETURNING id",
                 )?;
@@ -148,7 +155,8 @@ impl DeliveryStore for SqliteStore {
                                 i64::from(call.response_status),
                                 call.response_body,
                                 call.error(),
-                                call.request_headers
+                                call.request_headers,
+                                c.version.as_str()
                             ],
                             |r| r.get(0),
                         )

@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rate_limits",
         include_str!("../../../migrations/sqlite/0012_rate_limits.sql"),
     ),
+    (
+        13,
+        "webhook_versions",
+        include_str!("../../../migrations/sqlite/0013_webhook_versions.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -13,7 +13,7 @@ use crate::domain::event::{self, Event, EventStamp};
 use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
-use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT};
+use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot};
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
 use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
 
@@ -68,7 +68,7 @@ fn record_step(
 }
 
 /// The application with every step it went through.
-fn application_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Application> {
+pub(super) fn application_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Application> {
     let sql = format!("{APPLICATION_SELECT} WHERE a.account_id = ? AND a.id = ?");
     let application = conn
         .prepare_cached(&sql)?
@@ -232,9 +232,11 @@ impl RecruitingStore for SqliteStore {
                     .query_row(params![account, candidate_id, job_id, first.id, stamp.at, stamp.at], |r| r.get(0))
                     .map_err(conflict(format!("candidate {candidate_id} has already applied to job {job_id}")))?;
                     record_step(conn, account, id, None, first.id, stamp.at)?;
-                    let event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
+                    let application = application_on(conn, account, id)?;
+                    let mut event = event::application_create(id, candidate_id, job_id, &first).stamp(stamp);
+                    event.snapshot = Some(snapshot(&application));
                     insert_event(conn, account, &event, Fanout::Subscribers)?;
-                    Ok((application_on(conn, account, id)?, event))
+                    Ok((application, event))
                 })
                 .await?;
         Ok(created)
@@ -269,12 +271,14 @@ impl RecruitingStore for SqliteStore {
         let event = self
             .db
             .write(move |conn| {
-                let step = found(current_step_on(conn, account, id)?, "application")?;
+                // The snapshot is the application as it was just before it went.
+                let application = application_on(conn, account, id)?;
                 conn.execute(
                     "DELETE FROM applications WHERE account_id = ? AND id = ?",
                     [account, id],
                 )?;
-                let event = event::application_delete(id, &step).stamp(stamp);
+                let mut event = event::application_delete(id, &application.current().step).stamp(stamp);
+                event.snapshot = Some(snapshot(&application));
                 insert_event(conn, account, &event, Fanout::Subscribers)?;
                 Ok(event)
             })
@@ -298,7 +302,8 @@ impl RecruitingStore for SqliteStore {
                 let to = step_on(conn, account, step_id)?.ok_or_else(|| unknown("unknown_step", "step", step_id))?;
                 check_move(&from, &to)?;
                 let change_id = record_step(conn, account, application_id, Some(from.id), to.id, stamp.at)?;
-                let event = event::process_step_change(application_id, &from, &to).stamp(stamp);
+                let mut event = event::process_step_change(application_id, &from, &to).stamp(stamp);
+                event.snapshot = Some(snapshot(&application_on(conn, account, application_id)?));
                 insert_event(conn, account, &event, Fanout::Subscribers)?;
                 let change = StepChange {
                     change_id,

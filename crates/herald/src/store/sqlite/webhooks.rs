@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::recruiting::application_on;
 use super::{SqliteStore, column_text, conflict, decode, decode_word, fetch_limit, found, quoted};
 use crate::clock::Micros;
 use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
-use crate::store::codec::StoredControls;
+use crate::store::codec::{self, StoredControls};
 use crate::store::filters;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
@@ -28,8 +29,8 @@ pub(super) enum Fanout {
 pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanout: Fanout) -> rusqlite::Result<()> {
     let seq: i64 = conn
         .prepare_cached(
-            "INSERT INTO events (id, account_id, event_type, application_id, created_at, body)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO events (id, account_id, event_type, application_id, created_at, body, snapshot)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         )?
         .query_row(
             params![
@@ -38,7 +39,8 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
                 event.event_type,
                 event.application_id,
                 event.created_at,
-                event.body
+                event.body,
+                event.snapshot
             ],
             |r| r.get(0),
         )?;
@@ -83,7 +85,7 @@ pub(super) fn filtered_endpoints(conn: &Connection, account: i64) -> rusqlite::R
 }
 
 const ENDPOINT_COLUMNS: &str = "seq, id, url, description, events, ordering, auth, secret, state,
-    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit";
+    suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit, version";
 
 /// An endpoint row, as [`endpoint_from`] decodes it.
 struct EndpointRow {
@@ -102,6 +104,7 @@ struct EndpointRow {
     updated_at: Micros,
     controls: StoredControls,
     filter: Option<String>,
+    version: String,
 }
 
 fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
@@ -126,6 +129,7 @@ fn endpoint_row(row: &Row) -> rusqlite::Result<EndpointRow> {
             rate_limit: row.get(17)?,
         },
         filter: row.get(16)?,
+        version: row.get(18)?,
     })
 }
 
@@ -146,6 +150,7 @@ fn endpoint_from(row: EndpointRow) -> StoreResult<Endpoint> {
         updated_at: row.updated_at,
         controls: row.controls.decode()?,
         filter: row.filter.as_deref().map(|f| decode("filter", f)).transpose()?,
+        version: decode_word("version", row.version)?,
     })
 }
 
@@ -209,21 +214,26 @@ impl WebhookStore for SqliteStore {
         let event = self
             .db
             .write_once(once, move |conn| {
-                if let Some(application) = draft.application_id {
-                    let exists = conn
-                        .prepare_cached("SELECT 1 FROM applications WHERE account_id = ? AND id = ?")?
-                        .query_row([account, application], |_| Ok(()))
-                        .optional()?;
-                    if exists.is_none() {
-                        let message = format!("application {application} does not exist");
-                        return Err(Invalid {
-                            code: "unknown_application",
-                            message,
+                // The application as this transaction sees it: the event's snapshot.
+                let snapshot = match draft.application_id {
+                    None => None,
+                    Some(application) => match application_on(conn, account, application) {
+                        Ok(found) => Some(codec::snapshot(&found)),
+                        Err(StoreError::NotFound(_)) => {
+                            let message = format!("application {application} does not exist");
+                            return Err(Invalid {
+                                code: "unknown_application",
+                                message,
+                            }
+                            .into());
                         }
-                        .into());
-                    }
-                }
-                let event = draft.stamp(stamp);
+                        Err(e) => return Err(e),
+                    },
+                };
+                let event = Event {
+                    snapshot,
+                    ..draft.stamp(stamp)
+                };
                 insert_event(conn, account, &event, Fanout::Subscribers)?;
                 Ok(event)
             })
@@ -237,7 +247,7 @@ impl WebhookStore for SqliteStore {
             .read(move |conn| {
                 let row = conn
                     .prepare_cached(
-                        "SELECT id, event_type, application_id, created_at, body FROM events
+                        "SELECT id, event_type, application_id, created_at, body, snapshot FROM events
                          WHERE account_id = ? AND id = ?",
                     )?
                     .query_row(params![account, id], |r| {
@@ -247,6 +257,7 @@ impl WebhookStore for SqliteStore {
                             application_id: r.get(2)?,
                             created_at: r.get(3)?,
                             body: r.get(4)?,
+                            snapshot: r.get(5)?,
                         })
                     })
                     .optional()?;
@@ -271,8 +282,8 @@ impl WebhookStore for SqliteStore {
                 conn.execute(
                     "INSERT INTO endpoints (id, account_id, url, description, events, ordering, auth, secret, state,
                          suspended_until, consecutive_failures, created_at, updated_at, headers, retry_schedule,
-                         timeout_ms, filter, rate_limit)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?, ?, ?)",
+                         timeout_ms, filter, rate_limit, version)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params![
                         id,
                         account,
@@ -288,7 +299,8 @@ impl WebhookStore for SqliteStore {
                         controls.retry_schedule,
                         controls.timeout_ms,
                         spec.filter.as_ref().map(|f| f.to_string()),
-                        controls.rate_limit
+                        controls.rate_limit,
+                        spec.version.as_str()
                     ],
                 )?;
                 endpoint_on(conn, account, &id)
@@ -324,7 +336,8 @@ impl WebhookStore for SqliteStore {
                 let controls = StoredControls::of(&spec.controls);
                 let changed = conn.execute(
                     "UPDATE endpoints SET url = ?, description = ?, events = ?, ordering = ?, auth = ?, updated_at = ?,
-                         headers = ?, retry_schedule = ?, timeout_ms = ?, filter = ?, rate_limit = ?
+                         headers = ?, retry_schedule = ?, timeout_ms = ?, filter = ?, rate_limit = ?,
+                         version = ?
                      WHERE account_id = ? AND id = ?",
                     params![
                         spec.url,
@@ -338,6 +351,7 @@ impl WebhookStore for SqliteStore {
                         controls.timeout_ms,
                         spec.filter.as_ref().map(|f| f.to_string()),
                         controls.rate_limit,
+                        spec.version.as_str(),
                         account,
                         id
                     ],
