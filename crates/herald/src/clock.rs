@@ -90,6 +90,12 @@ impl Clock {
     }
 }
 
+/// The day `at` falls on in UTC.
+pub fn utc_day(at: Micros) -> jiff::civil::Date {
+    let ts = Timestamp::from_microsecond(at).unwrap_or(Timestamp::UNIX_EPOCH);
+    ts.to_zoned(TimeZone::UTC).date()
+}
+
 /// `"2023-11-07T05:31:56Z"`: RFC 3339 in UTC, to the second.
 pub fn rfc3339(at: Micros) -> String {
     let ts = Timestamp::from_microsecond(at).unwrap_or(Timestamp::UNIX_EPOCH);

@@ -41,6 +41,7 @@ pub mod schemas;
 mod scope;
 mod steps;
 mod tasks;
+mod versions;
 
 /// The largest request body accepted; larger ones get a 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -109,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tasks::router("/admin/v1/account/{login}"))
         .merge(events::router())
         .merge(accounts::router())
+        .merge(versions::router())
         .merge(schemas::router())
         .merge(ops::router())
         .route_layer(middleware::from_fn(idempotency::fingerprint))

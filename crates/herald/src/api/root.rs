@@ -1,6 +1,7 @@
 //! `GET /restapi/v1`: the API's version, its changelog and a link to every collection.
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 
@@ -23,7 +24,9 @@ pub struct RootOut {
     schema: String,
     #[serde(rename = "_version")]
     version: String,
-    /// When this major version ends; `null` while none is planned.
+    /// When this major version ends, `YYYY-MM-DD`: the first sunset of a deprecated webhook
+    /// format version that one of the account's endpoints still receives; `null` while none
+    /// is planned.
     #[serde(rename = "_expiration")]
     expiration: Option<String>,
     #[serde(rename = "_changelog")]
@@ -55,14 +58,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/restapi/v1", get(root))
 }
 
-async fn root(Tenant(account): Tenant) -> ApiResult {
+async fn root(State(state): State<AppState>, Tenant(account): Tenant) -> ApiResult {
+    let expiration = state.store.sunset_for(account.id).await?;
     let link = |path: &str| Link::to(format!("/restapi/v1{path}"));
     Ok(plain(&RootOut {
         status: Ok::Ok,
         self_: "/restapi/v1".into(),
         schema: schema_path("root"),
         version: VERSION.into(),
-        expiration: None,
+        expiration: expiration.map(|day| day.strftime("%Y-%m-%d").to_string()),
         changelog: vec![ChangelogEntry {
             version: "1.0".into(),
             changes: "Jobs, candidates, applications, steps, and webhook endpoints and events.".into(),

@@ -22,6 +22,7 @@ use super::jobs::JobOut;
 use super::root::RootOut;
 use super::steps::{ProcessOut, StepChangeOut};
 use super::tasks::TaskOut;
+use super::versions::WebhookVersionOut;
 
 fn schema<T: schemars::JsonSchema>(name: &str) -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("a schema serialises");
@@ -52,6 +53,7 @@ pub fn all() -> &'static HashMap<&'static str, Value> {
         add::<AccountOut>(&mut all);
         add::<TaskOut>(&mut all);
         add::<DispatchOut>(&mut all);
+        add::<WebhookVersionOut>(&mut all);
         all
     })
 }

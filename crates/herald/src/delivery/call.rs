@@ -75,6 +75,12 @@ impl Caller {
                 headers.insert(name, header_value(value));
             }
         }
+        // A deprecated version says so (RFC 9745, RFC 8594), whatever the endpoint's own headers.
+        if let Some(deprecation) = &claimed.deprecation {
+            for (name, value) in deprecation.headers() {
+                headers.insert(name, header_value(&value));
+            }
+        }
         let mut shown = shown_headers(&headers);
         if let Some(auth) = &claimed.auth {
             add_auth(&mut headers, &mut shown, auth);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::endpoint::{Auth, CallControls, Ordering};
-use super::version::WebhookVersion;
+use super::version::{Deprecation, WebhookVersion};
 use crate::clock::Micros;
 
 /// How one call ended, as far as retries and the endpoint's health care.
@@ -141,6 +141,8 @@ pub struct Claimed {
     pub body: String,
     /// The endpoint's webhook format, which `body` is in.
     pub version: WebhookVersion,
+    /// Set when support has deprecated that version: the call says so in its headers.
+    pub deprecation: Option<Deprecation>,
     /// The lease taken for this call: recording it clears the lease only if it is still this
     /// one, so a call recorded after its lease ran out cannot undo another node's claim.
     pub leased_until: Micros,
@@ -268,6 +270,7 @@ mod tests {
             application_id: None,
             body: "{}".into(),
             version: WebhookVersion::V1,
+            deprecation: None,
             leased_until: 0,
             ordering,
             probe,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::delivery::FailureCode;
 use super::endpoint::{Endpoint, EndpointState};
-use super::event::{Event, EventStamp, EventType, WEBHOOK_TEST, about_endpoint};
+use super::event::{Event, EventDraft, EventStamp, EventType, WEBHOOK_TEST, about_endpoint, endpoint_path};
 use crate::clock::Micros;
 
 pub const ENDPOINT_SUSPENDED: &str = "EndpointSuspended";
@@ -245,6 +245,41 @@ pub fn event(news: News, about: &About, last_call: Option<&LastCall>, stamp: Eve
             about_endpoint(event_type, about.endpoint_id, &data, stamp)
         }
     }
+}
+
+/// The data of `WebhookVersionDeprecated`.
+#[derive(Serialize)]
+struct DeprecatedData<'a> {
+    version: &'a str,
+    sunset: &'a str,
+    endpoints: Vec<Link>,
+}
+
+#[derive(Serialize)]
+struct Link {
+    #[serde(rename = "_self")]
+    self_: String,
+}
+
+/// `WebhookVersionDeprecated` for an account whose `endpoints` (ids) receive `version`, which
+/// ends on `sunset` (`YYYY-MM-DD`).
+pub fn version_deprecated(version: &str, sunset: &str, endpoints: &[String], stamp: EventStamp) -> Event {
+    let data = DeprecatedData {
+        version,
+        sunset,
+        endpoints: endpoints
+            .iter()
+            .map(|id| Link {
+                self_: endpoint_path(id),
+            })
+            .collect(),
+    };
+    EventDraft {
+        event_type: WEBHOOK_VERSION_DEPRECATED.into(),
+        application_id: None,
+        data: serde_json::to_value(data).expect("the data always serialises"),
+    }
+    .stamp(stamp)
 }
 
 /// The operational types, with the schemas of their `data`.

@@ -107,6 +107,45 @@ impl WebhookVersion {
     }
 }
 
+/// A version support has deprecated: calls in it carry `Deprecation` (RFC 9745) and
+/// `Sunset` (RFC 8594). Delivery does not stop at the sunset: only a person changes an
+/// endpoint's `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprecation {
+    /// When it was first deprecated.
+    pub at: Micros,
+    /// The day it is announced to end.
+    pub sunset: jiff::civil::Date,
+}
+
+impl Deprecation {
+    /// The sunset as `YYYY-MM-DD`, as the API takes and shows it.
+    pub fn sunset_day(&self) -> String {
+        self.sunset.strftime("%Y-%m-%d").to_string()
+    }
+
+    /// The headers of a call in this version: `Deprecation: @<unix seconds>` and
+    /// `Sunset: <HTTP-date of 00:00:00 GMT on the sunset day>`.
+    pub fn headers(&self) -> [(&'static str, String); 2] {
+        [
+            ("deprecation", format!("@{}", self.at.div_euclid(1_000_000))),
+            ("sunset", self.sunset.strftime("%a, %d %b %Y 00:00:00 GMT").to_string()),
+        ]
+    }
+}
+
+/// Reads a sunset day, `YYYY-MM-DD`, which may not be before `today`.
+pub fn parse_sunset(text: &str, today: jiff::civil::Date) -> Result<jiff::civil::Date, super::Invalid> {
+    let day = jiff::civil::Date::strptime("%Y-%m-%d", text)
+        .ok()
+        .filter(|day| day.strftime("%Y-%m-%d").to_string() == text)
+        .ok_or_else(|| super::Invalid::field("sunset", "must be a day, YYYY-MM-DD"))?;
+    if day < today {
+        return Err(super::Invalid::field("sunset", "must be today or later"));
+    }
+    Ok(day)
+}
+
 /// What an event's body links to, by its type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Subject {
@@ -240,6 +279,39 @@ mod tests {
             r#"{"id":"evt_3","type":"WebhookTest","timestamp":"2021-04-01T14:13:14Z","data":{"message":"m"}}"#,
             "an event about no application has no data.application"
         );
+    }
+
+    #[test]
+    fn a_deprecation_says_when_in_its_headers() {
+        let deprecation = Deprecation {
+            at: 1_700_000_000_123_456,
+            sunset: jiff::civil::date(2027, 6, 1),
+        };
+        assert_eq!(
+            deprecation.headers(),
+            [
+                ("deprecation", "@1700000000".to_owned()),
+                ("sunset", "Tue, 01 Jun 2027 00:00:00 GMT".to_owned()),
+            ]
+        );
+        assert_eq!(deprecation.sunset_day(), "2027-06-01");
+    }
+
+    #[test]
+    fn a_sunset_is_a_day_not_in_the_past() {
+        let today = jiff::civil::date(2026, 12, 3);
+        assert_eq!(parse_sunset("2027-06-01", today), Ok(jiff::civil::date(2027, 6, 1)));
+        assert_eq!(parse_sunset("2026-12-03", today), Ok(today));
+        for bad in [
+            "2026-12-02",
+            "2027-02-30",
+            "2027-6-1",
+            "June 2027",
+            "",
+            "2027-06-01T00:00:00Z",
+        ] {
+            assert!(parse_sunset(bad, today).is_err(), "{bad}");
+        }
     }
 
     #[test]

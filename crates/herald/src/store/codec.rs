@@ -152,3 +152,20 @@ impl SentBody {
         })
     }
 }
+
+/// `(account, endpoint id)` rows, ordered by account, as each account's list of endpoints.
+pub(super) fn by_account(rows: Vec<(i64, String)>) -> Vec<(i64, Vec<String>)> {
+    let mut grouped: Vec<(i64, Vec<String>)> = Vec::new();
+    for (account, id) in rows {
+        match grouped.last_mut() {
+            Some((last, ids)) if *last == account => ids.push(id),
+            _ => grouped.push((account, vec![id])),
+        }
+    }
+    grouped
+}
+
+/// A sunset day as stored, `YYYY-MM-DD`.
+pub(super) fn decode_day(column: &str, text: &str) -> StoreResult<jiff::civil::Date> {
+    jiff::civil::Date::strptime("%Y-%m-%d", text).map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
+}

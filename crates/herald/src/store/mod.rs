@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use jiff::civil::Date;
 
 use crate::clock::Micros;
 use crate::domain::Invalid;
@@ -21,6 +22,7 @@ use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::domain::operational::{Mail, News};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
+use crate::domain::version::{Deprecation, WebhookVersion};
 
 mod codec;
 mod filters;
@@ -324,14 +326,37 @@ pub trait MailStore {
     async fn mail_tried(&self, id: i64, at: Micros, sent: bool, retry_at: Option<Micros>) -> StoreResult<()>;
 }
 
+/// Webhook format versions that support has deprecated.
+#[async_trait]
+pub trait VersionStore {
+    /// Deprecates `version` until `sunset`; a version deprecated already keeps the time it
+    /// was first deprecated. The first deprecation, and each new sunset, gives every account
+    /// with endpoints on the version one `WebhookVersionDeprecated` (stamped as `stamp` is,
+    /// each with an id of its own), in the same transaction.
+    async fn deprecate_version(
+        &self,
+        version: WebhookVersion,
+        sunset: Date,
+        stamp: EventStamp,
+        once: Option<Once<Deprecation>>,
+    ) -> StoreResult<Deprecation>;
+    /// Lifts a deprecation; whether there was one.
+    async fn undeprecate_version(&self, version: WebhookVersion) -> StoreResult<bool>;
+    /// The versions deprecated.
+    async fn deprecations(&self) -> StoreResult<Vec<(WebhookVersion, Deprecation)>>;
+    /// The first sunset of the deprecated versions that some endpoint of the account receives.
+    async fn sunset_for(&self, account: i64) -> StoreResult<Option<Date>>;
+}
+
 /// Everything Herald keeps.
 pub trait Store:
-    AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + Send + Sync
+    AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + VersionStore + Send + Sync
 {
 }
 
-impl<T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + Send + Sync> Store
-    for T
+impl<
+    T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + VersionStore + Send + Sync,
+> Store for T
 {
 }
 

@@ -184,6 +184,11 @@ async fn every_post_of_both_apis_writes_once_per_key() {
         (&support, PUBLISH.into(), json!({"event": "OrderPaid"})),
         (&support, "/admin/v1/account/acme/webhook/endpoint".into(), hook.clone()),
         (&support, format!("{admin_ep}/test"), json!({})),
+        (
+            &support,
+            "/admin/v1/webhook-version/1/deprecate".into(),
+            json!({"sunset": "2099-01-01"}),
+        ),
         (&acme, "/restapi/v1/job".into(), json!({"title": "Welder"})),
         (
             &acme,

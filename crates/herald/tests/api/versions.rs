@@ -1,6 +1,7 @@
 //! Webhook format versions: an endpoint's `version`, the version-2 body with the application
 //! as the event's own transaction saw it, the catalogue's schema for each version checked
-//! against what is really sent, and the history showing the body sent.
+//! against what is really sent, the history showing the body sent, and support deprecating a
+//! version.
 
 use serde_json::json;
 
@@ -224,4 +225,126 @@ async fn every_call_matches_the_catalogues_schema_of_its_version() {
         deleted["data"]["application"]["step"]["id"], steps[1],
         "as it was when deleted"
     );
+}
+
+#[tokio::test]
+async fn deprecating_a_version_tells_its_accounts_and_marks_its_calls() {
+    let app = spawn_stepped_app(|_| {}).await;
+    let support = app.admin();
+    let acme = app.new_account("acme").await;
+    let beta = app.new_account("beta").await;
+    let (old, new, other) = (
+        TestReceiver::start().await,
+        TestReceiver::start().await,
+        TestReceiver::start().await,
+    );
+    let told = json!(["ApplicationCreate", "WebhookVersionDeprecated"]);
+    let on_one = subscribe(&acme, &old.url(), json!({ "events": told })).await;
+    subscribe(
+        &acme,
+        &new.url(),
+        json!({"events": ["ApplicationCreate"], "version": "2"}),
+    )
+    .await;
+    subscribe(&beta, &other.url(), json!({"events": told, "version": "2"})).await;
+    assert!(acme.get("/restapi/v1").await.body["_expiration"].is_null());
+
+    for (path, body, status) in [
+        (
+            "/admin/v1/webhook-version/3/deprecate",
+            json!({"sunset": "2030-01-01"}),
+            404,
+        ),
+        (
+            "/admin/v1/webhook-version/1/deprecate",
+            json!({"sunset": "2020-01-01"}),
+            422,
+        ),
+        ("/admin/v1/webhook-version/1/deprecate", json!({"sunset": "soon"}), 422),
+        ("/admin/v1/webhook-version/1/deprecate", json!({}), 422),
+    ] {
+        let refused = support.post(path, body.clone()).await;
+        assert_eq!(refused.status, status, "{path} {body}: {}", refused.text);
+    }
+    assert!(
+        acme.post("/admin/v1/webhook-version/1/deprecate", json!({"sunset": "2030-01-01"}))
+            .await
+            .status
+            == 401
+    );
+    assert_eq!(app.step().await, 0, "refusals tell no one");
+
+    let deprecated = support
+        .post("/admin/v1/webhook-version/1/deprecate", json!({"sunset": "2030-01-01"}))
+        .await;
+    assert_eq!(deprecated.status, 200, "{}", deprecated.text);
+    assert_eq!(deprecated.body["version"], "1");
+    assert_eq!(deprecated.body["sunset"], "2030-01-01");
+    assert!(deprecated.body["deprecated"].is_string());
+    let listed = support.get("/admin/v1/webhook-version").await.body;
+    assert_eq!(listed["items"][0]["sunset"], "2030-01-01");
+    assert!(listed["items"][1]["sunset"].is_null(), "version 2 is not deprecated");
+    assert_eq!(acme.get("/restapi/v1").await.body["_expiration"], "2030-01-01");
+    assert!(
+        beta.get("/restapi/v1").await.body["_expiration"].is_null(),
+        "beta has no endpoint on version 1"
+    );
+
+    // Acme's version-1 endpoint hears of it; beta has nothing on version 1.
+    assert_eq!(app.step().await, 1);
+    let news = old.received()[0].json();
+    assert_eq!(news["event"], "WebhookVersionDeprecated");
+    assert_eq!(
+        news["data"],
+        json!({"version": "1", "sunset": "2030-01-01", "endpoints": [{"_self": on_one["_self"]}]})
+    );
+    assert!(other.received().is_empty());
+
+    // Calls in version 1 say so; calls in version 2 do not.
+    acme.new_application().await;
+    assert_eq!(app.step().await, 2);
+    let call = old.received().pop().unwrap();
+    let since = call.header("deprecation").to_owned();
+    assert!(since.starts_with('@') && since[1..].parse::<i64>().is_ok(), "{since}");
+    assert_eq!(call.header("sunset"), "Tue, 01 Jan 2030 00:00:00 GMT");
+    let plain = new.received().pop().unwrap();
+    assert!(plain.headers.get("deprecation").is_none() && plain.headers.get("sunset").is_none());
+    // The history shows them with the call.
+    let listed = tasks(&acme, 3).await;
+    let task = listed
+        .iter()
+        .find(|t| t["endpoint"]["id"] == on_one["id"] && t["event"] == "ApplicationCreate")
+        .unwrap();
+    let detail = acme.get(task["_self"].as_str().unwrap()).await.body;
+    assert_eq!(
+        detail["request"]["headers"]["sunset"], "Tue, 01 Jan 2030 00:00:00 GMT",
+        "{detail}"
+    );
+
+    // The same sunset again is no news; another one is, and the deprecation keeps its time.
+    support
+        .post("/admin/v1/webhook-version/1/deprecate", json!({"sunset": "2030-01-01"}))
+        .await;
+    assert_eq!(app.step().await, 0);
+    app.advance(std::time::Duration::from_secs(5));
+    let moved = support
+        .post("/admin/v1/webhook-version/1/deprecate", json!({"sunset": "2031-06-30"}))
+        .await;
+    assert_eq!(moved.body["deprecated"], deprecated.body["deprecated"]);
+    assert_eq!(app.step().await, 1);
+    assert_eq!(old.received().pop().unwrap().json()["data"]["sunset"], "2031-06-30");
+    acme.new_application().await;
+    app.step().await;
+    let call = old.received().pop().unwrap();
+    assert_eq!(call.header("deprecation"), since, "the time it was first deprecated");
+    assert_eq!(call.header("sunset"), "Mon, 30 Jun 2031 00:00:00 GMT");
+
+    // Undone: calls are plain again, and the root no longer announces an end.
+    let undone = support.delete("/admin/v1/webhook-version/1/deprecate").await;
+    assert_eq!(undone.status, 200, "{}", undone.text);
+    assert!(undone.body["sunset"].is_null());
+    assert!(acme.get("/restapi/v1").await.body["_expiration"].is_null());
+    acme.new_application().await;
+    app.step().await;
+    assert!(old.received().pop().unwrap().headers.get("deprecation").is_none());
 }

@@ -24,8 +24,8 @@ use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, CallControls, EndpointState, Occupancy, Ordering, signing_secrets};
 use crate::domain::pacing::Slots;
-use crate::domain::version::WebhookVersion;
-use crate::store::codec::StoredControls;
+use crate::domain::version::{Deprecation, WebhookVersion};
+use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every callable endpoint with a pending delivery (found by skipping through the index
@@ -37,8 +37,9 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.account_id, e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at, e.version
+           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset
     FROM busy JOIN endpoints e ON e.seq = busy.seq
+    LEFT JOIN webhook_versions w ON w.version = e.version
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
@@ -106,6 +107,8 @@ struct Target {
     /// The first start time the endpoint's next call may have, under its rate limit.
     next_call_at: Option<Micros>,
     version: WebhookVersion,
+    /// Set when support has deprecated the version.
+    deprecation: Option<Deprecation>,
 }
 
 fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
@@ -131,6 +134,13 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
         ),
         next_call_at: row.try_get(15)?,
         version: decode_word("version", row.try_get(16)?)?,
+        deprecation: match (row.try_get(17)?, row.try_get::<Option<String>, _>(18)?) {
+            (Some(at), Some(sunset)) => Some(Deprecation {
+                at,
+                sunset: decode_day("sunset", &sunset)?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -223,6 +233,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
                 r.try_get(9)?,
             ),
             version: target.version,
+            deprecation: target.deprecation.clone(),
             leased_until: request.lease_until,
             ordering: target.ordering,
             probe: target.state == EndpointState::Suspended,

@@ -35,6 +35,7 @@ mod notify;
 mod order;
 mod publish;
 mod recruiting;
+mod versions;
 mod webhooks;
 
 /// Herald's data in a PostgreSQL database, shared with other nodes.

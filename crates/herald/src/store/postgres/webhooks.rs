@@ -24,6 +24,9 @@ pub(super) enum Fanout {
     /// Every endpoint of the account that names the event's type (`"*"` does not), but this
     /// one (by seq), which the event is about: an operational event.
     About(i64),
+    /// Every endpoint of the account that names the event's type: an operational event about
+    /// no one endpoint.
+    Named,
 }
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
@@ -33,15 +36,16 @@ pub(super) async fn insert_event(
     event: &Event,
     fanout: Fanout,
 ) -> sqlx::Result<()> {
-    let (only, about) = match fanout {
-        Fanout::Subscribers => (None, None),
-        Fanout::Only(endpoint) => (Some(endpoint), None),
-        Fanout::About(endpoint) => (None, Some(endpoint)),
+    let (only, named, except) = match fanout {
+        Fanout::Subscribers => (None, false, None),
+        Fanout::Only(endpoint) => (Some(endpoint), false, None),
+        Fanout::About(endpoint) => (None, true, Some(endpoint)),
+        Fanout::Named => (None, true, None),
     };
     // A test call goes to its endpoint whatever it filters.
     let left_out = match fanout {
         Fanout::Only(_) => Vec::new(),
-        Fanout::Subscribers | Fanout::About(_) => {
+        Fanout::Subscribers | Fanout::About(_) | Fanout::Named => {
             let filtered = filtered_endpoints(&mut *conn, &[account]).await?;
             let filtered: Vec<(i64, String)> = filtered.into_iter().map(|(_, seq, f)| (seq, f)).collect();
             filters::left_out(&event.body, &filtered)
@@ -56,7 +60,7 @@ pub(super) async fn insert_event(
          SELECT $1, e.seq, event.seq, $4, 'pending', $5, $5 FROM endpoints e, event
          WHERE e.account_id = $1 AND CASE
              WHEN $7::bigint IS NOT NULL THEN e.seq = $7
-             WHEN $8::bigint IS NOT NULL THEN e.seq <> $8 AND e.events ? $3
+             WHEN $8 THEN e.seq IS DISTINCT FROM $11::bigint AND e.events ? $3
              ELSE e.events ?| ARRAY['*', $3] END
            AND NOT (e.seq = ANY($9))",
     )
@@ -67,9 +71,10 @@ pub(super) async fn insert_event(
     .bind(event.created_at)
     .bind(&event.body)
     .bind(only)
-    .bind(about)
+    .bind(named)
     .bind(&left_out)
     .bind(&event.snapshot)
+    .bind(except)
     .execute(conn)
     .await?;
     Ok(())

@@ -14,8 +14,8 @@ use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, EndpointState, Occupancy, Ordering, signing_secrets};
 use crate::domain::pacing::Slots;
-use crate::domain::version::WebhookVersion;
-use crate::store::codec::StoredControls;
+use crate::domain::version::{Deprecation, WebhookVersion};
+use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every endpoint with a pending delivery, found by skipping through the index rather than
@@ -28,11 +28,12 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at, e.version,
+           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset,
            (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL),
            (SELECT count(*) FROM json_each(?2) j JOIN deliveries l ON l.id = j.value ->> 0
             WHERE l.endpoint_seq = e.seq AND l.leased_until = j.value ->> 1)
     FROM busy JOIN endpoints e ON e.seq = busy.seq
+    LEFT JOIN webhook_versions w ON w.version = e.version
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
 
 /// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
@@ -65,6 +66,8 @@ struct Target {
     /// The first start time the endpoint's next call may have, under its rate limit.
     next_call_at: Option<Micros>,
     version: String,
+    /// When the version was deprecated, and its sunset day, if it is.
+    deprecated: Option<(Micros, String)>,
 }
 
 fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
@@ -76,8 +79,8 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
-        leased: row.get(16)?,
-        ended: row.get(17)?,
+        leased: row.get(18)?,
+        ended: row.get(19)?,
         ordering: row.get(7)?,
         controls: StoredControls {
             headers: row.get(10)?,
@@ -87,6 +90,10 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         },
         next_call_at: row.get(14)?,
         version: row.get(15)?,
+        deprecated: match (row.get(16)?, row.get::<_, Option<String>>(17)?) {
+            (Some(at), Some(sunset)) => Some((at, sunset)),
+            _ => None,
+        },
     })
 }
 
@@ -138,6 +145,13 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
         let ordering = decode_word::<Ordering>("ordering", target.ordering.clone())?;
         let probe = target.state == column_text(&EndpointState::Suspended);
         let version = decode_word::<WebhookVersion>("version", target.version.clone())?;
+        let deprecation = match &target.deprecated {
+            Some((at, sunset)) => Some(Deprecation {
+                at: *at,
+                sunset: decode_day("sunset", sunset)?,
+            }),
+            None => None,
+        };
         let rows = due.query_map(params![target.seq, request.now, target.ordering, allowed], |r| {
             Ok(Claimed {
                 delivery_id: r.get(0)?,
@@ -157,6 +171,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                     r.get(9)?,
                 ),
                 version,
+                deprecation: deprecation.clone(),
                 leased_until: request.lease_until,
                 ordering,
                 probe,

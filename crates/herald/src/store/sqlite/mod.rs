@@ -32,6 +32,7 @@ mod keys;
 mod mail;
 mod migrate;
 mod recruiting;
+mod versions;
 mod webhooks;
 mod work;
 

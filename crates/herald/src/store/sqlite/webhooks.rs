@@ -23,6 +23,9 @@ pub(super) enum Fanout {
     /// Every endpoint of the account that names the event's type (`"*"` does not), but this
     /// one (by seq), which the event is about: an operational event.
     About(i64),
+    /// Every endpoint of the account that names the event's type: an operational event about
+    /// no one endpoint.
+    Named,
 }
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
@@ -44,22 +47,25 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
             ],
             |r| r.get(0),
         )?;
-    let (only, about) = match fanout {
-        Fanout::Subscribers => (None, None),
-        Fanout::Only(endpoint) => (Some(endpoint), None),
-        Fanout::About(endpoint) => (None, Some(endpoint)),
+    let (only, named, except) = match fanout {
+        Fanout::Subscribers => (None, false, None),
+        Fanout::Only(endpoint) => (Some(endpoint), false, None),
+        Fanout::About(endpoint) => (None, true, Some(endpoint)),
+        Fanout::Named => (None, true, None),
     };
     // A test call goes to its endpoint whatever it filters.
     let left_out = match fanout {
         Fanout::Only(_) => Vec::new(),
-        Fanout::Subscribers | Fanout::About(_) => filters::left_out(&event.body, &filtered_endpoints(conn, account)?),
+        Fanout::Subscribers | Fanout::About(_) | Fanout::Named => {
+            filters::left_out(&event.body, &filtered_endpoints(conn, account)?)
+        }
     };
     conn.prepare_cached(
         "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
          SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4 FROM endpoints e
          WHERE e.account_id = ?1 AND CASE
              WHEN ?6 IS NOT NULL THEN e.seq = ?6
-             WHEN ?7 IS NOT NULL THEN e.seq <> ?7
+             WHEN ?7 THEN e.seq IS NOT ?9
                  AND EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value = ?5)
              ELSE EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5)) END
            AND e.seq NOT IN (SELECT value FROM json_each(?8))",
@@ -71,8 +77,9 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
         event.created_at,
         event.event_type,
         only,
-        about,
-        serde_json::to_string(&left_out).expect("numbers always serialise")
+        named,
+        serde_json::to_string(&left_out).expect("numbers always serialise"),
+        except
     ])?;
     Ok(())
 }
