@@ -54,9 +54,13 @@ where
         if !value.is_object() {
             return Err(ApiError::InvalidBody("the body must be a JSON object".into()));
         }
-        T::deserialize(value)
+        // The error names the field at fault (`timeout: invalid type: …`).
+        serde_path_to_error::deserialize(value)
             .map(Json)
-            .map_err(|e| ApiError::InvalidBody(e.to_string()))
+            .map_err(|e| match e.path().to_string().as_str() {
+                "." => ApiError::InvalidBody(e.inner().to_string()),
+                path => ApiError::InvalidBody(format!("{path}: {}", e.inner())),
+            })
     }
 }
 

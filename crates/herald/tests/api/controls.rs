@@ -68,7 +68,7 @@ async fn controls_are_saved_shown_changed_and_validated() {
         (json!({"retry_schedule": ["10s", "25h"]}), "retry_schedule[1]"),
         (json!({"retry_schedule": []}), "retry_schedule"),
         (json!({"timeout": "45s"}), "timeout"),
-        (json!({"timeout": 10}), "expected a string"),
+        (json!({"timeout": 10}), "timeout: invalid type"),
         (json!({"rate_limit": 0}), "rate_limit"),
         (json!({"rate_limit": 10_001}), "rate_limit"),
     ] {
