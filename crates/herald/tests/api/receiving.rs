@@ -47,11 +47,25 @@ async fn handle(State(state): State<Handled>, Verified(event): Verified<Event>) 
 
 #[tokio::test]
 async fn the_axum_extractor_hands_over_typed_events_once() {
+    the_extractor_hands_over_typed_events_once_in(1).await;
+}
+
+#[tokio::test]
+async fn the_axum_extractor_reads_version_2_calls_alike() {
+    the_extractor_hands_over_typed_events_once_in(2).await;
+}
+
+async fn the_extractor_hands_over_typed_events_once_in(version: u8) {
     let app = spawn_app().await;
     let acme = app.new_account("acme").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    let endpoint = subscribe(&acme, &url, json!({"events": ["ProcessStepChange"]})).await;
+    let endpoint = subscribe(
+        &acme,
+        &url,
+        json!({"events": ["ProcessStepChange"], "version": version.to_string()}),
+    )
+    .await;
     let handled = Handled {
         receiver: Arc::new(Receiver::new(endpoint["secret"].as_str().unwrap()).unwrap()),
         events: Arc::default(),
@@ -76,6 +90,10 @@ async fn the_axum_extractor_hands_over_typed_events_once() {
             events[0].application.as_ref().unwrap().self_,
             format!("/restapi/v1/application/{application}")
         );
+        assert_eq!(events[0].version, version);
+        // Version 2 brings the application as it was, at the step the event moved it to.
+        let snapshot = events[0].snapshot.as_ref().map(|s| s["step"]["name"].clone());
+        assert_eq!(snapshot, (version == 2).then(|| json!("Screening")));
     }
     // The same event again (a retry by hand): acknowledged, not handled twice.
     acme.post(&format!("{}/retry", task["_self"].as_str().unwrap()), json!({}))

@@ -59,12 +59,14 @@ const LEASED: &str = "SELECT count(l.delivery_id),
 /// one. A delivery whose lease ran out is due again: its lease row is taken over. (If the
 /// call that held it is recorded at that very moment, the delivery is called once more: at
 /// least once, as for any lease that runs out.) The rows come back endpoint by endpoint, in
-/// the order given.
+/// the order given. A rate-limited endpoint's calls start at `$7`, `$8` apart, and the endpoint
+/// keeps the next free start time after those it leased.
 const LEASE_DUE: &str = "WITH due AS (
         SELECT t.position, d.account_id, d.id, d.endpoint_seq, d.attempts, d.created_at, ev.id AS event_id,
-               ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at AS event_at
-        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
-             WITH ORDINALITY AS t(account_id, seq, ordering, room, position)
+               ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at AS event_at,
+               t.first_start, t.spacing
+        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $7::bigint[], $8::bigint[])
+             WITH ORDINALITY AS t(account_id, seq, ordering, room, first_start, spacing, position)
         CROSS JOIN LATERAL (
             SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq, d.created_at FROM deliveries d
             WHERE d.account_id = t.account_id AND d.endpoint_seq = t.seq AND d.state = 'pending'
@@ -83,14 +85,15 @@ const LEASE_DUE: &str = "WITH due AS (
     leased AS (
         INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
         SELECT due.account_id, due.id, due.endpoint_seq, $6 FROM due
-        ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until)
+        ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until),
+    paced AS (
+        UPDATE endpoints e SET next_call_at = p.first_start + p.spacing * p.taken
+        FROM (SELECT account_id, endpoint_seq, min(first_start) AS first_start, min(spacing) AS spacing,
+                     count(*) AS taken
+              FROM due WHERE first_start IS NOT NULL GROUP BY account_id, endpoint_seq) p
+        WHERE e.account_id = p.account_id AND e.seq = p.endpoint_seq)
     SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at, snapshot, event_at
     FROM due ORDER BY position, id";
-
-/// Moves the next free start time of the rate-limited endpoints `($1, $2)` to `$3`.
-const PACE: &str = "UPDATE endpoints e SET next_call_at = t.next_call_at
-    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(account_id, seq, next_call_at)
-    WHERE e.account_id = t.account_id AND e.seq = t.seq";
 
 /// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
 struct Target {
@@ -145,7 +148,7 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
 }
 
 /// Leases the due deliveries `request` allows, inside the caller's transaction: three
-/// statements, however many endpoints have work (four when a rate limit gave start times).
+/// statements, however many endpoints have work.
 pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Claim> {
     let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
         .bind(request.now)
@@ -200,6 +203,8 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         slots.push(paced_slots);
     }
     let orderings: Vec<String> = targets.iter().map(|t| column_text(&t.ordering)).collect();
+    let first_starts: Vec<Option<i64>> = slots.iter().map(|s| s.map(|s| s.first)).collect();
+    let spacings: Vec<Option<i64>> = slots.iter().map(|s| s.map(|s| s.interval)).collect();
     let leased = sqlx::query(LEASE_DUE)
         .bind(&accounts)
         .bind(&seqs)
@@ -207,6 +212,8 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .bind(&rooms)
         .bind(request.now)
         .bind(request.lease_until)
+        .bind(&first_starts)
+        .bind(&spacings)
         .fetch_all(&mut *conn)
         .await?;
     let mut taken = vec![0u32; targets.len()];
@@ -242,32 +249,15 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
             start_at: slots[position].map_or(request.now, |s| s.start(taken[position] - 1)),
         });
     }
-    // The endpoints whose calls were given start times keep the next free one.
-    let mut pace = (Vec::new(), Vec::new(), Vec::new());
     let mut at_capacity = false;
-    for (i, target) in targets.iter().enumerate() {
+    for (i, taken) in taken.iter().enumerate() {
         match slots[i] {
-            Some(s) if taken[i] > 0 => {
-                pace.0.push(target.account_id);
-                pace.1.push(target.seq);
-                pace.2.push(s.next_free(taken[i]));
-                if taken[i] == s.count {
-                    paced = earliest(paced, s.reopens(taken[i], request.ahead));
-                } else {
-                    at_capacity |= i64::from(taken[i]) == rooms[i];
-                }
+            Some(s) if *taken == s.count && *taken > 0 => {
+                paced = earliest(paced, s.reopens(*taken, request.ahead));
             }
-            Some(_) => {}
-            None => at_capacity |= i64::from(taken[i]) == rooms[i],
+            Some(_) if *taken == 0 => {}
+            _ => at_capacity |= i64::from(*taken) == rooms[i],
         }
-    }
-    if !pace.0.is_empty() {
-        sqlx::query(PACE)
-            .bind(&pace.0)
-            .bind(&pace.1)
-            .bind(&pace.2)
-            .execute(&mut *conn)
-            .await?;
     }
     Ok(Claim {
         claimed,
