@@ -288,6 +288,32 @@ async fn a_rate_limit_is_one_budget_shared_by_every_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deprecation_posted_to_two_nodes_at_once_is_told_once() {
+    let Some(db) = postgres().await else { return };
+    let nodes = [Node::start(&db.url, &[]).await, Node::start(&db.url, &[]).await];
+    let receiver = TestReceiver::start().await;
+    setup(&nodes[0], &[&receiver], json!({"events": ["WebhookVersionDeprecated"]})).await;
+    let client = reqwest::Client::new();
+    let deprecate = |node: &Node, day: usize| {
+        client
+            .post(format!("{}/admin/v1/webhook-version/1/deprecate", node.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "sunset": format!("2030-01-{day:02}") }))
+            .send()
+    };
+    // Each round a new sunset, posted to both nodes at once: one of them tells it.
+    for day in 1..=10 {
+        let (a, b) = tokio::join!(deprecate(&nodes[0], day), deprecate(&nodes[1], day));
+        assert_eq!((a.unwrap().status().as_u16(), b.unwrap().status().as_u16()), (200, 200));
+    }
+    let told = db
+        .count("SELECT count(*) FROM events WHERE event_type = 'WebhookVersionDeprecated'")
+        .await;
+    assert_eq!(told, 10, "one WebhookVersionDeprecated per new sunset");
+    receiver.wait_for(10, Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspension_holds_on_every_node() {
     let Some(db) = postgres().await else { return };
     let settings = [
