@@ -45,6 +45,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub notify: NotifyConfig,
     pub ui: UiConfig,
+    /// `[http]`: how long a client may take to send a request.
+    pub http: crate::http::Limits,
 }
 
 /// `[notify]`: e-mail to account owners about their endpoints.
@@ -197,6 +199,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("notify.from", "HERALD_NOTIFY_FROM", Kind::Text),
     ("ui.enabled", "HERALD_UI_ENABLED", Kind::Bool),
     ("ui.public_url", "HERALD_UI_PUBLIC_URL", Kind::Text),
+    ("http.header_timeout", "HERALD_HTTP_HEADER_TIMEOUT", Kind::Duration),
+    ("http.body_timeout", "HERALD_HTTP_BODY_TIMEOUT", Kind::Duration),
 ];
 
 /// One value with where it came from, for error messages.
@@ -407,6 +411,10 @@ impl Reader {
             ui: UiConfig {
                 enabled: self.bool("ui.enabled")?,
                 public_url: self.parsed("ui.public_url", public_url)?,
+            },
+            http: crate::http::Limits {
+                header_timeout: self.positive_duration("http.header_timeout")?,
+                body_timeout: self.positive_duration("http.body_timeout")?,
             },
         };
         if config.notify.smtp.is_some() && config.notify.from.parse::<lettre::message::Mailbox>().is_err() {

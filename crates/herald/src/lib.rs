@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod http;
 pub mod ids;
 pub mod listen;
 pub mod metrics;

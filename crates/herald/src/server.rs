@@ -1,7 +1,7 @@
 //! Starting Herald: listen, open the store (waiting for a database that is not up yet),
 //! settle the admin token, and serve until shut down.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -60,14 +60,12 @@ pub async fn run_on(
     let served = app.clone();
     let front = Router::new().fallback(move |request: Request| serve_or_wait(served.clone(), request));
     // The peer's address reaches the handlers, for the per-address limit on failed logins.
-    let server = tokio::spawn(
-        axum::serve(
-            listener,
-            front.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(until_true(stopped.clone()))
-        .into_future(),
-    );
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        front,
+        config.http,
+        until_true(stopped.clone()),
+    ));
     let Some(state) = open_when_reachable(config, clock, stopped.clone()).await? else {
         server.await??;
         return Ok(());

@@ -41,6 +41,9 @@ pub enum ApiError {
          repeat it to get the first one's answer"
     )]
     KeyInFlight,
+    /// 408: the body did not arrive by its deadline (`[http] body_timeout`).
+    #[error("the request body did not arrive within {0:?}; send it whole, at once")]
+    BodyTimeout(std::time::Duration),
     /// 413.
     #[error("{0}")]
     TooLarge(String),
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::KeyInFlight => (StatusCode::CONFLICT, "idempotency_key_in_flight"),
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),

@@ -43,12 +43,13 @@ where
             let message = "send the body as JSON with Content-Type: application/json";
             return Err(ApiError::UnsupportedMediaType(message.into()));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the request body is over 1 MiB".into()),
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match (rejection.status(), crate::http::body_timeout(&rejection)) {
+                (_, Some(limit)) => ApiError::BodyTimeout(limit),
+                (StatusCode::PAYLOAD_TOO_LARGE, _) => ApiError::TooLarge("the request body is over 1 MiB".into()),
                 _ => ApiError::MalformedJson(format!("the body could not be read: {}", rejection.body_text())),
-            })?;
+            }
+        })?;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
         if !value.is_object() {

@@ -79,8 +79,12 @@ pub async fn fingerprint(request: Request, next: Next) -> Response {
     }
     let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
     let (mut parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return ApiError::TooLarge("the request body is over 1 MiB".into()).into_response();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => match crate::http::body_timeout(&e) {
+            Some(limit) => return ApiError::BodyTimeout(limit).into_response(),
+            None => return ApiError::TooLarge("the request body is over 1 MiB".into()).into_response(),
+        },
     };
     let mut hash = Sha256::new();
     for piece in [

@@ -7,6 +7,7 @@ mod accounts;
 mod bad_input;
 mod cli;
 mod compat;
+mod connections;
 mod controls;
 mod delivery;
 mod deploy;
