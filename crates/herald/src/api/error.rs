@@ -59,6 +59,11 @@ pub enum ApiError {
     /// 429, with `Retry-After` in seconds.
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// 503, with `Retry-After: 5`: the database's disk is full; nothing was written.
+    #[error(
+        "the server's storage is full, so nothing was written; reads still work, and writes will once space is freed: try again later"
+    )]
+    StorageFull,
     /// 503, with `Retry-After: 1`: the database does not answer (or, for `/readyz`, not in
     /// time).
     #[error("{0}")]
@@ -113,6 +118,7 @@ impl ApiError {
             ApiError::Invalid(invalid) => (StatusCode::UNPROCESSABLE_ENTITY, invalid.code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::StorageFull => (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -150,6 +156,9 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) | ApiError::KeyInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
+            ApiError::StorageFull => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(5));
+            }
             _ => {}
         }
         response
@@ -166,6 +175,10 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(why) => {
                 tracing::warn!(error = %why, "the database cannot be reached");
                 ApiError::Unavailable("the database cannot be reached; try again shortly".into())
+            }
+            StoreError::Full(why) => {
+                tracing::error!(error = %why, "a write was refused: the database's disk is full");
+                ApiError::StorageFull
             }
             StoreError::Other(e) => ApiError::Internal(anyhow::anyhow!(e)),
         }

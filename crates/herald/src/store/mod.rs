@@ -54,6 +54,10 @@ pub enum StoreError {
     /// longer than a caller should wait.
     #[error("the database cannot be reached: {0}")]
     Unavailable(String),
+    /// The disk the database writes to is full: the write did not happen. Reads still work,
+    /// and writes work again once there is room.
+    #[error("the database's disk is full: {0}")]
+    Full(String),
     /// The database failed.
     #[error("database: {0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),

@@ -18,6 +18,7 @@ mod endpoint_ops;
 mod endpoints;
 mod events;
 mod filters;
+mod full_disk;
 mod idempotency;
 mod isolation;
 mod migrations;

@@ -53,6 +53,12 @@ impl From<sqlx::Error> for StoreError {
         if is_unreachable(&e) {
             return StoreError::Unavailable(e.to_string());
         }
+        // SQLSTATE 53100, disk_full: the server could not extend a file.
+        if let sqlx::Error::Database(db) = &e {
+            if db.code().as_deref() == Some("53100") {
+                return StoreError::Full(db.message().to_owned());
+            }
+        }
         StoreError::Other(Box::new(e))
     }
 }

@@ -23,7 +23,39 @@ const MAX_BATCH: usize = 512;
 const READERS: usize = 4;
 
 /// What the writer does once the batch's transaction has committed (or failed to).
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), Failed>) + Send>;
+
+/// Why a batch's transaction did not commit, told to each of its writes: none of them
+/// happened.
+#[derive(Debug, Clone)]
+enum Failed {
+    /// The commit found the disk full; the writes can be tried again once there is room.
+    Full(String),
+    /// SQLite rolled the transaction back after another write's error (a full disk, say).
+    Lost,
+    Other(String),
+}
+
+impl Failed {
+    fn of(e: &rusqlite::Error) -> Failed {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Failed::Full(e.to_string()),
+            _ => Failed::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<Failed> for StoreError {
+    fn from(failed: Failed) -> StoreError {
+        match failed {
+            Failed::Full(message) => StoreError::Full(message),
+            Failed::Lost => StoreError::Unavailable(
+                "the write transaction was rolled back after another write failed; nothing was written".into(),
+            ),
+            Failed::Other(message) => StoreError::Other(message.into()),
+        }
+    }
+}
 /// A write: run it on the connection; `Some` holds its result until the commit is known.
 type WriteJob = Box<dyn FnOnce(&Connection) -> Option<Completion> + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -81,8 +113,8 @@ impl Engine {
     {
         let (tx, rx) = oneshot::channel();
         let job: WriteJob = Box::new(move |conn| match f(conn) {
-            Ok(value) => Some(Box::new(move |committed: Result<(), String>| {
-                let _ = tx.send(committed.map(|()| value).map_err(|e| StoreError::Other(e.into())));
+            Ok(value) => Some(Box::new(move |committed: Result<(), Failed>| {
+                let _ = tx.send(committed.map(|()| value).map_err(StoreError::from));
             })),
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -110,8 +142,17 @@ impl Engine {
 }
 
 fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMade) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
+    // Writes a batch did not get to run, because its transaction was lost: they go first in
+    // the next one.
+    let mut carried: Vec<WriteJob> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut carried);
+        if batch.is_empty() {
+            match jobs.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => return,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
@@ -124,7 +165,9 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
             continue;
         }
         let mut completions = Vec::with_capacity(batch.len());
-        for job in batch {
+        let mut lost = None;
+        let mut batch = batch.into_iter();
+        for job in batch.by_ref() {
             if conn.execute_batch("SAVEPOINT job").is_err() {
                 continue;
             }
@@ -141,9 +184,20 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
                     work.restore(work_so_far);
                 }
             }
+            // SQLite may roll back the whole transaction on some errors (a full disk, say):
+            // the writes that seemed done are undone, and the next ones would each commit on
+            // their own, unannounced. Stop here; the rest wait for the next transaction.
+            if conn.is_autocommit() {
+                lost = Some(Failed::Lost);
+                break;
+            }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if committed.is_err() {
+        carried.extend(batch);
+        let committed = match lost {
+            Some(failed) => Err(failed),
+            None => conn.execute_batch("COMMIT").map_err(|e| Failed::of(&e)),
+        };
+        if committed.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         // The dispatcher is woken before any caller is answered.
