@@ -23,6 +23,7 @@ use axum::routing::post;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+mod backlog;
 mod database;
 mod processes;
 
@@ -61,6 +62,10 @@ pub struct BenchArgs {
     /// when the limit is above the load
     #[arg(long, value_name = "PER_SECOND")]
     pub rate_limit: Option<u32>,
+    /// Publishes the events while their one endpoint is down, then brings it back: reports
+    /// the drain rate, the server's memory, and the history's latency while it drains
+    #[arg(long)]
+    pub backlog: bool,
     /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
     /// a fresh one for each run) [default: a temporary SQLite file]
     #[arg(long, value_name = "URL")]
@@ -145,6 +150,9 @@ struct Measured {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.backlog {
+        return backlog::run(args).await;
+    }
     let database = Database::from_args(&args)?;
     let mut postgres_cpu = None;
     if database.postgres {
