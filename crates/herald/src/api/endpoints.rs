@@ -176,7 +176,7 @@ impl Resource for EndpointOut {
 }
 
 /// The `{id}` of an endpoint's path, under either prefix (the admin's also holds `{login}`).
-struct EndpointId(String);
+pub(super) struct EndpointId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for EndpointId {
     type Rejection = ApiError;

@@ -39,6 +39,7 @@ pub mod rate_limit;
 mod root;
 pub mod schemas;
 mod scope;
+mod stats;
 mod steps;
 mod tasks;
 mod versions;
@@ -106,6 +107,8 @@ pub fn app(state: AppState) -> Router {
         .merge(steps::router())
         .merge(endpoints::router("/restapi/v1"))
         .merge(endpoints::router("/admin/v1/account/{login}"))
+        .merge(stats::router("/restapi/v1"))
+        .merge(stats::router("/admin/v1/account/{login}"))
         .merge(tasks::router("/restapi/v1"))
         .merge(tasks::router("/admin/v1/account/{login}"))
         .merge(events::router())

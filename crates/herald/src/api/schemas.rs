@@ -20,6 +20,7 @@ use super::events::{EventOut, EventTypeOut};
 use super::extract::Path;
 use super::jobs::JobOut;
 use super::root::RootOut;
+use super::stats::StatsOut;
 use super::steps::{ProcessOut, StepChangeOut};
 use super::tasks::TaskOut;
 use super::versions::WebhookVersionOut;
@@ -54,6 +55,7 @@ pub fn all() -> &'static HashMap<&'static str, Value> {
         add::<TaskOut>(&mut all);
         add::<DispatchOut>(&mut all);
         add::<WebhookVersionOut>(&mut all);
+        all.insert(StatsOut::SCHEMA, schema::<One<StatsOut>>(StatsOut::SCHEMA));
         all
     })
 }

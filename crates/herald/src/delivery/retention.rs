@@ -22,7 +22,7 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: 
             Ok(0) => {}
             Ok(purged) => tracing::info!(
                 rows = purged,
-                "purged events, tasks and idempotency keys past retention"
+                "purged events, tasks, idempotency keys and endpoint counters past retention"
             ),
             Err(e) => tracing::error!(error = %e, "purging old events, tasks and idempotency keys failed"),
         }
@@ -33,8 +33,9 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: 
     }
 }
 
-/// Purges, batch after batch, what is older than `keep` at the clock's now, and the
-/// idempotency keys older than a day; returns how many rows went. The loop's one step: tests
+/// Purges, batch after batch, what is older than `keep` at the clock's now, the idempotency
+/// keys older than a day, and the endpoints' counters older than `keep` or a week and a day,
+/// whichever is longer (the figures look a week back); returns how many rows went. The loop's one step: tests
 /// call it between moves of a manual clock.
 pub async fn purge(store: &dyn Store, clock: &Clock, keep: Duration) -> StoreResult<u64> {
     let now = clock.now();
@@ -50,6 +51,14 @@ pub async fn purge(store: &dyn Store, clock: &Clock, keep: Duration) -> StoreRes
     }
     loop {
         match store.forget_keys(now - KEY_LIFETIME, BATCH).await? {
+            0 => break,
+            n => purged += n,
+        }
+        tokio::task::yield_now().await;
+    }
+    let counters_cutoff = now - keep.max(crate::domain::stats::KEPT).as_micros() as i64;
+    loop {
+        match store.forget_counters(counters_cutoff, BATCH).await? {
             0 => return Ok(purged),
             n => purged += n,
         }

@@ -89,6 +89,26 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
+    pub const ALL: [FailureCode; 12] = [
+        FailureCode::Timeout,
+        FailureCode::Dns,
+        FailureCode::ConnectionRefused,
+        FailureCode::ConnectionReset,
+        FailureCode::Tls,
+        FailureCode::Connect,
+        FailureCode::Network,
+        FailureCode::HttpStatus,
+        FailureCode::Redirect,
+        FailureCode::Gone,
+        FailureCode::Blocked,
+        FailureCode::InvalidUrl,
+    ];
+
+    /// The code a word names, as `as_str` writes it.
+    pub fn parse(word: &str) -> Option<FailureCode> {
+        FailureCode::ALL.into_iter().find(|code| code.as_str() == word)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCode::Timeout => "timeout",

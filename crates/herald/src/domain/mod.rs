@@ -10,6 +10,7 @@ pub mod operational;
 pub mod pacing;
 pub mod recruiting;
 pub mod snapshot;
+pub mod stats;
 pub mod version;
 
 /// Input that breaks a domain rule: a stable machine code and a sentence for people.

@@ -169,3 +169,12 @@ pub(super) fn by_account(rows: Vec<(i64, String)>) -> Vec<(i64, Vec<String>)> {
 pub(super) fn decode_day(column: &str, text: &str) -> StoreResult<jiff::civil::Date> {
     jiff::civil::Date::strptime("%Y-%m-%d", text).map_err(|e| StoreError::Other(format!("{column}: {e}").into()))
 }
+
+/// The counters of `rows` (hour, kind, key, count) that this version knows.
+pub(super) fn counters(rows: Vec<(Micros, String, String, i64)>) -> Vec<(Micros, crate::domain::stats::Counter, i64)> {
+    rows.into_iter()
+        .filter_map(|(hour, kind, key, count)| {
+            crate::domain::stats::Counter::from_stored(&kind, &key).map(|counter| (hour, counter, count))
+        })
+        .collect()
+}

@@ -22,6 +22,7 @@ use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::domain::operational::{Mail, News};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
+use crate::domain::stats::Counter;
 use crate::domain::version::{Deprecation, WebhookVersion};
 
 mod codec;
@@ -269,6 +270,17 @@ pub trait DeliveryStore {
     /// endpoints, starting after `after_endpoint`, take theirs first when the limit binds.
     /// FIFO endpoints get only the oldest pending delivery of each application.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim>;
+    /// Deletes up to `batch` endpoint counters of hours that began before `before`; returns
+    /// how many went.
+    async fn forget_counters(&self, before: Micros, batch: u32) -> StoreResult<u64>;
+    /// The endpoint's counters (see `domain::stats`) of the hours from `since`, as
+    /// `(hour, counter, count)`; an endpoint of another account is not found.
+    async fn endpoint_counters(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        since: Micros,
+    ) -> StoreResult<Vec<(Micros, Counter, i64)>>;
     /// When the first pending delivery, suspended endpoint or (where leases run out) lease
     /// falls due after `after`, if any. The dispatcher passes the time of its last claim, so
     /// that what fell due since that claim comes back as due already.

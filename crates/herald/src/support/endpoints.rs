@@ -82,6 +82,16 @@ pub enum EndpointCommand {
         account: Account,
         id: String,
     },
+    /// An endpoint's figures over its last day or week: calls, success rate, latency,
+    /// failures, and each hour that had calls
+    Stats {
+        #[command(flatten)]
+        account: Account,
+        id: String,
+        /// 24h or 7d
+        #[arg(long, default_value = "24h", value_parser = ["24h", "7d"])]
+        window: String,
+    },
     /// Send an endpoint a test event
     Test {
         #[command(flatten)]
@@ -303,6 +313,10 @@ impl EndpointCommand {
                     )
                 });
             }
+            EndpointCommand::Stats { account, id, window } => {
+                let stats = client.get(&format!("{}/{id}/stats?window={window}", endpoints(&account)))?;
+                show(client, &stats, |s| figures(s, &id));
+            }
             EndpointCommand::Test { account, id } => {
                 let sent = client.post(&format!("{}/{id}/test", endpoints(&account)), json!({}))?;
                 show(client, &sent, |s| {
@@ -332,6 +346,69 @@ impl EndpointCommand {
         }
         Ok(())
     }
+}
+
+/// An endpoint's figures as text: a summary, the failures, and a table of the hours that had
+/// calls.
+fn figures(stats: &Value, id: &str) -> String {
+    let n = |key: &str| stats[key].as_i64().unwrap_or(0);
+    let ms = |value: &Value| value.as_i64().map_or("-".to_owned(), |ms| format!("≤ {ms}"));
+    let mut out = format!(
+        "endpoint {id}, last {} ({} to {})\n",
+        cell(&stats["window"]),
+        cell(&stats["from"]),
+        cell(&stats["to"])
+    );
+    let rate = stats["success_rate"]
+        .as_f64()
+        .map_or(String::new(), |r| format!(" ({:.1} % succeeded)", r * 100.0));
+    out += &format!(
+        "calls {}: {} succeeded, {} failed{rate}\n",
+        n("calls"),
+        n("succeeded"),
+        n("failed")
+    );
+    out += &format!(
+        "latency p50 {} ms, p95 {} ms\n",
+        ms(&stats["latency_ms"]["p50"]),
+        ms(&stats["latency_ms"]["p95"])
+    );
+    let counted = |key: &str, name: &str| -> String {
+        let parts: Vec<String> = items_of(&stats[key])
+            .iter()
+            .map(|f| format!("{} ×{}", cell(&f[name]), cell(&f["count"])))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    };
+    out += &format!("failures by status: {}\n", counted("failures_by_status", "status"));
+    out += &format!("failures by code: {}\n", counted("failures_by_code", "code"));
+    let rows: Vec<Vec<String>> = items_of(&stats["hours"])
+        .iter()
+        .filter(|h| h["succeeded"].as_i64().unwrap_or(0) + h["failed"].as_i64().unwrap_or(0) > 0)
+        .map(|h| {
+            vec![
+                cell(&h["hour"]),
+                cell(&h["succeeded"]),
+                cell(&h["failed"]),
+                ms(&h["latency_ms"]["p50"]),
+                ms(&h["latency_ms"]["p95"]),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out += "\n";
+        out += &super::table::render(&["hour", "succeeded", "failed", "p50 ms", "p95 ms"], &rows);
+    }
+    out
+}
+
+/// The items of a JSON array, or none.
+fn items_of(value: &Value) -> Vec<Value> {
+    value.as_array().cloned().unwrap_or_default()
 }
 
 /// The id of the endpoint's newest task, or 0.

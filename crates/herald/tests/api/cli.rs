@@ -126,6 +126,22 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
     assert_eq!(call.header("authorization"), "Bearer t0k3n");
     assert_eq!(call.header("x-tenant"), "acme");
 
+    // The test call is counted in the endpoint's figures once recorded.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let stats = herald(&app, &["endpoint", "stats", "-a", "acme", &id]).await;
+        assert_eq!(stats.code, 0, "{}", stats.stderr);
+        if stats
+            .stdout
+            .contains("calls 1: 1 succeeded, 0 failed (100.0 % succeeded)")
+        {
+            assert!(stats.stdout.contains("failures by status: none"), "{}", stats.stdout);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", stats.stdout);
+        // The server records the call on its own time; the test waits on real time.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let rotated = herald(&app, &["endpoint", "rotate-secret", "-a", "acme", &id, "--json"]).await;
     assert_ne!(rotated.json()["secret"], endpoint["secret"]);
     let updated = herald(

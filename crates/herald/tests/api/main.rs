@@ -32,4 +32,5 @@ mod receiving;
 mod recruiting;
 mod schemas;
 mod smtp;
+mod stats;
 mod versions;

@@ -18,7 +18,9 @@ use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
-use crate::store::codec::{SentBody, TASK_COLUMNS, replayed_types};
+use crate::domain::stats;
+use crate::domain::stats::Counter;
+use crate::store::codec::{SentBody, TASK_COLUMNS, counters, replayed_types};
 use crate::store::filters;
 use crate::store::recording::{self, EndpointKey, Found, Healths};
 use crate::store::rows::task_from;
@@ -171,6 +173,42 @@ impl Columns {
     }
 }
 
+/// Adds a batch of calls to their endpoints' counters, in one statement. The rows come
+/// sorted (account, endpoint, hour, counter), so concurrent recorders lock them in one order;
+/// an endpoint deleted meanwhile counts nothing.
+async fn add_tallies(conn: &mut PgConnection, calls: &[CallRecord]) -> sqlx::Result<()> {
+    let tallies = stats::tallies(calls);
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for t in tallies {
+        let (kind, key) = t.counter.stored();
+        columns.0.push(t.account_id);
+        columns.1.push(t.endpoint_seq);
+        columns.2.push(t.hour);
+        columns.3.push(kind);
+        columns.4.push(key);
+        columns.5.push(t.count);
+    }
+    sqlx::query(
+        "INSERT INTO endpoint_stats (account_id, endpoint_seq, hour, kind, key, count)
+         SELECT t.account_id, t.endpoint_seq, t.hour, t.kind, t.key, t.count
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])
+             WITH ORDINALITY AS t(account_id, endpoint_seq, hour, kind, key, count, position)
+         WHERE EXISTS (SELECT 1 FROM endpoints e WHERE e.account_id = t.account_id AND e.seq = t.endpoint_seq)
+         ORDER BY position
+         ON CONFLICT (account_id, endpoint_seq, hour, kind, key)
+         DO UPDATE SET count = endpoint_stats.count + excluded.count",
+    )
+    .bind(&columns.0)
+    .bind(&columns.1)
+    .bind(&columns.2)
+    .bind(&columns.3)
+    .bind(&columns.4)
+    .bind(&columns.5)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// One task with the request that was sent, on any connection.
 async fn task_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<Task> {
     let row = sqlx::query(&format!(
@@ -198,6 +236,46 @@ async fn task_on(conn: &mut PgConnection, account: i64, id: i64) -> StoreResult<
 impl DeliveryStore for PostgresStore {
     fn new_work(&self) -> Arc<tokio::sync::Notify> {
         self.wake.clone()
+    }
+
+    async fn forget_counters(&self, before: Micros, batch: u32) -> StoreResult<u64> {
+        let gone = sqlx::query(
+            "DELETE FROM endpoint_stats WHERE (account_id, endpoint_seq, hour, kind, key) IN (
+                 SELECT account_id, endpoint_seq, hour, kind, key FROM endpoint_stats WHERE hour < $1 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await?;
+        Ok(gone.rows_affected())
+    }
+
+    async fn endpoint_counters(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        since: Micros,
+    ) -> StoreResult<Vec<(Micros, Counter, i64)>> {
+        let rows: Vec<(Micros, String, String, i64)> = sqlx::query_as(
+            "SELECT s.hour, s.kind, s.key, s.count FROM endpoints e
+             JOIN endpoint_stats s ON s.account_id = e.account_id AND s.endpoint_seq = e.seq AND s.hour >= $3
+             WHERE e.account_id = $1 AND e.id = $2",
+        )
+        .bind(account)
+        .bind(endpoint_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            // No counters yet, or no such endpoint: only the latter is an error.
+            let known: Option<i64> = sqlx::query_scalar("SELECT seq FROM endpoints WHERE account_id = $1 AND id = $2")
+                .bind(account)
+                .bind(endpoint_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            found(known, "endpoint")?;
+        }
+        Ok(counters(rows))
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
@@ -307,6 +385,7 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.version)
         .execute(&mut *tx)
         .await?;
+        add_tallies(&mut tx, &calls).await?;
         for (&(seq, account), (before, health)) in &healths {
             if before != health {
                 sqlx::query(

@@ -72,6 +72,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhook_versions",
         include_str!("../../../migrations/postgres/0014_webhook_versions.sql"),
     ),
+    (
+        15,
+        "endpoint_stats",
+        include_str!("../../../migrations/postgres/0015_endpoint_stats.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -277,13 +277,15 @@ impl AccountStore for PostgresStore {
 
     async fn delete_account(&self, login: &str) -> StoreResult<()> {
         // Foreign keys delete the account's data, but for its events, tasks and leases, whose
-        // cascades are written out (migration 0007), and its idempotency keys. Its deliveries go with its endpoints.
+        // cascades are written out (migration 0007), its idempotency keys and its endpoints'
+        // counters. Its deliveries go with its endpoints.
         let deleted: i64 = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM accounts WHERE login = $1 RETURNING id),
              events AS (DELETE FROM events e USING gone WHERE e.account_id = gone.id),
              tasks AS (DELETE FROM tasks t USING gone WHERE t.account_id = gone.id),
              leases AS (DELETE FROM leases l USING gone WHERE l.account_id = gone.id),
-             keys AS (DELETE FROM idempotency_keys k USING gone WHERE k.scope = 'account:' || gone.id)
+             keys AS (DELETE FROM idempotency_keys k USING gone WHERE k.scope = 'account:' || gone.id),
+             counters AS (DELETE FROM endpoint_stats s USING gone WHERE s.account_id = gone.id)
              SELECT count(*) FROM gone",
         )
         .bind(login)

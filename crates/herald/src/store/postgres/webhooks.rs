@@ -316,7 +316,8 @@ impl WebhookStore for PostgresStore {
         // deleted here (migration 0007).
         let deleted: i64 = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM endpoints WHERE account_id = $1 AND id = $2 RETURNING seq),
-             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = $1 AND l.endpoint_seq = gone.seq)
+             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = $1 AND l.endpoint_seq = gone.seq),
+             counters AS (DELETE FROM endpoint_stats s USING gone WHERE s.account_id = $1 AND s.endpoint_seq = gone.seq)
              SELECT count(*) FROM gone",
         )
         .bind(account)

@@ -15,7 +15,9 @@ use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
-use crate::store::codec::{SentBody, TASK_COLUMNS, replayed_types};
+use crate::domain::stats;
+use crate::domain::stats::Counter;
+use crate::store::codec::{SentBody, TASK_COLUMNS, counters, replayed_types};
 use crate::store::filters;
 use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;
@@ -97,6 +99,47 @@ fn task_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Task> {
 impl DeliveryStore for SqliteStore {
     fn new_work(&self) -> Arc<tokio::sync::Notify> {
         self.wake.clone()
+    }
+
+    async fn forget_counters(&self, before: Micros, batch: u32) -> StoreResult<u64> {
+        self.db
+            .write(move |conn| {
+                let gone = conn.execute(
+                    "DELETE FROM endpoint_stats WHERE (endpoint_seq, hour, kind, key) IN (
+                         SELECT endpoint_seq, hour, kind, key FROM endpoint_stats WHERE hour < ? LIMIT ?)",
+                    params![before, i64::from(batch)],
+                )?;
+                Ok(gone as u64)
+            })
+            .await
+    }
+
+    async fn endpoint_counters(
+        &self,
+        account: i64,
+        endpoint_id: &str,
+        since: Micros,
+    ) -> StoreResult<Vec<(Micros, Counter, i64)>> {
+        let endpoint_id = endpoint_id.to_owned();
+        self.db
+            .read(move |conn| {
+                let seq: Option<i64> = conn
+                    .prepare_cached("SELECT seq FROM endpoints WHERE account_id = ? AND id = ?")?
+                    .query_row(params![account, endpoint_id], |r| r.get(0))
+                    .optional()?;
+                let seq = found(seq, "endpoint")?;
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT hour, kind, key, count FROM endpoint_stats
+                         WHERE endpoint_seq = ? AND account_id = ? AND hour >= ?",
+                    )?
+                    .query_map(params![seq, account, since], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(counters(rows))
+            })
+            .await
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
@@ -186,6 +229,16 @@ impl DeliveryStore for SqliteStore {
                             seq
                         ])?;
                     }
+                }
+                // The endpoints' counters; an endpoint deleted meanwhile counts nothing.
+                let mut tally = conn.prepare_cached(
+                    "INSERT INTO endpoint_stats (account_id, endpoint_seq, hour, kind, key, count)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM endpoints WHERE seq = ?2)
+                     ON CONFLICT (endpoint_seq, hour, kind, key) DO UPDATE SET count = count + excluded.count",
+                )?;
+                for t in stats::tallies(&calls) {
+                    let (kind, key) = t.counter.stored();
+                    tally.execute(params![t.account_id, t.endpoint_seq, t.hour, kind, key, t.count])?;
                 }
                 for (endpoint, (count, call)) in recording::failed_deliveries(&calls) {
                     if let Some(health) = healths.get(&endpoint) {

@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhook_versions",
         include_str!("../../../migrations/sqlite/0013_webhook_versions.sql"),
     ),
+    (
+        14,
+        "endpoint_stats",
+        include_str!("../../../migrations/sqlite/0014_endpoint_stats.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.
