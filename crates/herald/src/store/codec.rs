@@ -7,6 +7,8 @@ use std::time::Duration;
 use super::{Page, StoreError, StoreResult};
 use crate::clock::Micros;
 use crate::domain::endpoint::CallControls;
+use crate::domain::event::{Event, EventStamp};
+use crate::domain::operational;
 use crate::domain::recruiting::Application;
 use crate::domain::snapshot::ApplicationView;
 use crate::domain::version::WebhookVersion;
@@ -153,16 +155,35 @@ impl SentBody {
     }
 }
 
-/// `(account, endpoint id)` rows, ordered by account, as each account's list of endpoints.
-pub(super) fn by_account(rows: Vec<(i64, String)>) -> Vec<(i64, Vec<String>)> {
+/// The `WebhookVersionDeprecated` events a deprecation of `version` until `sunset` gives:
+/// one per account of the `(account, endpoint id)` rows (ordered by account), naming its
+/// endpoints on the version, each stamped as `stamp` is with an id of its own.
+pub(super) fn deprecation_news(
+    version: WebhookVersion,
+    sunset: &str,
+    endpoints: Vec<(i64, String)>,
+    stamp: &EventStamp,
+) -> Vec<(i64, Event)> {
     let mut grouped: Vec<(i64, Vec<String>)> = Vec::new();
-    for (account, id) in rows {
+    for (account, id) in endpoints {
         match grouped.last_mut() {
             Some((last, ids)) if *last == account => ids.push(id),
             _ => grouped.push((account, vec![id])),
         }
     }
     grouped
+        .into_iter()
+        .map(|(account, ids)| {
+            let stamp = EventStamp {
+                id: crate::ids::event_id(),
+                ..stamp.clone()
+            };
+            (
+                account,
+                operational::version_deprecated(version.as_str(), sunset, &ids, stamp),
+            )
+        })
+        .collect()
 }
 
 /// A sunset day as stored, `YYYY-MM-DD`.

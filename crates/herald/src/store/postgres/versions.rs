@@ -12,10 +12,8 @@ use super::keys::commit_once;
 use super::webhooks::{Fanout, insert_event};
 use crate::clock::Micros;
 use crate::domain::event::EventStamp;
-use crate::domain::operational;
 use crate::domain::version::{Deprecation, WebhookVersion};
-use crate::ids;
-use crate::store::codec::{by_account, decode_day, decode_word};
+use crate::store::codec::{decode_day, decode_word, deprecation_news};
 use crate::store::{Once, StoreResult, VersionStore};
 
 #[async_trait]
@@ -57,12 +55,7 @@ impl VersionStore for PostgresStore {
                     .bind(word)
                     .fetch_all(&mut *tx)
                     .await?;
-            for (account, ids) in by_account(endpoints) {
-                let stamp = EventStamp {
-                    id: ids::event_id(),
-                    ..stamp.clone()
-                };
-                let event = operational::version_deprecated(word, &day, &ids, stamp);
+            for (account, event) in deprecation_news(version, &day, endpoints, &stamp) {
                 insert_event(&mut tx, account, &event, Fanout::Named).await?;
             }
         }

@@ -9,10 +9,8 @@ use super::SqliteStore;
 use super::webhooks::{Fanout, insert_event};
 use crate::clock::Micros;
 use crate::domain::event::EventStamp;
-use crate::domain::operational;
 use crate::domain::version::{Deprecation, WebhookVersion};
-use crate::ids;
-use crate::store::codec::{by_account, decode_day, decode_word};
+use crate::store::codec::{decode_day, decode_word, deprecation_news};
 use crate::store::{Once, StoreResult, VersionStore};
 
 #[async_trait]
@@ -46,12 +44,7 @@ impl VersionStore for SqliteStore {
                         )?
                         .query_map([word], |r| Ok((r.get(0)?, r.get(1)?)))?
                         .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
-                    for (account, ids) in by_account(endpoints) {
-                        let stamp = EventStamp {
-                            id: ids::event_id(),
-                            ..stamp.clone()
-                        };
-                        let event = operational::version_deprecated(word, &day, &ids, stamp);
+                    for (account, event) in deprecation_news(version, &day, endpoints, &stamp) {
                         insert_event(conn, account, &event, Fanout::Named)?;
                     }
                 }
