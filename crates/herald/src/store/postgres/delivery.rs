@@ -173,11 +173,16 @@ impl Columns {
     }
 }
 
-/// Adds a batch of calls to their endpoints' counters, in one statement. The rows come
-/// sorted (account, endpoint, hour, counter), so concurrent recorders lock them in one order;
-/// an endpoint deleted meanwhile counts nothing.
+/// The shards of an endpoint's counters.
+const SHARDS: u8 = 8;
+
+/// Adds a batch of calls to their endpoints' counters, in one statement, on one of a few
+/// shards chosen at random (migration 0016), so that two nodes' recorders seldom update the
+/// same row. The rows come sorted (account, endpoint, hour, counter), so concurrent recorders
+/// lock them in one order; an endpoint deleted meanwhile counts nothing.
 async fn add_tallies(conn: &mut PgConnection, calls: &[CallRecord]) -> sqlx::Result<()> {
     let tallies = stats::tallies(calls);
+    let shard = (crate::ids::unit_random() * f64::from(SHARDS)) as i16;
     let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for t in tallies {
         let (kind, key) = t.counter.stored();
@@ -189,13 +194,13 @@ async fn add_tallies(conn: &mut PgConnection, calls: &[CallRecord]) -> sqlx::Res
         columns.5.push(t.count);
     }
     sqlx::query(
-        "INSERT INTO endpoint_stats (account_id, endpoint_seq, hour, kind, key, count)
-         SELECT t.account_id, t.endpoint_seq, t.hour, t.kind, t.key, t.count
+        "INSERT INTO endpoint_stats (account_id, endpoint_seq, hour, kind, key, count, shard)
+         SELECT t.account_id, t.endpoint_seq, t.hour, t.kind, t.key, t.count, $7
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])
              WITH ORDINALITY AS t(account_id, endpoint_seq, hour, kind, key, count, position)
          WHERE EXISTS (SELECT 1 FROM endpoints e WHERE e.account_id = t.account_id AND e.seq = t.endpoint_seq)
          ORDER BY position
-         ON CONFLICT (account_id, endpoint_seq, hour, kind, key)
+         ON CONFLICT (account_id, endpoint_seq, hour, kind, key, shard)
          DO UPDATE SET count = endpoint_stats.count + excluded.count",
     )
     .bind(&columns.0)
@@ -204,6 +209,7 @@ async fn add_tallies(conn: &mut PgConnection, calls: &[CallRecord]) -> sqlx::Res
     .bind(&columns.3)
     .bind(&columns.4)
     .bind(&columns.5)
+    .bind(shard)
     .execute(conn)
     .await?;
     Ok(())
@@ -257,9 +263,10 @@ impl DeliveryStore for PostgresStore {
         since: Micros,
     ) -> StoreResult<Vec<(Micros, Counter, i64)>> {
         let rows: Vec<(Micros, String, String, i64)> = sqlx::query_as(
-            "SELECT s.hour, s.kind, s.key, s.count FROM endpoints e
+            "SELECT s.hour, s.kind, s.key, sum(s.count)::bigint FROM endpoints e
              JOIN endpoint_stats s ON s.account_id = e.account_id AND s.endpoint_seq = e.seq AND s.hour >= $3
-             WHERE e.account_id = $1 AND e.id = $2",
+             WHERE e.account_id = $1 AND e.id = $2
+             GROUP BY s.hour, s.kind, s.key",
         )
         .bind(account)
         .bind(endpoint_id)

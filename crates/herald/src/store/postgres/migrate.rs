@@ -77,6 +77,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint_stats",
         include_str!("../../../migrations/postgres/0015_endpoint_stats.sql"),
     ),
+    (
+        16,
+        "endpoint_stats_shards",
+        include_str!("../../../migrations/postgres/0016_endpoint_stats_shards.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.
