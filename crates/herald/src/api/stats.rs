@@ -59,12 +59,14 @@ pub struct HourOut {
     latency_ms: Latency,
 }
 
+/// How many failed calls got one HTTP status.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct StatusCount {
     status: u16,
     count: i64,
 }
 
+/// How many failed calls had one failure code.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct CodeCount {
     code: String,
