@@ -63,6 +63,11 @@ struct Answered {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabel {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Route {
     method: String,
     route: String,
@@ -92,6 +97,8 @@ struct Gauges {
 pub struct Metrics {
     registry: Registry,
     answered: Family<Answered, Counter>,
+    /// Error answers by their code (`storage_full`, `rate_limited`, …).
+    errors: Family<ErrorLabel, Counter>,
     answer_latency: Family<Route, Histogram, fn() -> Histogram>,
     calls: Family<Call, Counter>,
     call_latency: Histogram,
@@ -112,6 +119,12 @@ impl Default for Metrics {
             "herald_http_requests",
             "HTTP requests answered, by method, route and status",
             answered.clone(),
+        );
+        let errors = Family::<ErrorLabel, Counter>::default();
+        registry.register(
+            "herald_http_errors",
+            "HTTP requests answered with an error, by the error's code",
+            errors.clone(),
         );
         let answer_latency = Family::<Route, Histogram, fn() -> Histogram>::new_with_constructor(latency);
         registry.register(
@@ -152,6 +165,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             answered,
+            errors,
             answer_latency,
             calls,
             call_latency,
@@ -204,6 +218,11 @@ impl Metrics {
             })
             .observe(elapsed.as_secs_f64());
         self.answered.get_or_create(&Answered { method, route, status }).inc();
+    }
+
+    /// Counts one error answer by its code.
+    pub fn http_error(&self, code: &str) {
+        self.errors.get_or_create(&ErrorLabel { code: code.to_owned() }).inc();
     }
 
     /// Counts one call to an endpoint by outcome and error code.

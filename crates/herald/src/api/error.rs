@@ -124,6 +124,10 @@ impl ApiError {
     }
 }
 
+/// The code of an error answer, kept with the response for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(e) = &self {
@@ -139,6 +143,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        // For the metrics: errors are counted by code (`herald_http_errors_total`).
+        response.extensions_mut().insert(ErrorCode(code));
         let headers = response.headers_mut();
         match self {
             ApiError::Unauthorized { basic: true, .. } => {

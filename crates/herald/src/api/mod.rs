@@ -148,5 +148,8 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     state
         .metrics
         .http_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    if let Some(error::ErrorCode(code)) = response.extensions().get::<error::ErrorCode>() {
+        state.metrics.http_error(code);
+    }
     response
 }

@@ -48,7 +48,8 @@ fn run_promtool(tool: &Path, args: &[&str], input: &str) {
     );
 }
 
-/// `/metrics` of a server that has made a call, so that every histogram has samples.
+/// `/metrics` of a server that has made a call and answered an error, so that every histogram
+/// and counter family has samples.
 async fn metrics_after_a_call() -> String {
     let app = spawn_app().await;
     let acme = app.new_account("acme").await;
@@ -57,6 +58,8 @@ async fn metrics_after_a_call() -> String {
     acme.new_application().await;
     receiver.wait_for(1, WAIT).await;
     tasks(&acme, 1).await;
+    // And an error answer, counted by its code.
+    assert_eq!(acme.get("/restapi/v1/job/404").await.status, 404);
     app.anonymous().get("/metrics").await.text
 }
 

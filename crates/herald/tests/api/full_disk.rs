@@ -113,6 +113,10 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
     }
     eprintln!("a full disk: {refused} of 40 writes refused");
     assert!(refused > 30, "a full disk refuses writes: {refused} of 40 refused");
+    // An operator sees it: the refusals are counted by their code (the HeraldStorageFull alert).
+    let metrics = app.anonymous().get("/metrics").await.text;
+    let counted = format!("herald_http_errors_total{{code=\"storage_full\"}} {refused}");
+    assert!(metrics.contains(&counted), "{counted} in /metrics");
     // Reads still work: the history, the endpoints, readiness.
     assert_eq!(acme.get("/restapi/v1/webhook/task").await.status, 200);
     assert_eq!(acme.get("/restapi/v1/webhook/endpoint").await.status, 200);
