@@ -178,11 +178,15 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
         locations.push(key.as_ref().and_then(|k| k.answer.location.as_deref()));
         answers.push(key.as_ref().map(|k| k.answer.body.as_str()));
     }
-    // The filters are read and tested in the transaction that writes the events, so that an
-    // event meets the filter its endpoint had when it was written.
-    let mut tx = pool.begin().await?;
-    let (left_out_events, left_out_endpoints) = left_out(&mut tx, group).await?;
-    let snapshots = snapshots(&mut tx, group).await?;
+    // The filters and the applications are read just before the statement that writes the
+    // events, on its connection. An explicit transaction around the three would add two round
+    // trips (BEGIN, COMMIT) and no guarantee: under READ COMMITTED each statement sees what
+    // was committed when it began, in a transaction or not, so a filter changed between the
+    // read and the write is missed either way, as if the event had been published a moment
+    // before the change. The write itself is one statement, and so atomic.
+    let mut conn = pool.acquire().await?;
+    let (left_out_events, left_out_endpoints) = left_out(&mut conn, group).await?;
+    let snapshots = snapshots(&mut conn, group).await?;
     let accepted: Vec<(i64, bool)> = sqlx::query_as(
         "WITH given AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
@@ -243,9 +247,8 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
     .bind(&left_out_events)
     .bind(&left_out_endpoints)
     .bind(&snapshots)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
-    tx.commit().await?;
     let mut outcomes = vec![Outcome::UnknownApplication; n];
     for (position, keyed) in accepted {
         outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
