@@ -520,3 +520,39 @@ async fn a_node_started_before_its_database_waits_for_it_alive_but_not_ready() {
     let log = String::from_utf8(child.wait_with_output().unwrap().stderr).unwrap();
     assert!(log.contains("waiting for the database"), "it says why it waits: {log}");
 }
+
+#[tokio::test]
+async fn postgresql_statistics_of_fast_growing_tables_are_kept_fresh() {
+    let app = spawn_app().await;
+    if !app.db().is_postgres() {
+        // SQLite's planner does not wait on statistics.
+        return;
+    }
+    let acme = app.new_account("acme").await;
+    let support = app.admin();
+    let load = json!({"name": "LoadEvent", "description": "Many at once."});
+    assert_eq!(support.post("/admin/v1/event-type", load).await.status, 201);
+    let receiver = TestReceiver::start().await;
+    subscribe(&acme, &receiver.url(), json!({"events": ["LoadEvent"]})).await;
+    // 1,500 events: more rows changed than the 1,000 that make a table's statistics stale.
+    for n in 0..1_500 {
+        let published = support
+            .post(
+                "/admin/v1/account/acme/event",
+                json!({"event": "LoadEvent", "data": {"n": n}}),
+            )
+            .await;
+        assert_eq!(published.status, 201);
+    }
+    let analysed = "SELECT count(*) FROM pg_stat_user_tables
+                    WHERE relname IN ('deliveries', 'events') AND last_analyze IS NOT NULL";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.db().count(analysed).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Herald never analysed the tables that grew"
+        );
+        // The server looks every few seconds, on its own time; the test waits on real time.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -35,6 +35,7 @@ mod notify;
 mod order;
 mod publish;
 mod recruiting;
+mod statistics;
 mod versions;
 mod webhooks;
 
@@ -97,6 +98,7 @@ impl PostgresStore {
         seed_builtin_types(&pool).await?;
         let wake = Arc::new(Notify::new());
         tokio::spawn(notify::listen(pool.clone(), wake.clone()));
+        tokio::spawn(statistics::keep_fresh(pool.clone()));
         let publisher = publish::Publisher::start(&pool);
         Ok(PostgresStore { pool, wake, publisher })
     }
