@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::delivery::{subscribe, tasks};
+use crate::delivery::{move_on, subscribe, tasks};
 use crate::helpers::{spawn_app, spawn_stepped_app};
 use crate::receiver::{Answer, Received, TestReceiver};
 
@@ -51,13 +51,7 @@ async fn each_step_change_carries_its_own_step_even_when_the_calls_come_later() 
     let steps = acme.step_ids().await;
     // Two moves before any call is made: each event keeps the application as it was then.
     for step in [steps[1], steps[2]] {
-        let moved = acme
-            .post(
-                "/restapi/v1/step",
-                json!({"application_id": application, "process_step_id": step}),
-            )
-            .await;
-        assert_eq!(moved.status, 201, "{}", moved.text);
+        move_on(&acme, application, step).await;
     }
     assert_eq!(app.step().await, 4);
     let (old, new) = (one.received(), two.received());
@@ -141,13 +135,7 @@ async fn every_call_matches_the_catalogues_schema_of_its_version() {
     let application = acme.new_application().await;
     acme.new_application().await;
     let steps = acme.step_ids().await;
-    let moved = acme
-        .post(
-            "/restapi/v1/step",
-            json!({"application_id": application, "process_step_id": steps[1]}),
-        )
-        .await;
-    assert_eq!(moved.status, 201);
+    move_on(&acme, application, steps[1]).await;
     for body in [
         json!({"event": "CandidateUpdate", "application": application, "data": {"field": "email"}}),
         json!({"event": "CandidateUpdate", "data": {"field": "phone"}}),
