@@ -54,6 +54,11 @@ impl Slots {
     }
 }
 
+/// The earlier of the time a claim must come back by so far (if any) and another.
+pub fn earliest(kept: Option<Micros>, other: Micros) -> Option<Micros> {
+    Some(kept.map_or(other, |kept| kept.min(other)))
+}
+
 /// The space between two calls at `limit` per second, with the 2 % margin.
 fn interval(limit: u32) -> Micros {
     let limit = Micros::from(limit.clamp(1, MAX_RATE));

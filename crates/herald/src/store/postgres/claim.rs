@@ -23,7 +23,7 @@ use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, CallControls, EndpointState, Occupancy, Ordering, signing_secrets};
-use crate::domain::pacing::Slots;
+use crate::domain::pacing::{Slots, earliest};
 use crate::domain::version::{Deprecation, WebhookVersion};
 use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
@@ -264,9 +264,4 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         at_capacity,
         paced,
     })
-}
-
-/// The earlier of a time kept so far and another.
-fn earliest(kept: Option<Micros>, other: Micros) -> Option<Micros> {
-    Some(kept.map_or(other, |kept| kept.min(other)))
 }
