@@ -27,6 +27,8 @@ pub enum Counter {
     Failed,
     /// Calls whose duration fell in this bucket of [`LATENCY_BOUNDS_MS`].
     Latency(u8),
+    /// Calls that got this HTTP status (0: no answer), whatever their outcome.
+    Answer(u16),
     /// Failed calls that got this HTTP status (0: no answer).
     Status(u16),
     /// Failed calls with this failure code.
@@ -40,6 +42,7 @@ impl Counter {
             Counter::Succeeded => ("succeeded", String::new()),
             Counter::Failed => ("failed", String::new()),
             Counter::Latency(bucket) => ("latency", bucket.to_string()),
+            Counter::Answer(status) => ("answer", status.to_string()),
             Counter::Status(status) => ("status", status.to_string()),
             Counter::Failure(code) => ("failure", code.as_str().to_owned()),
         }
@@ -51,6 +54,7 @@ impl Counter {
             "succeeded" => Some(Counter::Succeeded),
             "failed" => Some(Counter::Failed),
             "latency" => key.parse().ok().map(Counter::Latency),
+            "answer" => key.parse().ok().map(Counter::Answer),
             "status" => key.parse().ok().map(Counter::Status),
             "failure" => FailureCode::parse(key).map(Counter::Failure),
             _ => None,
@@ -90,6 +94,7 @@ pub fn tallies(calls: &[CallRecord]) -> Vec<Tally> {
                 .or_default() += 1
         };
         add(Counter::Latency(bucket_of(attempt.duration_ms)));
+        add(Counter::Answer(attempt.response_status));
         match attempt.verdict {
             Verdict::Success => add(Counter::Succeeded),
             Verdict::Failure { .. } | Verdict::Gone => {
@@ -113,6 +118,54 @@ pub fn tallies(calls: &[CallRecord]) -> Vec<Tally> {
         .collect()
 }
 
+/// The windows the figures are read over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The last 24 hours, hour by hour.
+    Day,
+    /// The last 7 days, by 6 hours.
+    Week,
+}
+
+impl Window {
+    /// The window a query names (`24h` or `7d`).
+    pub fn parse(name: &str) -> Option<Window> {
+        match name {
+            "24h" => Some(Window::Day),
+            "7d" => Some(Window::Week),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Day => "24h",
+            Window::Week => "7d",
+        }
+    }
+
+    /// How many hours the window covers, the current one included.
+    pub fn hours(self) -> u32 {
+        match self {
+            Window::Day => 24,
+            Window::Week => 7 * 24,
+        }
+    }
+
+    /// How many hours one item of the window's series covers.
+    pub fn step_hours(self) -> u32 {
+        match self {
+            Window::Day => 1,
+            Window::Week => 6,
+        }
+    }
+
+    /// The start of the window's first hour, for a window that ends with the hour of `now`.
+    pub fn first_hour(self, now: Micros) -> Micros {
+        now - now.rem_euclid(HOUR) - Micros::from(self.hours() - 1) * HOUR
+    }
+}
+
 /// An endpoint's figures over a window, from its counters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
@@ -120,41 +173,65 @@ pub struct Figures {
     pub failed: i64,
     /// Latency quantiles in milliseconds: the upper bound of the bucket that holds them
     /// (`None` without calls, or above the last bound).
-    pub p50_ms: Option<i64>,
-    pub p95_ms: Option<i64>,
-    /// Each hour of the window, oldest first, even the empty ones.
-    pub hours: Vec<HourFigures>,
-    /// Failed calls by status (0: no answer), most first.
+    pub latency: Quantiles,
+    /// The window step by step (an hour, or 6 hours), oldest first, even the empty steps.
+    pub series: Vec<Step>,
+    /// Calls by the status they got (0: no answer), in status order.
     pub by_status: Vec<(u16, i64)>,
+    /// Failed calls by the status they got (0: no answer), most first.
+    pub failures_by_status: Vec<(u16, i64)>,
     /// Failed calls by failure code, most first.
     pub by_failure: Vec<(FailureCode, i64)>,
 }
 
-/// One hour's figures.
+/// Latency quantiles, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quantiles {
+    pub p50: Option<i64>,
+    pub p95: Option<i64>,
+    pub p99: Option<i64>,
+}
+
+impl Quantiles {
+    fn of(counters: &[(Counter, i64)]) -> Quantiles {
+        Quantiles {
+            p50: quantile(counters, 0.5),
+            p95: quantile(counters, 0.95),
+            p99: quantile(counters, 0.99),
+        }
+    }
+}
+
+/// One step of a window's series.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HourFigures {
-    pub hour: Micros,
+pub struct Step {
+    /// The start of the step's first hour.
+    pub from: Micros,
     pub succeeded: i64,
     pub failed: i64,
-    pub p50_ms: Option<i64>,
-    pub p95_ms: Option<i64>,
+    pub latency: Quantiles,
 }
 
 impl Figures {
-    /// The figures of the `hours` hours that end with the one holding `now`, from counters
-    /// `(hour, counter, count)`.
-    pub fn of(counters: &[(Micros, Counter, i64)], now: Micros, hours: u32) -> Figures {
-        let last = now - now.rem_euclid(HOUR);
-        let first = last - Micros::from(hours.saturating_sub(1)) * HOUR;
-        let mut by_hour: BTreeMap<Micros, Vec<(Counter, i64)>> = (0..hours)
-            .map(|i| (first + Micros::from(i) * HOUR, Vec::new()))
+    /// The figures of `window`, which ends with the hour holding `now`, from counters
+    /// `(hour, counter, count)`; counters of other hours are left out.
+    pub fn of(counters: &[(Micros, Counter, i64)], now: Micros, window: Window) -> Figures {
+        let first = window.first_hour(now);
+        let step = Micros::from(window.step_hours()) * HOUR;
+        let steps = window.hours() / window.step_hours();
+        let mut by_step: BTreeMap<Micros, Vec<(Counter, i64)>> = (0..steps)
+            .map(|i| (first + Micros::from(i) * step, Vec::new()))
             .collect();
         for (hour, counter, count) in counters {
-            if let Some(counted) = by_hour.get_mut(hour) {
+            if *hour < first {
+                continue;
+            }
+            let from = first + (hour - first) / step * step;
+            if let Some(counted) = by_step.get_mut(&from) {
                 counted.push((*counter, *count));
             }
         }
-        let all: Vec<(Counter, i64)> = by_hour.values().flatten().copied().collect();
+        let all: Vec<(Counter, i64)> = by_step.values().flatten().copied().collect();
         let count = |counters: &[(Counter, i64)], wanted: Counter| {
             counters
                 .iter()
@@ -163,43 +240,50 @@ impl Figures {
                 .sum::<i64>()
         };
         let mut by_status: BTreeMap<u16, i64> = BTreeMap::new();
+        let mut failures_by_status: BTreeMap<u16, i64> = BTreeMap::new();
         let mut by_failure: BTreeMap<FailureCode, i64> = BTreeMap::new();
         for (counter, n) in &all {
             match counter {
-                Counter::Status(status) => *by_status.entry(*status).or_default() += n,
+                Counter::Answer(status) => *by_status.entry(*status).or_default() += n,
+                Counter::Status(status) => *failures_by_status.entry(*status).or_default() += n,
                 Counter::Failure(code) => *by_failure.entry(*code).or_default() += n,
                 _ => {}
             }
         }
-        let mut by_status: Vec<(u16, i64)> = by_status.into_iter().collect();
-        by_status.sort_by_key(|(status, n)| (-n, *status));
-        let mut by_failure: Vec<(FailureCode, i64)> = by_failure.into_iter().collect();
-        by_failure.sort_by_key(|(code, n)| (-n, *code));
         Figures {
             succeeded: count(&all, Counter::Succeeded),
             failed: count(&all, Counter::Failed),
-            p50_ms: quantile(&all, 0.5),
-            p95_ms: quantile(&all, 0.95),
-            hours: by_hour
+            latency: Quantiles::of(&all),
+            series: by_step
                 .iter()
-                .map(|(hour, counted)| HourFigures {
-                    hour: *hour,
+                .map(|(from, counted)| Step {
+                    from: *from,
                     succeeded: count(counted, Counter::Succeeded),
                     failed: count(counted, Counter::Failed),
-                    p50_ms: quantile(counted, 0.5),
-                    p95_ms: quantile(counted, 0.95),
+                    latency: Quantiles::of(counted),
                 })
                 .collect(),
-            by_status,
-            by_failure,
+            by_status: by_status.into_iter().collect(),
+            failures_by_status: most_first(failures_by_status),
+            by_failure: most_first(by_failure),
         }
+    }
+
+    pub fn calls(&self) -> i64 {
+        self.succeeded + self.failed
     }
 
     /// Succeeded calls over all calls; `None` without calls.
     pub fn success_rate(&self) -> Option<f64> {
-        let calls = self.succeeded + self.failed;
-        (calls > 0).then(|| self.succeeded as f64 / calls as f64)
+        (self.calls() > 0).then(|| self.succeeded as f64 / self.calls() as f64)
     }
+}
+
+/// Counts, the most first, then in key order.
+fn most_first<K: Ord + Copy>(counts: BTreeMap<K, i64>) -> Vec<(K, i64)> {
+    let mut counts: Vec<(K, i64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    counts.sort_by_key(|(key, n)| (-n, *key));
+    counts
 }
 
 /// The upper bound of the latency bucket that holds quantile `q` of the calls.
@@ -242,37 +326,61 @@ mod tests {
 
     #[test]
     fn figures_add_the_hours_of_the_window_and_no_others() {
-        let h = |i: i64| 100 * HOUR + i * HOUR;
+        let now = 1_000 * HOUR + 60_000_000;
+        let h = |i: i64| 1_000 * HOUR + i * HOUR;
         let counters = [
-            (h(0), Counter::Succeeded, 8),
-            (h(0), Counter::Failed, 2),
-            (h(0), Counter::Latency(bucket_of(3)), 9),
-            (h(0), Counter::Latency(bucket_of(400)), 1),
-            (h(0), Counter::Status(500), 1),
-            (h(0), Counter::Status(0), 1),
-            (h(0), Counter::Failure(FailureCode::HttpStatus), 1),
-            (h(0), Counter::Failure(FailureCode::Timeout), 1),
-            (h(2), Counter::Succeeded, 10),
-            (h(2), Counter::Latency(bucket_of(40)), 10),
-            (h(2), Counter::Status(503), 0),
-            // Outside a two-hour window that ends at h(2).
-            (h(-5), Counter::Succeeded, 1_000),
+            (h(-2), Counter::Succeeded, 8),
+            (h(-2), Counter::Failed, 2),
+            (h(-2), Counter::Latency(bucket_of(3)), 9),
+            (h(-2), Counter::Latency(bucket_of(400)), 1),
+            (h(-2), Counter::Answer(200), 8),
+            (h(-2), Counter::Answer(500), 1),
+            (h(-2), Counter::Answer(0), 1),
+            (h(-2), Counter::Status(500), 1),
+            (h(-2), Counter::Status(0), 1),
+            (h(-2), Counter::Failure(FailureCode::HttpStatus), 1),
+            (h(-2), Counter::Failure(FailureCode::Timeout), 1),
+            (h(0), Counter::Succeeded, 10),
+            (h(0), Counter::Latency(bucket_of(40)), 10),
+            (h(0), Counter::Answer(200), 10),
+            (h(0), Counter::Status(503), 0),
+            // Before the day's first hour, but inside the week.
+            (h(-30), Counter::Succeeded, 1_000),
+            (h(-30), Counter::Latency(bucket_of(40_000)), 1_000),
         ];
-        let figures = Figures::of(&counters, h(2) + 60_000_000, 3);
-        assert_eq!((figures.succeeded, figures.failed), (18, 2));
-        assert_eq!(figures.success_rate(), Some(0.9));
-        assert_eq!(figures.hours.len(), 3);
-        assert_eq!(
-            figures.hours.iter().map(|h| h.succeeded).collect::<Vec<_>>(),
-            [8, 0, 10]
-        );
-        assert_eq!((figures.hours[0].p50_ms, figures.hours[0].p95_ms), (Some(5), Some(500)));
-        assert_eq!(figures.hours[1].p50_ms, None, "an hour without calls");
+        let day = Figures::of(&counters, now, Window::Day);
+        assert_eq!((day.succeeded, day.failed, day.calls()), (18, 2, 20));
+        assert_eq!(day.success_rate(), Some(0.9));
+        assert_eq!(day.series.len(), 24);
+        assert_eq!(day.series[23].from, h(0), "the last step is now's hour");
+        assert_eq!(day.series[0].from, h(-23));
+        let succeeded: Vec<i64> = day.series.iter().map(|s| s.succeeded).collect();
+        assert_eq!(succeeded[21..], [8, 0, 10]);
+        assert_eq!(succeeded[..21].iter().sum::<i64>(), 0);
+        let busy = &day.series[21].latency;
+        assert_eq!((busy.p50, busy.p95, busy.p99), (Some(5), Some(500), Some(500)));
+        assert_eq!(day.series[22].latency, Quantiles::default(), "an hour without calls");
         // 20 calls: 9 at ≤ 5 ms, 10 at ≤ 50 ms, 1 at ≤ 500 ms.
-        assert_eq!((figures.p50_ms, figures.p95_ms), (Some(50), Some(50)));
-        assert_eq!(figures.by_status, [(0, 1), (500, 1), (503, 0)]);
-        assert_eq!(figures.by_failure.len(), 2);
-        assert_eq!(Figures::of(&[], 0, 24).success_rate(), None);
+        assert_eq!(
+            (day.latency.p50, day.latency.p95, day.latency.p99),
+            (Some(50), Some(50), Some(500))
+        );
+        assert_eq!(day.by_status, [(0, 1), (200, 18), (500, 1)]);
+        assert_eq!(day.failures_by_status, [(0, 1), (500, 1)], "no empty count");
+        assert_eq!(day.by_failure.len(), 2);
+
+        let week = Figures::of(&counters, now, Window::Week);
+        assert_eq!(week.series.len(), 28, "by 6 hours");
+        assert_eq!(week.series[27].from, week.series[26].from + 6 * HOUR);
+        assert_eq!(week.series[27].from, h(-5), "the last step holds now's hour");
+        assert_eq!(week.series[27].succeeded, 18);
+        assert_eq!(week.series[22].from, h(-35));
+        assert_eq!(week.series[22].succeeded, 1_000, "h(-30) is in the step from h(-35)");
+        assert_eq!(week.calls(), 1_020);
+        assert_eq!(week.latency.p50, None, "slower than the last bound");
+        assert_eq!(Figures::of(&[], 0, Window::Day).success_rate(), None);
+        assert_eq!(Window::parse("7d"), Some(Window::Week));
+        assert_eq!(Window::parse("1y"), None);
     }
 
     #[test]
@@ -281,6 +389,7 @@ mod tests {
             Counter::Succeeded,
             Counter::Failed,
             Counter::Latency(3),
+            Counter::Answer(200),
             Counter::Status(404),
             Counter::Failure(FailureCode::ConnectionReset),
         ] {

@@ -348,8 +348,8 @@ impl EndpointCommand {
     }
 }
 
-/// An endpoint's figures as text: a summary, the failures, and a table of the hours that had
-/// calls.
+/// An endpoint's figures as text: a summary, the calls by status, the failures, and a table
+/// of the steps (hours, or 6 hours over a week) that had calls.
 fn figures(stats: &Value, id: &str) -> String {
     let n = |key: &str| stats[key].as_i64().unwrap_or(0);
     let ms = |value: &Value| value.as_i64().map_or("-".to_owned(), |ms| format!("≤ {ms}"));
@@ -368,40 +368,44 @@ fn figures(stats: &Value, id: &str) -> String {
         n("succeeded"),
         n("failed")
     );
+    let latency = &stats["latency_ms"];
     out += &format!(
-        "latency p50 {} ms, p95 {} ms\n",
-        ms(&stats["latency_ms"]["p50"]),
-        ms(&stats["latency_ms"]["p95"])
+        "latency p50 {} ms, p95 {} ms, p99 {} ms\n",
+        ms(&latency["p50"]),
+        ms(&latency["p95"]),
+        ms(&latency["p99"])
     );
-    let counted = |key: &str, name: &str| -> String {
-        let parts: Vec<String> = items_of(&stats[key])
-            .iter()
-            .map(|f| format!("{} ×{}", cell(&f[name]), cell(&f["count"])))
-            .collect();
+    let counted = |key: &str| -> String {
+        let mut counts: Vec<(String, i64)> = stats[key]
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0))).collect())
+            .unwrap_or_default();
+        counts.sort_by_key(|(key, n)| (-n, key.clone()));
+        let parts: Vec<String> = counts.iter().map(|(key, n)| format!("{key} ×{n}")).collect();
         if parts.is_empty() {
             "none".into()
         } else {
             parts.join(", ")
         }
     };
-    out += &format!("failures by status: {}\n", counted("failures_by_status", "status"));
-    out += &format!("failures by code: {}\n", counted("failures_by_code", "code"));
-    let rows: Vec<Vec<String>> = items_of(&stats["hours"])
+    out += &format!("calls by status: {}\n", counted("by_status"));
+    out += &format!("failures by code: {}\n", counted("by_failure"));
+    let rows: Vec<Vec<String>> = items_of(&stats["series"])
         .iter()
-        .filter(|h| h["succeeded"].as_i64().unwrap_or(0) + h["failed"].as_i64().unwrap_or(0) > 0)
-        .map(|h| {
+        .filter(|s| s["calls"].as_i64().unwrap_or(0) > 0)
+        .map(|s| {
             vec![
-                cell(&h["hour"]),
-                cell(&h["succeeded"]),
-                cell(&h["failed"]),
-                ms(&h["latency_ms"]["p50"]),
-                ms(&h["latency_ms"]["p95"]),
+                cell(&s["from"]),
+                cell(&s["succeeded"]),
+                cell(&s["failed"]),
+                ms(&s["p50_ms"]),
+                ms(&s["p95_ms"]),
             ]
         })
         .collect();
     if !rows.is_empty() {
         out += "\n";
-        out += &super::table::render(&["hour", "succeeded", "failed", "p50 ms", "p95 ms"], &rows);
+        out += &super::table::render(&["from", "succeeded", "failed", "p50 ms", "p95 ms"], &rows);
     }
     out
 }

@@ -135,7 +135,8 @@ async fn support_manages_accounts_and_endpoints_from_the_command_line() {
             .stdout
             .contains("calls 1: 1 succeeded, 0 failed (100.0 % succeeded)")
         {
-            assert!(stats.stdout.contains("failures by status: none"), "{}", stats.stdout);
+            assert!(stats.stdout.contains("calls by status: 200 ×1"), "{}", stats.stdout);
+            assert!(stats.stdout.contains("failures by code: none"), "{}", stats.stdout);
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{}", stats.stdout);
