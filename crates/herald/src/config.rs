@@ -71,6 +71,9 @@ pub struct UiConfig {
     pub enabled: bool,
     /// The base URL of links to the dashboard, without a trailing `/`; empty: none known.
     pub public_url: String,
+    /// The origins (`https://app.example.com`) that may frame portal pages; no other page
+    /// may be framed.
+    pub frame_ancestors: Vec<String>,
 }
 
 /// What a node runs. Nodes on one PostgreSQL database can be split: some serve the API
@@ -148,6 +151,8 @@ enum Kind {
     Float,
     Duration,
     Durations,
+    /// A list of strings; from the environment, comma-separated.
+    Texts,
 }
 
 /// Every key: its dotted path, its environment variable, and its type.
@@ -199,6 +204,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("notify.from", "HERALD_NOTIFY_FROM", Kind::Text),
     ("ui.enabled", "HERALD_UI_ENABLED", Kind::Bool),
     ("ui.public_url", "HERALD_UI_PUBLIC_URL", Kind::Text),
+    ("ui.frame_ancestors", "HERALD_UI_FRAME_ANCESTORS", Kind::Texts),
     ("http.header_timeout", "HERALD_HTTP_HEADER_TIMEOUT", Kind::Duration),
     ("http.body_timeout", "HERALD_HTTP_BODY_TIMEOUT", Kind::Duration),
 ];
@@ -345,7 +351,7 @@ fn env_value(raw: &str, kind: Kind) -> toml::Value {
             .parse()
             .map(toml::Value::Float)
             .unwrap_or(toml::Value::String(raw.into())),
-        Kind::Durations => toml::Value::Array(
+        Kind::Durations | Kind::Texts => toml::Value::Array(
             trimmed
                 .split(',')
                 .map(str::trim)
@@ -411,6 +417,7 @@ impl Reader {
             ui: UiConfig {
                 enabled: self.bool("ui.enabled")?,
                 public_url: self.parsed("ui.public_url", public_url)?,
+                frame_ancestors: self.origins("ui.frame_ancestors")?,
             },
             http: crate::http::Limits {
                 header_timeout: self.positive_duration("http.header_timeout")?,
@@ -523,6 +530,38 @@ impl Reader {
             })
             .collect()
     }
+}
+
+impl Reader {
+    /// A list of web origins: a scheme `http` or `https`, a host and maybe a port, nothing
+    /// more, so that each can stand as is in a `Content-Security-Policy`.
+    fn origins(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let toml::Value::Array(items) = self.value(key) else {
+            return Err(self.error(
+                key,
+                "expected a list of origins such as [\"https://app.example.com\"]".into(),
+            ));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let toml::Value::String(s) = item else {
+                    return Err(self.error(key, format!("expected origins as strings, found {}", describe(item))));
+                };
+                origin(s).map_err(|p| self.error(key, p))
+            })
+            .collect()
+    }
+}
+
+/// An origin as written in a `Content-Security-Policy`, checked.
+fn origin(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not an origin: {e}"))?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && !s.ends_with('/');
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !bare || !url.username().is_empty() {
+        return Err(format!("{s:?} is not an origin such as \"https://app.example.com\""));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 fn describe(value: &toml::Value) -> String {
@@ -710,6 +749,21 @@ mod tests {
         assert_eq!(err.key, "database_max_connections");
         let err = load_text("[delivery]\nmax_in_flight = 4\nmax_in_flight_per_endpoint = 5", &[]).unwrap_err();
         assert_eq!(err.key, "delivery.max_in_flight_per_endpoint");
+    }
+
+    #[test]
+    fn frame_ancestors_are_bare_origins() {
+        assert_eq!(origin("https://app.example.com"), Ok("https://app.example.com".into()));
+        assert_eq!(origin("http://127.0.0.1:9000"), Ok("http://127.0.0.1:9000".into()));
+        for bad in [
+            "https://app.example.com/",
+            "https://a.example/path",
+            "javascript:alert(1)",
+            "*",
+            "https://x.example; script-src *",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

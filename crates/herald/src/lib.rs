@@ -19,5 +19,6 @@ pub mod notify;
 pub mod server;
 pub mod store;
 pub mod support;
+pub mod ui;
 
 pub use server::run;

@@ -101,7 +101,7 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::BadHeader(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),

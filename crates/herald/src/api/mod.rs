@@ -35,6 +35,7 @@ mod extract;
 pub mod idempotency;
 mod jobs;
 mod ops;
+mod portal;
 pub mod rate_limit;
 mod root;
 pub mod schemas;
@@ -99,7 +100,7 @@ pub fn app(state: AppState) -> Router {
     if !state.config.role.serves_api() {
         return dispatcher_only(state);
     }
-    Router::new()
+    let api = Router::new()
         .merge(root::router())
         .merge(jobs::router())
         .merge(candidates::router())
@@ -114,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(accounts::router())
         .merge(versions::router())
+        .merge(portal::router())
         .merge(schemas::router())
         .merge(ops::router())
         .route_layer(middleware::from_fn(idempotency::fingerprint))
@@ -121,7 +123,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such path; GET /restapi/v1 lists the collections".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state.clone());
+    if !state.config.ui.enabled {
+        return api;
+    }
+    let ui = crate::ui::router(state.clone(), api.clone()).route_layer(middleware::from_fn_with_state(state, track));
+    api.merge(ui)
 }
 
 /// A node with `role = "dispatcher"`: the probes and metrics only.

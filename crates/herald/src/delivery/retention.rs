@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::domain::session;
 use crate::store::{KEY_LIFETIME, Store, StoreResult};
 
 /// Rows deleted per transaction.
@@ -34,9 +35,10 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, keep: Duration, shutdown: 
 }
 
 /// Purges, batch after batch, what is older than `keep` at the clock's now, the idempotency
-/// keys older than a day, and the endpoints' counters older than `keep` or a week and a day,
-/// whichever is longer (the figures look a week back); returns how many rows went. The loop's one step: tests
-/// call it between moves of a manual clock.
+/// keys older than a day, the endpoints' counters older than `keep` or a week and a day,
+/// whichever is longer (the figures look a week back), and the dashboard's lapsed sessions;
+/// returns how many rows went. The loop's one step: tests call it between moves of a manual
+/// clock.
 pub async fn purge(store: &dyn Store, clock: &Clock, keep: Duration) -> StoreResult<u64> {
     let now = clock.now();
     let cutoff = now - keep.as_micros() as i64;
@@ -59,9 +61,14 @@ pub async fn purge(store: &dyn Store, clock: &Clock, keep: Duration) -> StoreRes
     let counters_cutoff = now - keep.max(crate::domain::stats::KEPT).as_micros() as i64;
     loop {
         match store.forget_counters(counters_cutoff, BATCH).await? {
-            0 => return Ok(purged),
+            0 => break,
             n => purged += n,
         }
         tokio::task::yield_now().await;
     }
+    // Lapsed sessions and expired portal links: few rows, one statement.
+    purged += store
+        .forget_sessions(now - session::IDLE.as_micros() as i64, now)
+        .await?;
+    Ok(purged)
 }

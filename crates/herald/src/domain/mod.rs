@@ -9,6 +9,7 @@ pub mod filter;
 pub mod operational;
 pub mod pacing;
 pub mod recruiting;
+pub mod session;
 pub mod snapshot;
 pub mod stats;
 pub mod version;

@@ -10,6 +10,7 @@ use crate::domain::endpoint::CallControls;
 use crate::domain::event::{Event, EventStamp};
 use crate::domain::operational;
 use crate::domain::recruiting::Application;
+use crate::domain::session::Permissions;
 use crate::domain::snapshot::ApplicationView;
 use crate::domain::version::WebhookVersion;
 
@@ -198,4 +199,9 @@ pub(super) fn counters(rows: Vec<(Micros, String, String, i64)>) -> Vec<(Micros,
             crate::domain::stats::Counter::from_stored(&kind, &key).map(|counter| (hour, counter, count))
         })
         .collect()
+}
+
+/// Reads a session's or a portal link's stored permissions.
+pub(super) fn decode_permissions(word: &str) -> StoreResult<Permissions> {
+    Permissions::parse(word).ok_or_else(|| StoreError::Other(format!("permissions: {word:?}").into()))
 }

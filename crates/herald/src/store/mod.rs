@@ -22,6 +22,7 @@ use crate::domain::endpoint::{Endpoint, EndpointSpec, Health};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::domain::operational::{Mail, News};
 use crate::domain::recruiting::{Application, Candidate, Job, NewCandidate, NewJob, Process, StepChange};
+use crate::domain::session::{PortalLink, Session};
 use crate::domain::stats::Counter;
 use crate::domain::version::{Deprecation, WebhookVersion};
 
@@ -107,6 +108,7 @@ pub trait AccountStore {
     ) -> StoreResult<Account>;
     async fn accounts(&self, page: Page) -> StoreResult<Vec<Account>>;
     async fn account(&self, login: &str) -> StoreResult<Account>;
+    async fn account_by_id(&self, id: i64) -> StoreResult<Account>;
     /// The account and its argon2 password hash, to check a login.
     async fn account_credentials(&self, login: &str) -> StoreResult<(Account, String)>;
     /// Changes the fields `update` gives.
@@ -364,14 +366,59 @@ pub trait VersionStore {
     async fn sunset_for(&self, account: i64) -> StoreResult<Option<Date>>;
 }
 
+/// The dashboard's sessions and portal links, found by the SHA-256 of their tokens.
+#[async_trait]
+pub trait SessionStore {
+    async fn open_session(&self, session: Session) -> StoreResult<()>;
+    /// The session whose token has this hash, lapsed or not.
+    async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<Session>>;
+    /// Writes that the session was seen at `at`.
+    async fn touch_session(&self, token_hash: [u8; 32], at: Micros) -> StoreResult<()>;
+    /// Makes a support session act for `account` (`None`: for none).
+    async fn set_session_account(&self, token_hash: [u8; 32], account: Option<i64>) -> StoreResult<()>;
+    async fn close_session(&self, token_hash: [u8; 32]) -> StoreResult<()>;
+    /// Keeps a portal link; an account deleted meanwhile is `NotFound`.
+    async fn add_portal_link(&self, link: PortalLink, once: Option<Once<PortalLink>>) -> StoreResult<PortalLink>;
+    /// Follows a portal link at `now`: marks it used and opens `session` for its account with
+    /// its permissions, in one transaction. `None` (and nothing opened) for a link unknown,
+    /// used already or expired.
+    async fn follow_portal_link(
+        &self,
+        token_hash: [u8; 32],
+        now: Micros,
+        session: Session,
+    ) -> StoreResult<Option<Session>>;
+    /// Forgets sessions last seen before `idle_before` and links that expired before
+    /// `expired_before`; returns how many went.
+    async fn forget_sessions(&self, idle_before: Micros, expired_before: Micros) -> StoreResult<u64>;
+}
+
 /// Everything Herald keeps.
 pub trait Store:
-    AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + VersionStore + Send + Sync
+    AccountStore
+    + RecruitingStore
+    + WebhookStore
+    + DeliveryStore
+    + KeyStore
+    + MailStore
+    + VersionStore
+    + SessionStore
+    + Send
+    + Sync
 {
 }
 
 impl<
-    T: AccountStore + RecruitingStore + WebhookStore + DeliveryStore + KeyStore + MailStore + VersionStore + Send + Sync,
+    T: AccountStore
+        + RecruitingStore
+        + WebhookStore
+        + DeliveryStore
+        + KeyStore
+        + MailStore
+        + VersionStore
+        + SessionStore
+        + Send
+        + Sync,
 > Store for T
 {
 }

@@ -139,6 +139,7 @@ async fn written(db: &TestDb) -> (Vec<i64>, Vec<String>) {
         "events",
         "endpoints",
         "deliveries",
+        "ui_portal_links",
     ] {
         counts.push(db.count(&format!("SELECT count(*) FROM {table}")).await);
     }
@@ -188,6 +189,11 @@ async fn every_post_of_both_apis_writes_once_per_key() {
             &support,
             "/admin/v1/webhook-version/1/deprecate".into(),
             json!({"sunset": "2099-01-01"}),
+        ),
+        (
+            &support,
+            "/admin/v1/account/acme/portal".into(),
+            json!({"permissions": "view", "ttl": "1h"}),
         ),
         (&acme, "/restapi/v1/job".into(), json!({"title": "Welder"})),
         (

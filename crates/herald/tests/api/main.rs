@@ -9,6 +9,7 @@ mod cli;
 mod compat;
 mod connections;
 mod controls;
+mod dashboard;
 mod delivery;
 mod deploy;
 mod dispatcher;

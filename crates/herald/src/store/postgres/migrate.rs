@@ -82,6 +82,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint_stats_shards",
         include_str!("../../../migrations/postgres/0016_endpoint_stats_shards.sql"),
     ),
+    (
+        17,
+        "ui_sessions",
+        include_str!("../../../migrations/postgres/0017_ui_sessions.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

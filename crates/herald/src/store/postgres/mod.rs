@@ -35,6 +35,7 @@ mod notify;
 mod order;
 mod publish;
 mod recruiting;
+mod sessions;
 mod statistics;
 mod versions;
 mod webhooks;
@@ -243,6 +244,14 @@ impl AccountStore for PostgresStore {
     async fn account(&self, login: &str) -> StoreResult<Account> {
         let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = $1"))
             .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        found(row.as_ref().map(account_from).transpose()?, "account")
+    }
+
+    async fn account_by_id(&self, id: i64) -> StoreResult<Account> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"))
+            .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         found(row.as_ref().map(account_from).transpose()?, "account")

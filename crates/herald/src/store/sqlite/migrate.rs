@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint_stats",
         include_str!("../../../migrations/sqlite/0014_endpoint_stats.sql"),
     ),
+    (
+        15,
+        "ui_sessions",
+        include_str!("../../../migrations/sqlite/0015_ui_sessions.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -32,6 +32,7 @@ mod keys;
 mod mail;
 mod migrate;
 mod recruiting;
+mod sessions;
 mod versions;
 mod webhooks;
 mod work;
@@ -210,6 +211,19 @@ impl AccountStore for SqliteStore {
                 let row = conn
                     .prepare_cached(&sql)?
                     .query_row([login], |row| account_from(row))
+                    .optional()?;
+                found(row, "account")
+            })
+            .await
+    }
+
+    async fn account_by_id(&self, id: i64) -> StoreResult<Account> {
+        self.db
+            .read(move |conn| {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?");
+                let row = conn
+                    .prepare_cached(&sql)?
+                    .query_row([id], |row| account_from(row))
                     .optional()?;
                 found(row, "account")
             })
