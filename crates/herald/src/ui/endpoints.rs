@@ -70,7 +70,7 @@ pub async fn list(State(state): State<UiState>, visitor: Visitor) -> UiResult {
                                 @match last {
                                     Some(task) => {
                                         a href={"/ui/tasks/" (plain(&task["id"]))} { (status(&task["response_status"])) }
-                                        " " span.muted { (plain(&task["datetime"])) }
+                                        " " span.muted.nowrap { (plain(&task["datetime"])) }
                                     }
                                     None => span.muted { "never called" },
                                 }
@@ -277,7 +277,7 @@ pub async fn test(State(state): State<UiState>, Path(id): Path<String>, Change(f
         .api
         .post(&format!("{base}/webhook/endpoint/{}/test", segment(&id)), json!({}))
         .await?;
-    Ok(see_other(&format!("/ui/tasks?endpoint={}", segment(&id))))
+    Ok(see_other(&format!("/ui/tasks?endpoint={}&tested=1", segment(&id))))
 }
 
 /// `POST /ui/endpoints/{id}/resume`.
@@ -294,14 +294,18 @@ pub async fn resume(State(state): State<UiState>, Path(id): Path<String>, Change
 pub async fn replay(State(state): State<UiState>, Path(id): Path<String>, Change(form): Change) -> UiResult {
     let base = form.visitor.base()?;
     let since = form.field("since").trim().to_owned();
-    state
+    let replay = state
         .api
         .post(
             &format!("{base}/webhook/endpoint/{}/replay", segment(&id)),
             json!({"since": since}),
         )
         .await?;
-    Ok(see_other(&format!("/ui/tasks?endpoint={}", segment(&id))))
+    let count = replay["deliveries"].as_u64().unwrap_or(0);
+    Ok(see_other(&format!(
+        "/ui/tasks?endpoint={}&replayed={count}",
+        segment(&id)
+    )))
 }
 
 /// `POST /ui/endpoints/{id}/delete`.

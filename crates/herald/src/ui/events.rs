@@ -7,30 +7,40 @@ use serde_json::{Map, Value, json};
 
 use super::layout::{Section, page};
 use super::session::Visitor;
-use super::text::plain;
+use super::text::{plain, pretty};
 use super::{UiResult, UiState};
 
 /// `GET /ui/events`.
 pub async fn catalogue(State(state): State<UiState>, visitor: Visitor) -> UiResult {
-    visitor.account()?;
+    let base = visitor.base()?;
     let types = state.api.get("/admin/v1/event-type?limit=100").await?;
     let types = types["items"].as_array().cloned().unwrap_or_default();
+    let mut shown = Vec::with_capacity(types.len());
+    for t in &types {
+        let name = plain(&t["name"]);
+        shown.push((t, last_body(&state, &base, &name).await?));
+    }
     let content = html! {
         h1 { "Event types" }
-        p.muted { "What an endpoint can subscribe to. Version 1 is the seed's format; version 2 is Standard Webhooks'." }
-        @for t in &types {
+        p.muted {
+            "What an endpoint can subscribe to, and the body of its calls. Version 1 is the seed's format; "
+            "version 2 is Standard Webhooks' (an endpoint's format version is in its configuration)."
+        }
+        @for (t, last) in &shown {
             section.event-type id=(plain(&t["name"])) {
                 h2 { code { (plain(&t["name"])) } @if t["builtin"] == json!(false) { " " span.badge { "host product" } } }
                 p { (plain(&t["description"])) }
-                @for (version, schema) in t["schemas"].as_object().into_iter().flatten() {
-                    div.columns {
+                @if let Some((when, body)) = last {
+                    h3 { "The last one sent to you, " (when) }
+                    pre.body { (pretty(body)) }
+                }
+                div.columns {
+                    @for (version, schema) in t["schemas"].as_object().into_iter().flatten() {
                         div {
-                            h3 { "Example body, version " (version) }
-                            pre.body { (serde_json::to_string_pretty(&example(schema, schema, 0)).unwrap_or_default()) }
-                        }
-                        div {
+                            h3 { "Version " (version) ": an example made from its schema" }
+                            pre.body { (serde_json::to_string_pretty(&example(schema, schema, 0, "")).unwrap_or_default()) }
                             details {
-                                summary { "Schema, version " (version) }
+                                summary { "The JSON Schema of a version " (version) " body" }
                                 pre.body { (serde_json::to_string_pretty(schema).unwrap_or_default()) }
                             }
                         }
@@ -42,9 +52,24 @@ pub async fn catalogue(State(state): State<UiState>, visitor: Visitor) -> UiResu
     Ok(page(&visitor, Section::Events, "Event types", content))
 }
 
+/// When the account's last call of this type was made, and the body it sent.
+async fn last_body(state: &UiState, base: &str, name: &str) -> Result<Option<(String, String)>, super::UiError> {
+    let event: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let listing = state
+        .api
+        .get(&format!("{base}/webhook/task?event={event}&limit=1"))
+        .await?;
+    let Some(id) = listing["items"].get(0).map(|task| plain(&task["id"])) else {
+        return Ok(None);
+    };
+    let task = state.api.get(&format!("{base}/webhook/task/{id}")).await?;
+    Ok(Some((plain(&task["datetime"]), plain(&task["request"]["body"]))))
+}
+
 /// A value that `schema` accepts, for people to read: its own example, const or first
-/// choice where it gives one, else a plain value of its type, with every property.
-pub fn example(schema: &Value, root: &Value, depth: usize) -> Value {
+/// choice where it gives one, else a value of its type that suits the property's `name`,
+/// with every property.
+pub fn example(schema: &Value, root: &Value, depth: usize, name: &str) -> Value {
     if depth > 12 {
         return Value::Null;
     }
@@ -53,7 +78,7 @@ pub fn example(schema: &Value, root: &Value, depth: usize) -> Value {
             .strip_prefix('#')
             .and_then(|pointer| root.pointer(pointer))
             .unwrap_or(&Value::Null);
-        return example(target, root, depth + 1);
+        return example(target, root, depth + 1, name);
     }
     if let Some(first) = schema["examples"].get(0) {
         return first.clone();
@@ -68,7 +93,7 @@ pub fn example(schema: &Value, root: &Value, depth: usize) -> Value {
     }
     for key in ["oneOf", "anyOf", "allOf"] {
         if let Some(first) = schema[key].get(0) {
-            return example(first, root, depth + 1);
+            return example(first, root, depth + 1, name);
         }
     }
     let kind = match &schema["type"] {
@@ -78,19 +103,25 @@ pub fn example(schema: &Value, root: &Value, depth: usize) -> Value {
     match kind.as_str() {
         Some("object") => {
             let mut object = Map::new();
-            for (name, property) in schema["properties"].as_object().into_iter().flatten() {
-                object.insert(name.clone(), example(property, root, depth + 1));
+            for (key, property) in schema["properties"].as_object().into_iter().flatten() {
+                object.insert(key.clone(), example(property, root, depth + 1, key));
             }
             Value::Object(object)
         }
-        Some("array") => json!([example(&schema["items"], root, depth + 1)]),
+        Some("array") => json!([example(&schema["items"], root, depth + 1, name)]),
         Some("integer") => json!(schema["minimum"].as_i64().unwrap_or(1)),
         Some("number") => json!(1.5),
         Some("boolean") => json!(true),
-        Some("string") => json!(match schema["format"].as_str() {
-            Some("date-time") => "2026-01-02T03:04:05Z",
-            Some("date") => "2026-01-02",
-            Some("uri") => "https://example.com/",
+        Some("string") => json!(match (schema["format"].as_str(), name) {
+            (Some("date-time"), _) | (_, "timestamp") => "2026-01-02T03:04:05Z",
+            (Some("date"), _) | (_, "sunset") => "2026-01-02",
+            (Some("uri"), _) | (_, "url") => "https://example.com/webhooks",
+            (_, "datetime" | "suspended_until") => "2026-01-02 03:04:05",
+            (_, "_self") => "/restapi/v1/…",
+            (_, "id") => "evt_01JDXAMPLE0000000000000000",
+            (_, "name") => "Interview",
+            (_, "error") => "timeout: the endpoint did not answer within 30 s",
+            (_, "state") => "active",
             _ => "text",
         }),
         _ => Value::Null,
@@ -117,7 +148,7 @@ mod tests {
             "$defs": {"step": {"type": "object", "properties": {"name": {"type": "string", "examples": ["Interview"]}}}}
         });
         assert_eq!(
-            example(&schema, &schema, 0),
+            example(&schema, &schema, 0, ""),
             json!({
                 "type": "ProcessStepChange", "id": 1, "status": "START", "at": "2026-01-02T03:04:05Z",
                 "step": {"name": "Interview"}, "tags": ["text"], "maybe": true

@@ -25,8 +25,23 @@ const FILTERS: [(&str, &str, &str); 6] = [
 /// `GET /ui/tasks`: the history, filtered as the query says, a page at a time.
 pub async fn list(State(state): State<UiState>, visitor: Visitor, RawQuery(query): RawQuery) -> UiResult {
     let base = visitor.base()?;
+    let query = query.unwrap_or_default();
+    // What the form that led here did, told once above the history.
+    let told = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let notice = match (told("replayed"), told("tested")) {
+        (Some(count), _) => Some(format!(
+            "{} events are being delivered again to this endpoint; their calls appear here as they are made.",
+            count.parse::<u64>().unwrap_or(0)
+        )),
+        (None, Some(_)) => Some("A test event is on its way; its call appears here once made.".to_owned()),
+        _ => None,
+    };
     // Only the API's own parameters, and only those with a value, go on to the API.
-    let asked: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+    let asked: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .filter(|(key, value)| {
             !value.trim().is_empty()
@@ -70,6 +85,7 @@ pub async fn list(State(state): State<UiState>, visitor: Visitor, RawQuery(query
             button type="submit" { "Filter" }
             @if filtered { a href="/ui/tasks" { "Clear" } }
         }
+        @if let Some(notice) = notice { p.note.ok role="status" { (notice) } }
         @if let Some(problem) = problem { p.error role="alert" { (problem) } }
         (table(&items, true))
         nav.pages {

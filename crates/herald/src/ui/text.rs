@@ -49,12 +49,64 @@ pub fn status(status: &Value) -> Markup {
     html! { span class={"status " (class)} { (label) } }
 }
 
-/// Pretty-printed JSON when `text` is JSON, else the text as it is.
+/// JSON text laid out one member a line, its members in their own order and its values
+/// byte for byte as they were (a parse would reorder keys and respell numbers); any other
+/// text as it is.
 pub fn pretty(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| text.to_owned())
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut chars = text.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on its line.
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    out.push(chars.next().expect("peeked"));
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -69,6 +121,11 @@ mod tests {
         assert_eq!(ms(&json!(250)), "≤ 250 ms");
         assert_eq!(ms(&json!(2500)), "≤ 2.5 s");
         assert_eq!(pretty("{\"a\":1}"), "{\n  \"a\": 1\n}");
+        assert_eq!(
+            pretty(r#"{"z":1.50,"a":[],"s":"x,{\":y","o":{"k":[1,2]}}"#),
+            "{\n  \"z\": 1.50,\n  \"a\": [],\n  \"s\": \"x,{\\\":y\",\n  \"o\": {\n    \"k\": [\n      1,\n      2\n    ]\n  }\n}",
+            "keys keep their order and values their spelling"
+        );
         assert_eq!(pretty("<b>not json</b>"), "<b>not json</b>");
     }
 }

@@ -393,12 +393,19 @@ async fn a_portal_link_works_once_and_a_view_session_changes_nothing() {
     assert!(policy.contains("frame-ancestors https://host.example"), "{policy}");
     assert_eq!(page.header("x-frame-options"), "");
 
-    // Its posts are refused even with its own valid token, and change nothing.
+    // Its posts are refused even with its own valid token (its pages have no form to read it
+    // from: the store gives it), and change nothing.
+    viewer.csrf = app
+        .db()
+        .texts("SELECT csrf FROM ui_sessions WHERE permissions = 'view'")
+        .await
+        .remove(0);
     let secret = || app.db().texts("SELECT secret FROM endpoints");
     let before = secret().await;
     for action in ["rotate-secret", "delete", "resume", "test"] {
         let refused = viewer.post(&format!("/ui/endpoints/{id}/{action}"), &[]).await;
         assert_eq!(refused.status, 403, "{action}: {}", refused.html);
+        assert!(refused.html.contains("view permissions"), "{action}: {}", refused.html);
     }
     let edit = viewer
         .post(&format!("/ui/endpoints/{id}/edit"), &[("url", "https://example.com/x")])

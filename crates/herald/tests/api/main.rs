@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod browser;
 mod cli;
 mod compat;
 mod connections;
@@ -35,3 +36,4 @@ mod schemas;
 mod smtp;
 mod stats;
 mod versions;
+mod webdriver;
