@@ -24,6 +24,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 mod backlog;
+mod dashboard;
 mod database;
 mod processes;
 
@@ -66,6 +67,10 @@ pub struct BenchArgs {
     /// the drain rate, the server's memory, and the history's latency while it drains
     #[arg(long)]
     pub backlog: bool,
+    /// Fills the call history with the events, then times each dashboard page, signed in as
+    /// the account
+    #[arg(long)]
+    pub dashboard: bool,
     /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
     /// a fresh one for each run) [default: a temporary SQLite file]
     #[arg(long, value_name = "URL")]
@@ -152,6 +157,9 @@ struct Measured {
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if args.backlog {
         return backlog::run(args).await;
+    }
+    if args.dashboard {
+        return dashboard::run(args).await;
     }
     let database = Database::from_args(&args)?;
     let mut postgres_cpu = None;

@@ -82,12 +82,6 @@ impl FromRequestParts<UiState> for Visitor {
     type Rejection = UiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &UiState) -> Result<Visitor, UiError> {
-        if let Some(visitor) = parts.extensions.get::<Arc<Visitor>>() {
-            return Ok(Visitor {
-                session: visitor.session.clone(),
-                account: visitor.account.clone(),
-            });
-        }
         let token = cookie(&parts.headers, COOKIE).ok_or(UiError::SignIn)?;
         let hash = sha256(token.as_bytes());
         let store = &state.app.store;
@@ -108,12 +102,7 @@ impl FromRequestParts<UiState> for Visitor {
             },
             None => None,
         };
-        let visitor = Visitor { session, account };
-        parts.extensions.insert(Arc::new(Visitor {
-            session: visitor.session.clone(),
-            account: visitor.account.clone(),
-        }));
-        Ok(visitor)
+        Ok(Visitor { session, account })
     }
 }
 

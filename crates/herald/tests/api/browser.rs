@@ -225,13 +225,34 @@ async fn a_customer_support_and_a_portal_visitor_use_the_dashboard_in_chromium()
     // The history: filters and keyset paging.
     browser.goto(&url(&format!("/ui/tasks?endpoint={orders}"))).await;
     assert_eq!(browser.count("table.calls tbody tr").await, 20, "a page");
-    let first = browser.find("table.calls tbody tr").await.text().await;
+    // Calls are numbered in the order they were made; a page holds older ones than the last.
+    let call_id = |href: String| -> i64 { href.rsplit('/').next().unwrap().parse().unwrap() };
+    let last_of_first = call_id(
+        browser
+            .find("table.calls tbody tr:last-child a")
+            .await
+            .attribute("href")
+            .await,
+    );
     browser.click_through("nav.pages a.button").await;
     assert!(browser.url().await.contains("pagecursor="));
-    let older = browser.find("table.calls tbody tr").await.text().await;
-    assert_ne!(first, older);
+    let first_of_older = call_id(browser.find("table.calls tbody tr a").await.attribute("href").await);
+    assert!(
+        first_of_older < last_of_first,
+        "{first_of_older} comes before {last_of_first}"
+    );
     browser.goto(&url("/ui/tasks")).await;
     browser.screenshot(&shot("calls")).await;
+
+    // "Refresh every 5 s" reloads the history, which then shows the new call.
+    let newest = call_id(browser.find("table.calls tbody tr a").await.attribute("href").await);
+    browser.find("#auto-refresh").await.click().await;
+    browser.mark().await;
+    acme.new_application().await;
+    browser.new_page().await;
+    let refreshed = call_id(browser.find("table.calls tbody tr a").await.attribute("href").await);
+    assert!(refreshed > newest, "the reloaded page shows the new call");
+    browser.find("#auto-refresh").await.click().await;
     browser.find("input[name=response_status]").await.type_text("500").await;
     browser.click_through("form.filters button").await;
     let rows = browser.find("table.calls tbody").await.text().await;

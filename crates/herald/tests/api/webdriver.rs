@@ -268,6 +268,16 @@ impl Element<'_> {
             .await;
     }
 
+    /// An attribute's value, as the page has it now.
+    pub async fn attribute(&self, name: &str) -> String {
+        self.browser
+            .get(&format!("/element/{}/attribute/{name}", self.id))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The text the element shows.
     pub async fn text(&self) -> String {
         self.browser
