@@ -4,14 +4,13 @@
 //! page again and again and reports each one's latency as the browser waits for it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use axum::routing::post;
 
 use super::database::Database;
-use super::{BenchArgs, Received, TOKEN, fail, receive, setup, spawn_publishers, start_nodes};
+use super::{BenchArgs, Received, TOKEN, setup, spawn_publishers, start_nodes, start_receiver};
 
 /// How many times each page is asked for.
 const ROUNDS: usize = 50;
@@ -19,20 +18,8 @@ const ROUNDS: usize = 50;
 pub(super) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.nodes == 1, "--dashboard runs one node");
     let database = Database::from_args(&args)?;
-    let received = Arc::new(Received {
-        sent: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
-        latency: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
-        calls: AtomicUsize::new(0),
-        told: AtomicUsize::new(0),
-        started: Instant::now(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let receiver_url = format!("http://{}", listener.local_addr()?);
-    let app = axum::Router::new()
-        .route("/hook", post(receive))
-        .route("/fail", post(fail))
-        .with_state(received.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let received = Arc::new(Received::new(args.events));
+    let receiver_url = start_receiver(received.clone()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .redirect(reqwest::redirect::Policy::none())

@@ -96,6 +96,17 @@ struct Received {
 }
 
 impl Received {
+    /// Counts for `events` events, with their latencies.
+    fn new(events: usize) -> Received {
+        Received {
+            sent: (0..events).map(|_| AtomicU64::new(0)).collect(),
+            latency: (0..events).map(|_| AtomicU64::new(0)).collect(),
+            calls: AtomicUsize::new(0),
+            told: AtomicUsize::new(0),
+            started: Instant::now(),
+        }
+    }
+
     fn since_start(&self) -> u64 {
         self.started.elapsed().as_micros() as u64
     }
@@ -166,13 +177,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if database.postgres {
         postgres_cpu = inspect_postgres(&database.url).await?.map(PostgresCpu::new);
     }
-    let received = Arc::new(Received {
-        sent: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
-        latency: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
-        calls: AtomicUsize::new(0),
-        told: AtomicUsize::new(0),
-        started: Instant::now(),
-    });
+    let received = Arc::new(Received::new(args.events));
     let receiver_url = start_receiver(received.clone()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)

@@ -64,6 +64,18 @@ impl Session {
         now - self.last_seen_at < IDLE.as_micros() as Micros
     }
 
+    /// The session a portal link opens: for the link's account, with its permissions, framable,
+    /// and never support's.
+    pub fn opened_by_link(self, account_id: i64, permissions: Permissions) -> Session {
+        Session {
+            account_id: Some(account_id),
+            permissions,
+            portal: true,
+            support: false,
+            ..self
+        }
+    }
+
     /// Whether a page at `now` should write the session's last sighting again.
     pub fn needs_touch_at(&self, now: Micros) -> bool {
         now - self.last_seen_at >= TOUCH_AFTER

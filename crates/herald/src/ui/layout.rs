@@ -29,13 +29,7 @@ pub fn page(visitor: &Visitor, section: Section, title: &str, content: Markup) -
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Herald" }
-                link rel="stylesheet" href="/ui/assets/herald.css";
-                script src="/ui/assets/herald.js" defer {}
-            }
+            (head(title, true))
             body {
                 header.top {
                     a.brand href="/ui" { "Herald" }
@@ -97,15 +91,24 @@ pub fn shell(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Herald" }
-                link rel="stylesheet" href="/ui/assets/herald.css";
-            }
+            (head(title, false))
             body.plain {
                 main.narrow { (content) }
             }
+        }
+    }
+}
+
+/// A page's `<head>`: its title, the stylesheet, and the script of comforts where the page
+/// has use for it.
+fn head(title: &str, script: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Herald" }
+            link rel="stylesheet" href="/ui/assets/herald.css";
+            @if script { script src="/ui/assets/herald.js" defer {} }
         }
     }
 }

@@ -130,13 +130,7 @@ impl SessionStore for PostgresStore {
         let Some((account, permissions)) = link else {
             return Ok(None);
         };
-        let session = Session {
-            account_id: Some(account),
-            permissions: decode_permissions(&permissions)?,
-            portal: true,
-            support: false,
-            ..session
-        };
+        let session = session.opened_by_link(account, decode_permissions(&permissions)?);
         insert_session(&mut *tx, &session).await?;
         tx.commit().await?;
         Ok(Some(session))

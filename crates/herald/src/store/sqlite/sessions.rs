@@ -135,13 +135,7 @@ impl SessionStore for SqliteStore {
                 let Some((account, permissions)) = link else {
                     return Ok(None);
                 };
-                let session = Session {
-                    account_id: Some(account),
-                    permissions: decode_permissions(&permissions)?,
-                    portal: true,
-                    support: false,
-                    ..session
-                };
+                let session = session.opened_by_link(account, decode_permissions(&permissions)?);
                 insert_session(conn, &session)?;
                 Ok(Some(session))
             })
