@@ -7,33 +7,24 @@ use serde_json::{Map, Value, json};
 
 use super::layout::{Section, page};
 use super::session::Visitor;
-use super::text::{plain, pretty};
+use super::text::plain;
 use super::{UiResult, UiState};
 
 /// `GET /ui/events`.
 pub async fn catalogue(State(state): State<UiState>, visitor: Visitor) -> UiResult {
-    let base = visitor.base()?;
+    visitor.account()?;
     let types = state.api.get("/admin/v1/event-type?limit=100").await?;
     let types = types["items"].as_array().cloned().unwrap_or_default();
-    let mut shown = Vec::with_capacity(types.len());
-    for t in &types {
-        let name = plain(&t["name"]);
-        shown.push((t, last_body(&state, &base, &name).await?));
-    }
     let content = html! {
         h1 { "Event types" }
         p.muted {
             "What an endpoint can subscribe to, and the body of its calls. Version 1 is the seed's format; "
             "version 2 is Standard Webhooks' (an endpoint's format version is in its configuration)."
         }
-        @for (t, last) in &shown {
+        @for t in &types {
             section.event-type id=(plain(&t["name"])) {
                 h2 { code { (plain(&t["name"])) } @if t["builtin"] == json!(false) { " " span.badge { "host product" } } }
                 p { (plain(&t["description"])) }
-                @if let Some((when, body)) = last {
-                    h3 { "The last one sent to you, " (when) }
-                    pre.body { (pretty(body)) }
-                }
                 div.columns {
                     @for (version, schema) in t["schemas"].as_object().into_iter().flatten() {
                         div {
@@ -50,20 +41,6 @@ pub async fn catalogue(State(state): State<UiState>, visitor: Visitor) -> UiResu
         }
     };
     Ok(page(&visitor, Section::Events, "Event types", content))
-}
-
-/// When the account's last call of this type was made, and the body it sent.
-async fn last_body(state: &UiState, base: &str, name: &str) -> Result<Option<(String, String)>, super::UiError> {
-    let event: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    let listing = state
-        .api
-        .get(&format!("{base}/webhook/task?event={event}&limit=1"))
-        .await?;
-    let Some(id) = listing["items"].get(0).map(|task| plain(&task["id"])) else {
-        return Ok(None);
-    };
-    let task = state.api.get(&format!("{base}/webhook/task/{id}")).await?;
-    Ok(Some((plain(&task["datetime"]), plain(&task["request"]["body"]))))
 }
 
 /// A value that `schema` accepts, for people to read: its own example, const or first

@@ -261,11 +261,7 @@ async fn a_customer_support_and_a_portal_visitor_use_the_dashboard_in_chromium()
     // The catalogue, with an example body per version.
     browser.goto(&url("/ui/events")).await;
     let catalogue = browser.find("main").await.text().await;
-    assert!(
-        catalogue.contains("ProcessStepChange")
-            && catalogue.contains("Version 2: an example")
-            && catalogue.contains("The last one sent to you")
-    );
+    assert!(catalogue.contains("ProcessStepChange") && catalogue.contains("Version 2: an example"));
     browser.screenshot(&shot("events")).await;
 
     // Settings.

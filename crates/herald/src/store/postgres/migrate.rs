@@ -87,6 +87,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ui_sessions",
         include_str!("../../../migrations/postgres/0017_ui_sessions.sql"),
     ),
+    (
+        18,
+        "failed_tasks",
+        include_str!("../../../migrations/postgres/0018_failed_tasks.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

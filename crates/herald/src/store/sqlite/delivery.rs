@@ -17,7 +17,7 @@ use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::domain::stats;
 use crate::domain::stats::Counter;
-use crate::store::codec::{SentBody, TASK_COLUMNS, counters, replayed_types};
+use crate::store::codec::{FAILED, SentBody, TASK_COLUMNS, counters, replayed_types};
 use crate::store::filters;
 use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;
@@ -292,12 +292,18 @@ impl DeliveryStore for SqliteStore {
             "t.response_status = ?",
             filter.response_status.map(|s| i64::from(s).into()),
         );
+
         add("t.application_id = ?", filter.application.map(Value::Integer));
         add("t.endpoint_id = ?", filter.endpoint.clone().map(Value::Text));
         add("t.created_at >= ?", filter.from.map(Value::Integer));
         add("t.created_at < ?", filter.to.map(Value::Integer));
         add("t.id > ?", page.since.map(Value::Integer));
         add("t.id < ?", page.before.map(Value::Integer));
+        if filter.response_status.is_some_and(|s| !(200..300).contains(&s)) {
+            // Implied by the status asked, and written as the partial index of failed calls
+            // is, so that SQLite uses it (see `FAILED`).
+            conditions.push(FAILED.to_owned());
+        }
         values.push(fetch_limit(page).into());
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks t WHERE {} ORDER BY t.id DESC LIMIT ?",

@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ui_sessions",
         include_str!("../../../migrations/sqlite/0015_ui_sessions.sql"),
     ),
+    (
+        16,
+        "failed_tasks",
+        include_str!("../../../migrations/sqlite/0016_failed_tasks.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.
