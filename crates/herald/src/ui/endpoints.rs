@@ -354,6 +354,7 @@ fn secret_page(visitor: &Visitor, endpoint: &Value, title: &str) -> Response {
 /// `GET /ui/endpoints/new`.
 pub async fn new_form(State(state): State<UiState>, visitor: Visitor) -> UiResult {
     visitor.account()?;
+    visitor.changer()?;
     let types = event_types(&state).await?;
     Ok(page(
         &visitor,
@@ -385,6 +386,7 @@ pub async fn create(State(state): State<UiState>, Change(form): Change) -> UiRes
 /// `GET /ui/endpoints/{id}/edit`.
 pub async fn edit_form(State(state): State<UiState>, visitor: Visitor, Path(id): Path<String>) -> UiResult {
     let base = visitor.base()?;
+    visitor.changer()?;
     let endpoint = state
         .api
         .get(&format!("{base}/webhook/endpoint/{}", segment(&id)))

@@ -76,6 +76,11 @@ impl Visitor {
     pub fn may_change(&self) -> bool {
         self.session.permissions == Permissions::Manage
     }
+
+    /// Refuses a `view` session a page that exists only to change something (a form).
+    pub fn changer(&self) -> Result<(), UiError> {
+        if self.may_change() { Ok(()) } else { Err(view_only()) }
+    }
 }
 
 impl FromRequestParts<UiState> for Visitor {
@@ -163,10 +168,12 @@ impl FromRequest<UiState> for Change {
     async fn from_request(request: Request, state: &UiState) -> Result<Change, UiError> {
         let posted = Posted::from_request(request, state).await?;
         if !posted.visitor.may_change() {
-            return Err(UiError::Forbidden(
-                "This session may only look (view permissions); nothing was changed.".into(),
-            ));
+            return Err(view_only());
         }
         Ok(Change(posted))
     }
+}
+
+fn view_only() -> UiError {
+    UiError::Forbidden("This session may only look (view permissions); nothing was changed.".into())
 }

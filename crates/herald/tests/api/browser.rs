@@ -20,10 +20,16 @@ use crate::webdriver::Browser;
 /// What a hostile endpoint answers: markup that would run if a page interpreted it.
 const HOSTILE: &str = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>";
 
+/// Where a screenshot goes: `target/ui-screenshots/`, or `docs/ui/` (which the README shows)
+/// when `HERALD_UPDATE_SCREENSHOTS` is set, so that a test run leaves the repository as it was.
 fn shot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs/ui")
-        .join(format!("{name}.png"))
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let folder = if std::env::var_os("HERALD_UPDATE_SCREENSHOTS").is_some() {
+        root.join("docs/ui")
+    } else {
+        root.join("target/ui-screenshots")
+    };
+    folder.join(format!("{name}.png"))
 }
 
 /// Waits, on real time, until `check` holds: the server delivers and records on its own
@@ -285,6 +291,42 @@ async fn a_customer_support_and_a_portal_visitor_use_the_dashboard_in_chromium()
     assert!(browser.url().await.ends_with("/ui"));
     assert_eq!(app.db().count("SELECT count(*) FROM endpoints").await, 1);
 
+    // Add an endpoint: its secret is shown once, it is stored as the form said, and its
+    // calls come.
+    let added = TestReceiver::start().await;
+    browser.click_through("a[href='/ui/endpoints/new']").await;
+    browser.find("input[name=url]").await.type_text(&added.url()).await;
+    browser.find("input[name=description]").await.type_text("Payroll").await;
+    browser
+        .find("input[name=events][value=ApplicationCreate]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("select[name=version] option[value='2']")
+        .await
+        .click()
+        .await;
+    browser.find("input[name=rate_limit]").await.type_text("50").await;
+    browser.click_through("form.card button[type=submit]").await;
+    let secret = browser.find("#secret").await.text().await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let stored = app
+        .db()
+        .texts("SELECT version || ' ' || rate_limit || ' ' || events FROM endpoints WHERE description = 'Payroll'")
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        stored[0].starts_with("2 50 ") && stored[0].contains("ApplicationCreate"),
+        "{stored:?}"
+    );
+    acme.new_application().await;
+    let call = added.wait_for(1, Duration::from_secs(10)).await.remove(0);
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(&call.body, &call.headers)
+        .expect("signed with the secret the page showed");
+
     // Sign out: the dashboard asks to sign in again.
     browser.click_through("header form button").await;
     browser.goto(&url("/ui")).await;
@@ -328,7 +370,11 @@ async fn a_customer_support_and_a_portal_visitor_use_the_dashboard_in_chromium()
     browser.new_page().await;
     assert_eq!(browser.title().await, "Not allowed · Herald");
     assert!(browser.find("main").await.text().await.contains("view permissions"));
-    assert_eq!(app.db().count("SELECT count(*) FROM endpoints").await, 1);
+    assert_eq!(
+        app.db().count("SELECT count(*) FROM endpoints").await,
+        2,
+        "nothing deleted"
+    );
 
     // Support signs in with the admin token and opens the account.
     browser.clear_cookies().await;
@@ -344,5 +390,5 @@ async fn a_customer_support_and_a_portal_visitor_use_the_dashboard_in_chromium()
     );
     browser.screenshot(&shot("accounts")).await;
     browser.click_through("table.accounts form button").await;
-    assert_eq!(browser.count("table.endpoints tbody tr").await, 1);
+    assert_eq!(browser.count("table.endpoints tbody tr").await, 2, "acme's endpoints");
 }

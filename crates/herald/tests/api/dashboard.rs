@@ -393,6 +393,13 @@ async fn a_portal_link_works_once_and_a_view_session_changes_nothing() {
     assert!(policy.contains("frame-ancestors https://host.example"), "{policy}");
     assert_eq!(page.header("x-frame-options"), "");
 
+    // The pages that exist only to change something are refused too.
+    for form in [format!("/ui/endpoints/{id}/edit"), "/ui/endpoints/new".into()] {
+        let refused = viewer.get(&form).await;
+        assert_eq!(refused.status, 403, "{form}");
+        assert!(refused.html.contains("view permissions"));
+    }
+
     // Its posts are refused even with its own valid token (its pages have no form to read it
     // from: the store gives it), and change nothing.
     viewer.csrf = app
