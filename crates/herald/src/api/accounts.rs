@@ -17,7 +17,7 @@ use crate::domain::account::{Account, AccountChange, NewAccount};
 use crate::store::AccountUpdate;
 
 /// A new account.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountIn {
     login: String,
@@ -28,7 +28,7 @@ pub struct AccountIn {
 }
 
 /// A process by the names of its steps: the first is `START`, the last two `END`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessIn {
     name: String,
@@ -37,7 +37,7 @@ pub struct ProcessIn {
 
 /// A change to an account: any of its name, password and e-mail address (`null` stops the
 /// e-mail).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     name: Option<String>,

@@ -17,7 +17,7 @@ pub use crate::domain::snapshot::ApplicationView;
 use crate::store::ApplicationsOf;
 
 /// A new application: who applies to what.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationIn {
     candidate_id: i64,

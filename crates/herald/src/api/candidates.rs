@@ -16,7 +16,7 @@ use crate::domain::recruiting::{Candidate, NewCandidate};
 use crate::store::ApplicationsOf;
 
 /// A new candidate.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateIn {
     first_name: String,

@@ -28,7 +28,7 @@ use crate::ids;
 use crate::store::{Answer, StoreError};
 
 /// A new endpoint.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     url: String,
@@ -54,7 +54,7 @@ pub struct EndpointIn {
 
 /// Changes to an endpoint; absent fields stay as they are, `"auth": null` removes the
 /// credentials.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     url: Option<String>,
@@ -424,7 +424,7 @@ async fn send_test(
 }
 
 /// `{"since": "YYYY-MM-DD HH:MM:SS"}` (or RFC 3339).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     since: String,

@@ -25,7 +25,7 @@ use crate::domain::version::WebhookVersion;
 pub const MAX_DATA_BYTES: usize = 256 * 1024;
 
 /// A new event type.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypeIn {
     name: String,
@@ -71,7 +71,7 @@ impl Resource for EventTypeOut {
 }
 
 /// An event published by a host product.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     event: String,

@@ -16,7 +16,7 @@ use crate::domain::recruiting::{Job, NewJob};
 use crate::store::ApplicationsOf;
 
 /// A new job.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobIn {
     title: String,

@@ -34,6 +34,7 @@ mod events;
 mod extract;
 pub mod idempotency;
 mod jobs;
+mod openapi;
 mod ops;
 mod portal;
 pub mod rate_limit;
@@ -117,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         .merge(versions::router())
         .merge(portal::router())
         .merge(schemas::router())
+        .merge(openapi::router())
         .merge(ops::router())
         .route_layer(middleware::from_fn(idempotency::fingerprint))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))

@@ -18,7 +18,7 @@ use crate::domain::Invalid;
 use crate::domain::session::{PORTAL_TTL_MAX, Permissions, PortalLink};
 
 /// What the link grants.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortalIn {
     /// `view` (everything but secrets; no change) or `manage`.

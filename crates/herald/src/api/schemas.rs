@@ -19,6 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use super::events::{EventOut, EventTypeOut};
 use super::extract::Path;
 use super::jobs::JobOut;
+use super::portal::PortalOut;
 use super::root::RootOut;
 use super::stats::StatsOut;
 use super::steps::{ProcessOut, StepChangeOut};
@@ -28,6 +29,9 @@ use super::versions::WebhookVersionOut;
 fn schema<T: schemars::JsonSchema>(name: &str) -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("a schema serialises");
     schema["$id"] = Value::String(format!("{SCHEMA_BASE}{name}"));
+    // Generic envelopes would all be titled `One` or `Many`; a title of its own lets a client
+    // generator name each answer's type.
+    schema["title"] = Value::String(name.to_owned());
     schema
 }
 
@@ -56,6 +60,7 @@ pub fn all() -> &'static HashMap<&'static str, Value> {
         add::<DispatchOut>(&mut all);
         add::<WebhookVersionOut>(&mut all);
         all.insert(StatsOut::SCHEMA, schema::<One<StatsOut>>(StatsOut::SCHEMA));
+        all.insert(PortalOut::SCHEMA, schema::<One<PortalOut>>(PortalOut::SCHEMA));
         all
     })
 }

@@ -17,7 +17,7 @@ use crate::domain::event::{Event, application_path};
 use crate::domain::recruiting::{Process, StepChange};
 
 /// A move: make `process_step_id` the application's current step.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepChangeIn {
     application_id: i64,

@@ -18,7 +18,7 @@ use crate::clock::{Clock, utc_day};
 use crate::domain::version::{Deprecation, WebhookVersion, parse_sunset};
 
 /// A deprecation asked for.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeprecationIn {
     /// The day the version is announced to end, `YYYY-MM-DD`.

@@ -12,12 +12,13 @@ use serde_json::json;
 use crate::delivery::{WAIT, move_on, subscribe, tasks};
 use crate::helpers::{PASSWORD, Process, TestApp, spawn_app};
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Installs Flask and Express with the project's own script, once for all tests.
-fn install() {
+/// Installs Flask, Express and the OpenAPI checkers with the project's own script, once for
+/// all tests.
+pub fn install() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         let status = Command::new(repo().join("scripts/compat-deps"))

@@ -25,6 +25,7 @@ mod idempotency;
 mod isolation;
 mod migrations;
 mod nodes;
+mod openapi;
 mod operational;
 mod operations;
 mod paging;

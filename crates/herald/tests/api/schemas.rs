@@ -408,6 +408,10 @@ async fn accounts_validate_against_their_schemas() {
     let first_page = admin.get("/admin/v1/account?limit=1").await;
     assert_ne!(first_page.body["_next"], "", "{}", first_page.text);
     assert_valid_as(&app, &first_page, 200, "accounts").await;
+    let portal = admin
+        .post("/admin/v1/account/acme/portal", json!({"permissions": "view"}))
+        .await;
+    assert_valid_as(&app, &portal, 201, "portal").await;
 }
 
 #[tokio::test]
