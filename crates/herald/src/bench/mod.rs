@@ -27,6 +27,7 @@ mod backlog;
 mod dashboard;
 mod database;
 mod processes;
+mod soak;
 
 use crate::domain::operational::OPERATIONAL;
 use database::{Database, inspect_postgres};
@@ -71,6 +72,14 @@ pub struct BenchArgs {
     /// the account
     #[arg(long)]
     pub dashboard: bool,
+    /// Runs the chaos soak for this long ("2m", "30m"): misbehaving endpoints, the server
+    /// killed and restarted at random moments, and checks that nothing is lost
+    #[arg(long, value_name = "DURATION", value_parser = parse_soak)]
+    pub soak: Option<Duration>,
+    /// With --soak on PostgreSQL: a shell command that restarts the cluster, run at every
+    /// other kill (e.g. "scripts/pg restart DIR")
+    #[arg(long, value_name = "COMMAND")]
+    pub postgres_restart: Option<String>,
     /// The nodes' database: sqlite://PATH, or postgres://… naming an empty database (create
     /// a fresh one for each run) [default: a temporary SQLite file]
     #[arg(long, value_name = "URL")]
@@ -93,6 +102,15 @@ struct Received {
     /// Operational events received (with `--operational`).
     told: AtomicUsize,
     started: Instant,
+}
+
+/// A `--soak` duration, as the configuration writes them ("2m").
+fn parse_soak(text: &str) -> Result<Duration, String> {
+    let duration = crate::config::parse_duration(text)?;
+    if duration < Duration::from_secs(30) {
+        return Err("a soak runs for 30s at least".into());
+    }
+    Ok(duration)
 }
 
 impl Received {
@@ -171,6 +189,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.dashboard {
         return dashboard::run(args).await;
+    }
+    if let Some(duration) = args.soak {
+        return soak::run(args.clone(), duration).await;
     }
     let database = Database::from_args(&args)?;
     let mut postgres_cpu = None;

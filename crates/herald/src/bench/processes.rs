@@ -73,6 +73,11 @@ pub(super) struct Server {
 impl Server {
     pub(super) fn start(database: &str) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Server::start_on(database, port, &[])
+    }
+
+    /// A node on `port`, with these settings added to the environment.
+    pub(super) fn start_on(database: &str, port: u16, settings: &[(&str, &str)]) -> anyhow::Result<Server> {
         let child = Command::new(std::env::current_exe()?)
             .args([
                 "serve",
@@ -88,6 +93,7 @@ impl Server {
             // Failed calls are expected here (`--failing`): their one line each would drown
             // the report.
             .env("RUST_LOG", "warn,herald::delivery=error")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .context("starting the server")?;
