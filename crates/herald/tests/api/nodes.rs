@@ -278,11 +278,14 @@ async fn a_rate_limit_is_one_budget_shared_by_every_node() {
     ];
     let repeats = every_event_arrives(&[&receiver], &events, Duration::from_secs(30)).await;
     assert_eq!(repeats, 0);
-    let most = receiver.most_within(Duration::from_secs(1));
-    eprintln!("two nodes, a limit of 20 a second: at most {most} calls within a second");
+    // Calls start 50 ms apart; one that starts a few milliseconds late would put a 21st call
+    // inside a full second, so the window leaves room for that jitter. Two budgets would put
+    // about 38 calls in it.
+    let most = receiver.most_within(Duration::from_millis(950));
+    eprintln!("two nodes, a limit of 20 a second: at most {most} calls within 950 ms");
     assert!(
         most <= 20,
-        "{most} calls within one second: each node kept a budget of its own"
+        "{most} calls within 950 ms: each node kept a budget of its own"
     );
     assert!(most >= 15, "the limit, not something slower, paced them: {most}");
 }

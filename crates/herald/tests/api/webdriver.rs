@@ -38,9 +38,12 @@ impl Browser {
             "the browser tests need Chromium and ChromeDriver: run scripts/browser-deps (scripts/test does)"
         );
         let port = free_port();
+        // Chromium's profile, and the temporary files it makes (TMPDIR), go with the test.
+        let profile = tempfile::tempdir().unwrap();
         let child = std::process::Command::new(&driver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .env("TMPDIR", profile.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -55,7 +58,6 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let profile = tempfile::tempdir().unwrap();
         // The flags keep Chromium from reaching out to the network (refused here) and from
         // needing a sandbox, which root cannot have.
         let args = [
