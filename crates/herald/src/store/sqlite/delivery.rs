@@ -144,7 +144,8 @@ impl DeliveryStore for SqliteStore {
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
         let request = request.clone();
-        self.db.write(move |conn| super::claim::claim(conn, &request)).await
+        // A lease that a power cut undoes is one the start would clear anyway.
+        self.db.write_unsynced(move |conn| super::claim::claim(conn, &request)).await
     }
 
     async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>> {
@@ -163,8 +164,10 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {
+        // A record that a power cut undoes leaves its delivery to be called again, as a kill
+        // between the call and its record does (see `engine`).
         self.db
-            .write(move |conn| {
+            .write_unsynced(move |conn| {
                 let mut healths = read_healths(conn, &calls)?;
                 let mut news = recording::apply(&calls, &mut healths, rules.as_ref());
                 let mut task = conn.prepare_cached(

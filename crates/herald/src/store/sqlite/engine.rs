@@ -6,6 +6,14 @@
 //! share the next transaction, and each caller hears back only once that transaction has
 //! committed. Statements run on the thread that owns the connection, so a write costs one
 //! hand-off between threads, not one per statement.
+//!
+//! A transaction is fsynced before its callers hear back (`synchronous = FULL`) when any of
+//! its writes must survive a power cut, which is every write an API caller waits for. The
+//! dispatcher's own writes (leases, and the records of calls made) need not: a power cut that
+//! undoes them costs what a killed process costs, a call made again, since every lease is
+//! cleared at start. Those commits leave their fsync to the next synced one (the WAL is one
+//! file written in order, and a torn tail is discarded on open), so at low rates a delivery
+//! costs one fsync, its event's, rather than three.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -57,7 +65,11 @@ impl From<Failed> for StoreError {
     }
 }
 /// A write: run it on the connection; `Some` holds its result until the commit is known.
-type WriteJob = Box<dyn FnOnce(&Connection) -> Option<Completion> + Send>;
+struct WriteJob {
+    run: Box<dyn FnOnce(&Connection) -> Option<Completion> + Send>,
+    /// Whether its commit must be on disk before its caller hears back.
+    synced: bool,
+}
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 /// Handles to the writer and reader threads; cheap to clone.
@@ -105,23 +117,42 @@ impl Engine {
         Ok(Engine { writes, reads })
     }
 
-    /// Runs `f` in the next group-committed transaction; answers once it has committed.
+    /// Runs `f` in the next group-committed transaction; answers once it has committed and
+    /// is on disk.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.submit(f, true).await
+    }
+
+    /// Like [`Engine::write`], but answers once committed, before the commit is on disk: for
+    /// the dispatcher's writes, which a power cut may undo at the cost of a call made again.
+    pub async fn write_unsynced<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, synced: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| match f(conn) {
+        let run = Box::new(move |conn: &Connection| match f(conn) {
             Ok(value) => Some(Box::new(move |committed: Result<(), Failed>| {
                 let _ = tx.send(committed.map(|()| value).map_err(StoreError::from));
-            })),
+            }) as Completion),
             Err(e) => {
                 let _ = tx.send(Err(e));
                 None
             }
         });
-        self.writes.send(job).map_err(|_| stopped())?;
+        self.writes.send(WriteJob { run, synced }).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -145,6 +176,8 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
     // Writes a batch did not get to run, because its transaction was lost: they go first in
     // the next one.
     let mut carried: Vec<WriteJob> = Vec::new();
+    // The connection starts with `synchronous = FULL` (see `connect`).
+    let mut syncing = true;
     loop {
         let mut batch = std::mem::take(&mut carried);
         if batch.is_empty() {
@@ -158,6 +191,17 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        // Set between transactions; SQLite reads it as it commits.
+        let synced = batch.iter().any(|job| job.synced);
+        if synced != syncing {
+            let level = if synced { "FULL" } else { "NORMAL" };
+            if let Err(e) = conn.pragma_update(None, "synchronous", level) {
+                tracing::error!(error = %e, "cannot set synchronous = {level}");
+                // Dropping the jobs tells each caller that its write did not happen.
+                continue;
+            }
+            syncing = synced;
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
@@ -173,7 +217,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
             }
             let work_so_far = work.so_far();
             // A panicking write loses only itself: its caller hears that it failed.
-            let done = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))).ok().flatten();
+            let done = std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(conn))).ok().flatten();
             match done {
                 Some(completion) => {
                     let _ = conn.execute_batch("RELEASE job");
@@ -220,5 +264,42 @@ fn read_loop(conn: &Connection, jobs: &Mutex<mpsc::Receiver<ReadJob>>) {
             }
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PRAGMA synchronous` as a write sees it on the writer's connection: 2 is FULL (fsynced
+    /// at commit), 1 NORMAL.
+    fn level(conn: &Connection) -> StoreResult<i64> {
+        Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?)
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_fsynced_when_any_of_its_writes_must_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.db");
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let writer = connect(&path, flags).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        super::super::migrate::run(&writer).unwrap();
+        let engine = Engine::start(&path, writer, Arc::new(Notify::new())).unwrap();
+
+        assert_eq!(engine.write_unsynced(level).await.unwrap(), 1, "alone, no fsync");
+        assert_eq!(engine.write(level).await.unwrap(), 2, "an answered write is fsynced");
+        assert_eq!(engine.write_unsynced(level).await.unwrap(), 1, "and the level goes back");
+
+        // Both queue while a slow write holds the writer, so they share the next batch: the
+        // unsynced one is fsynced with the other.
+        let slow = engine.write_unsynced(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Ok(())
+        });
+        let unsynced = engine.write_unsynced(level);
+        let synced = engine.write(level);
+        let ((), unsynced, synced) = tokio::try_join!(slow, unsynced, synced).unwrap();
+        assert_eq!((unsynced, synced), (2, 2));
     }
 }

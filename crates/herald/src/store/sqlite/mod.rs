@@ -2,9 +2,10 @@
 //! writes together, and read by a few others (see `engine`).
 //!
 //! A single writer means writes never fight over the database lock; readers see the last
-//! committed state without waiting. `synchronous = FULL` fsyncs the WAL at every commit, so
-//! a write whose caller was answered survives a power loss too, not only a killed process;
-//! group commit is what keeps that affordable (one fsync for every write queued meanwhile).
+//! committed state without waiting. `synchronous = FULL` fsyncs the WAL at the commit of
+//! every write an API caller waits for, so an answered write survives a power loss too, not
+//! only a killed process; group commit is what keeps that affordable (one fsync for every
+//! write queued meanwhile). The dispatcher's own writes skip that fsync (see `engine`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
