@@ -55,6 +55,19 @@ pub struct Outcome {
     pub at: Micros,
     /// When a rate limit that held back due deliveries lets the next claim take more.
     pub paced: Option<Micros>,
+    /// When the next thing falls due after `at`, as the claim saw it.
+    pub next_due: Option<Micros>,
+}
+
+impl Outcome {
+    fn of(claim: &Claim, at: Micros) -> Outcome {
+        Outcome {
+            dispatched: claim.claimed.len(),
+            at,
+            paced: claim.paced,
+            next_due: claim.next_due,
+        }
+    }
 }
 
 /// How long the loop may sleep after a step, and why it wakes if nothing wakes it sooner.
@@ -165,7 +178,7 @@ impl Dispatcher {
                     // A call that ends wakes the loop if its endpoint was at its cap, a record
                     // if it changed what is due; but a retry of another endpoint may fall due
                     // before either: sleep until the next due time.
-                    self.pause_after(&outcome).await
+                    self.pause_after(&outcome)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; trying again in a second");
@@ -197,14 +210,14 @@ impl Dispatcher {
     /// recorded by the recorder, in batches, as they end.
     pub async fn dispatch_next(&self) -> anyhow::Result<Outcome> {
         let seen = self.ended.count();
-        let (Claim { claimed, paced, .. }, at) = self.claim(self.ended.list(), PACE_AHEAD).await?;
+        let (claim, at) = self.claim(self.ended.list(), PACE_AHEAD).await?;
         // A call that ended while the claim ran, with room it did not count, may have seen the
         // previous claim's `at_capacity` and not woken the loop: look again at once.
         if self.at_capacity.load(SeqCst) && self.ended.count() != seen {
             self.wake.notify_one();
         }
-        let dispatched = claimed.len();
-        for delivery in claimed {
+        let outcome = Outcome::of(&claim, at);
+        for delivery in claim.claimed {
             // Only this loop takes slots, and it claimed no more than were free.
             let slot = self
                 .slots
@@ -227,7 +240,7 @@ impl Dispatcher {
                 let _ = this.records.send(record).await;
             });
         }
-        Ok(Outcome { dispatched, at, paced })
+        Ok(outcome)
     }
 
     /// One step run to its end: claims what is due, makes the calls, and records them before
@@ -236,10 +249,10 @@ impl Dispatcher {
     pub async fn step(&self) -> anyhow::Result<Outcome> {
         // Every call of a step is recorded before it returns: none waits for a record. Nor does
         // any wait for its start time: a rate limit gives only calls that may start now.
-        let (Claim { claimed, paced, .. }, at) = self.claim(Vec::new(), Duration::ZERO).await?;
-        let dispatched = claimed.len();
+        let (claim, at) = self.claim(Vec::new(), Duration::ZERO).await?;
+        let outcome = Outcome::of(&claim, at);
         let mut calls = tokio::task::JoinSet::new();
-        for delivery in claimed {
+        for delivery in claim.claimed {
             let this = self.clone();
             calls.spawn(async move { this.call(delivery).await });
         }
@@ -247,7 +260,7 @@ impl Dispatcher {
         if !records.is_empty() {
             self.store.record_calls(records, self.rules()).await?;
         }
-        Ok(Outcome { dispatched, at, paced })
+        Ok(outcome)
     }
 
     /// Leases what is due now, within the free slots, leaving room for the `ended` calls and
@@ -306,30 +319,22 @@ impl Dispatcher {
         CallRecord { attempt, next }
     }
 
-    /// How long the loop may sleep after `outcome` before something falls due. Due times are
-    /// looked for after the claim's own time, not after now: whatever fell due in between was
-    /// seen by neither, and must be claimed at once.
-    pub async fn pause_after(&self, outcome: &Outcome) -> Pause {
-        let next_due = self.store.next_due(outcome.at).await;
-        match next_due.map(|due| due.into_iter().chain(outcome.paced).min()) {
-            Ok(Some(at)) => {
+    /// How long the loop may sleep after `outcome` before something falls due. The claim
+    /// looked for due times after its own time, not after now: whatever fell due since then
+    /// it did not take, and it must be claimed at once.
+    pub fn pause_after(&self, outcome: &Outcome) -> Pause {
+        match outcome.next_due.into_iter().chain(outcome.paced).min() {
+            Some(at) => {
                 let sleep = Duration::from_micros((at - self.clock.now()).max(0) as u64);
                 Pause {
                     sleep: sleep.min(self.safety_net),
                     safety_net: sleep > self.safety_net,
                 }
             }
-            Ok(None) => Pause {
+            None => Pause {
                 sleep: self.safety_net,
                 safety_net: true,
             },
-            Err(e) => {
-                tracing::error!(error = %e, "reading the next due time failed");
-                Pause {
-                    sleep: Duration::from_secs(1),
-                    safety_net: false,
-                }
-            }
         }
     }
 }

@@ -257,6 +257,10 @@ pub struct Claim {
     /// The earliest time a claim can give a start time to the next call of an endpoint whose
     /// rate limit held back due deliveries.
     pub paced: Option<Micros>,
+    /// When the first pending delivery, suspended endpoint or (where leases run out) lease
+    /// falls due after the claim's `now`, as the claim's own transaction saw it: what falls
+    /// due between the claim and the dispatcher's look at this comes back as due already.
+    pub next_due: Option<Micros>,
 }
 
 /// Deliveries, calls and the history of calls.
@@ -270,7 +274,8 @@ pub trait DeliveryStore {
     /// Leases due deliveries of callable endpoints, each up to the room
     /// [`Occupancy::room`](crate::domain::endpoint::Occupancy::room) gives it; the first
     /// endpoints, starting after `after_endpoint`, take theirs first when the limit binds.
-    /// FIFO endpoints get only the oldest pending delivery of each application.
+    /// FIFO endpoints get only the oldest pending delivery of each application. Says too when
+    /// the next thing falls due, so that the dispatcher knows how long it may sleep.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim>;
     /// Deletes up to `batch` endpoint counters of hours that began before `before`; returns
     /// how many went.
@@ -283,10 +288,6 @@ pub trait DeliveryStore {
         endpoint_id: &str,
         since: Micros,
     ) -> StoreResult<Vec<(Micros, Counter, i64)>>;
-    /// When the first pending delivery, suspended endpoint or (where leases run out) lease
-    /// falls due after `after`, if any. The dispatcher passes the time of its last claim, so
-    /// that what fell due since that claim comes back as due already.
-    async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>>;
     /// Writes calls in one transaction: their tasks, their deliveries' next state, their
     /// endpoints' health by `rules`, and the operational events of what changed (see
     /// `recording`).

@@ -189,6 +189,9 @@ async fn deleting_an_endpoint_or_an_account_leaves_none_of_its_rows_behind() {
     globex.new_application().await;
     hanging.wait_for(1, WAIT).await;
     answering.wait_for(2, WAIT).await;
+    // Both answered calls recorded, so that each account has a task.
+    crate::delivery::tasks(&acme, 1).await;
+    crate::delivery::tasks(&globex, 1).await;
 
     let db = app.db();
     let id_of = async |login: &str| {

@@ -170,6 +170,7 @@ async fn signing_in_gives_a_strict_session_and_every_page_a_strict_policy() {
     acme.post(&format!("/restapi/v1/webhook/endpoint/{id}/test"), json!({}))
         .await;
     receiver.wait_for(1, Duration::from_secs(10)).await;
+    crate::delivery::tasks(&acme, 1).await;
 
     let mut stranger = Visit::new(&app);
     let away = stranger.get("/ui").await;

@@ -168,7 +168,7 @@ async fn a_delivery_that_falls_due_between_the_claim_and_the_look_ahead_is_due_a
     assert_eq!((claim.dispatched, claim.at), (0, T0), "not due at the claim");
     // It falls due after the claim, before the loop looks ahead.
     s.hand.advance(Duration::from_millis(5));
-    let pause = s.dispatcher.pause_after(&claim).await;
+    let pause = s.dispatcher.pause_after(&claim);
     assert_eq!(pause.sleep, Duration::ZERO, "{pause:?}");
     assert!(!pause.safety_net);
 
@@ -191,7 +191,7 @@ async fn a_cool_down_that_ends_between_the_claim_and_the_look_ahead_ends_at_once
     let claim = s.dispatcher.dispatch_next().await.unwrap();
     assert_eq!(claim.dispatched, 0, "suspended at the claim");
     s.hand.set(ends + 1);
-    let pause = s.dispatcher.pause_after(&claim).await;
+    let pause = s.dispatcher.pause_after(&claim);
     assert_eq!(pause.sleep, Duration::ZERO, "{pause:?}");
 
     assert_eq!(step(&s.dispatcher).await, 1, "one probe");
@@ -217,7 +217,7 @@ async fn a_lease_that_runs_out_between_the_claim_and_the_look_ahead_is_due_at_on
     let claim = s.dispatcher.dispatch_next().await.unwrap();
     assert_eq!(claim.dispatched, 0, "still leased");
     s.hand.set(lease_ends + 1);
-    let pause = s.dispatcher.pause_after(&claim).await;
+    let pause = s.dispatcher.pause_after(&claim);
     assert_eq!(pause.sleep, Duration::ZERO, "{pause:?}");
 }
 
@@ -228,12 +228,12 @@ async fn the_loop_sleeps_until_the_next_due_time_and_no_longer_than_the_safety_n
     endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
 
     let claim = s.dispatcher.dispatch_next().await.unwrap();
-    let pause = s.dispatcher.pause_after(&claim).await;
+    let pause = s.dispatcher.pause_after(&claim);
     assert!(pause.safety_net && pause.sleep == Duration::from_secs(60), "{pause:?}");
 
     publish_at(s.store.as_ref(), s.account, 1, T0 + 3_600_000_000).await;
     let claim = s.dispatcher.dispatch_next().await.unwrap();
-    let pause = s.dispatcher.pause_after(&claim).await;
+    let pause = s.dispatcher.pause_after(&claim);
     assert!(
         pause.safety_net && pause.sleep == Duration::from_secs(60),
         "an hour away: {pause:?}"
@@ -241,7 +241,7 @@ async fn the_loop_sleeps_until_the_next_due_time_and_no_longer_than_the_safety_n
 
     publish_at(s.store.as_ref(), s.account, 1, T0 + 2_500_000).await;
     let claim = s.dispatcher.dispatch_next().await.unwrap();
-    let pause = s.dispatcher.pause_after(&claim).await;
+    let pause = s.dispatcher.pause_after(&claim);
     assert_eq!(pause.sleep, Duration::from_millis(2_500));
     assert!(!pause.safety_net);
 }

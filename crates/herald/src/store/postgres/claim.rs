@@ -147,8 +147,25 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
     })
 }
 
+/// When the first pending delivery, suspended endpoint or lease falls due after `after`: a
+/// lease of a node that died makes its delivery due when it runs out.
+async fn next_due(conn: &mut PgConnection, after: Micros) -> StoreResult<Option<Micros>> {
+    let next = sqlx::query_scalar(
+        "SELECT min(t) FROM (
+             SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > $1
+             UNION ALL
+             SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > $1
+             UNION ALL
+             SELECT min(until) FROM leases WHERE until > $1) AS due",
+    )
+    .bind(after)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(next)
+}
+
 /// Leases the due deliveries `request` allows, inside the caller's transaction: three
-/// statements, however many endpoints have work.
+/// statements, however many endpoints have work, and a fourth for the next due time.
 pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Claim> {
     let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
         .bind(request.now)
@@ -159,7 +176,10 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .map(|row| target_from(row, request.now))
         .collect::<StoreResult<Vec<_>>>()?;
     if targets.is_empty() {
-        return Ok(Claim::default());
+        return Ok(Claim {
+            next_due: next_due(conn, request.now).await?,
+            ..Claim::default()
+        });
     }
     // Start after the endpoint the last claim ended with, so that when the global cap binds,
     // every endpoint gets its turn.
@@ -263,5 +283,6 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         claimed,
         at_capacity,
         paced,
+        next_due: next_due(conn, request.now).await?,
     })
 }

@@ -294,25 +294,9 @@ impl DeliveryStore for PostgresStore {
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
         let mut tx = self.pool.begin_with(format!("BEGIN; {UNSYNCED}")).await?;
-        let claimed = super::claim::claim(&mut tx, request).await?;
+        let claim = super::claim::claim(&mut tx, request).await?;
         tx.commit().await?;
-        Ok(claimed)
-    }
-
-    async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>> {
-        // A lease of a node that died makes its delivery due when it runs out.
-        let next = sqlx::query_scalar(
-            "SELECT min(t) FROM (
-                 SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > $1
-                 UNION ALL
-                 SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > $1
-                 UNION ALL
-                 SELECT min(until) FROM leases WHERE until > $1) AS due",
-        )
-        .bind(after)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(next)
+        Ok(claim)
     }
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {

@@ -108,6 +108,20 @@ impl Target {
     }
 }
 
+/// When the first pending delivery or suspended endpoint falls due after `after`. (This node
+/// holds every lease until it records the call, so none runs out.)
+fn next_due(conn: &Connection, after: Micros) -> StoreResult<Option<Micros>> {
+    let next = conn
+        .prepare_cached(
+            "SELECT min(t) FROM (
+                 SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > ?1
+                 UNION ALL
+                 SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1)",
+        )?
+        .query_row([after], |r| r.get(0))?;
+    Ok(next)
+}
+
 /// Leases the due deliveries `request` allows, on the writer's connection.
 pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Claim> {
     let ended = serde_json::to_string(&request.ended).expect("pairs of numbers always serialise");
@@ -204,5 +218,6 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
         claimed: chosen,
         at_capacity,
         paced,
+        next_due: next_due(conn, request.now)?,
     })
 }

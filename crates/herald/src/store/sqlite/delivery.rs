@@ -145,21 +145,8 @@ impl DeliveryStore for SqliteStore {
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
         let request = request.clone();
         // A lease that a power cut undoes is one the start would clear anyway.
-        self.db.write_unsynced(move |conn| super::claim::claim(conn, &request)).await
-    }
-
-    async fn next_due(&self, after: Micros) -> StoreResult<Option<Micros>> {
         self.db
-            .read(move |conn| {
-                let next = conn.prepare_cached(
-                    "SELECT min(t) FROM (
-                         SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > ?1
-                         UNION ALL
-                         SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1)",
-                )?
-                .query_row([after], |r| r.get(0))?;
-                Ok(next)
-            })
+            .write_unsynced(move |conn| super::claim::claim(conn, &request))
             .await
     }
 

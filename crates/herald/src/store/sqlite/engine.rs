@@ -64,9 +64,13 @@ impl From<Failed> for StoreError {
         }
     }
 }
-/// A write: run it on the connection; `Some` holds its result until the commit is known.
+/// A write's work: run it on the connection; `Some` holds its result until the commit is
+/// known.
+type Run = Box<dyn FnOnce(&Connection) -> Option<Completion> + Send>;
+
+/// A write, and how durable its commit must be.
 struct WriteJob {
-    run: Box<dyn FnOnce(&Connection) -> Option<Completion> + Send>,
+    run: Run,
     /// Whether its commit must be on disk before its caller hears back.
     synced: bool,
 }
@@ -203,7 +207,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
             }
             syncing = synced;
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
             // Dropping the jobs tells each caller that its write did not happen.
             continue;
@@ -212,19 +216,21 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
         let mut lost = None;
         let mut batch = batch.into_iter();
         for job in batch.by_ref() {
-            if conn.execute_batch("SAVEPOINT job").is_err() {
+            if control(conn, "SAVEPOINT job").is_err() {
                 continue;
             }
             let work_so_far = work.so_far();
             // A panicking write loses only itself: its caller hears that it failed.
-            let done = std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(conn))).ok().flatten();
+            let done = std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(conn)))
+                .ok()
+                .flatten();
             match done {
                 Some(completion) => {
-                    let _ = conn.execute_batch("RELEASE job");
+                    let _ = control(conn, "RELEASE job");
                     completions.push(completion);
                 }
                 None => {
-                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                    let _ = control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"));
                     work.restore(work_so_far);
                 }
             }
@@ -239,7 +245,7 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
         carried.extend(batch);
         let committed = match lost {
             Some(failed) => Err(failed),
-            None => conn.execute_batch("COMMIT").map_err(|e| Failed::of(&e)),
+            None => control(conn, "COMMIT").map_err(|e| Failed::of(&e)),
         };
         if committed.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -250,6 +256,12 @@ fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<WriteJob>, work: &WorkMad
             completion(committed.clone());
         }
     }
+}
+
+/// Runs a transaction's control statement from the statement cache: the writer runs several
+/// for each write, and parsing them anew each time showed in its profile.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn read_loop(conn: &Connection, jobs: &Mutex<mpsc::Receiver<ReadJob>>) {
@@ -289,7 +301,11 @@ mod tests {
 
         assert_eq!(engine.write_unsynced(level).await.unwrap(), 1, "alone, no fsync");
         assert_eq!(engine.write(level).await.unwrap(), 2, "an answered write is fsynced");
-        assert_eq!(engine.write_unsynced(level).await.unwrap(), 1, "and the level goes back");
+        assert_eq!(
+            engine.write_unsynced(level).await.unwrap(),
+            1,
+            "and the level goes back"
+        );
 
         // Both queue while a slow write holds the writer, so they share the next batch: the
         // unsynced one is fsynced with the other.
