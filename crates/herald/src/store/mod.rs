@@ -27,6 +27,7 @@ use crate::domain::stats::Counter;
 use crate::domain::version::{Deprecation, WebhookVersion};
 
 mod codec;
+mod fanout;
 mod filters;
 mod once;
 pub mod postgres;

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, Row};
 
 use super::keys::commit_once;
 use super::order::{Listed, in_id_order};
-use super::webhooks::{Fanout, insert_event};
+use super::webhooks::insert_event;
 use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::Invalid;
@@ -16,6 +16,7 @@ use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
 use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot};
+use crate::store::fanout::Fanout;
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
 use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
 

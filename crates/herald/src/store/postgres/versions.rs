@@ -9,11 +9,12 @@ use sqlx::Row;
 
 use super::PostgresStore;
 use super::keys::commit_once;
-use super::webhooks::{Fanout, insert_event};
+use super::webhooks::insert_event;
 use crate::clock::Micros;
 use crate::domain::event::EventStamp;
 use crate::domain::version::{Deprecation, WebhookVersion};
 use crate::store::codec::{decode_day, decode_word, deprecation_news};
+use crate::store::fanout::Fanout;
 use crate::store::{Once, StoreResult, VersionStore};
 
 #[async_trait]

@@ -11,23 +11,9 @@ use crate::clock::Micros;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::codec::StoredControls;
+use crate::store::fanout::{Fanout, Narrowing};
 use crate::store::filters;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
-
-/// Who gets deliveries of an event being written.
-#[derive(Clone, Copy)]
-pub(super) enum Fanout {
-    /// Every endpoint of the account that subscribes to the event's type.
-    Subscribers,
-    /// This endpoint (by seq) alone, whatever it subscribes to: a test event.
-    Only(i64),
-    /// Every endpoint of the account that names the event's type (`"*"` does not), but this
-    /// one (by seq), which the event is about: an operational event.
-    About(i64),
-    /// Every endpoint of the account that names the event's type: an operational event about
-    /// no one endpoint.
-    Named,
-}
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
 pub(super) async fn insert_event(
@@ -36,20 +22,13 @@ pub(super) async fn insert_event(
     event: &Event,
     fanout: Fanout,
 ) -> sqlx::Result<()> {
-    let (only, named, except) = match fanout {
-        Fanout::Subscribers => (None, false, None),
-        Fanout::Only(endpoint) => (Some(endpoint), false, None),
-        Fanout::About(endpoint) => (None, true, Some(endpoint)),
-        Fanout::Named => (None, true, None),
-    };
-    // A test call goes to its endpoint whatever it filters.
-    let left_out = match fanout {
-        Fanout::Only(_) => Vec::new(),
-        Fanout::Subscribers | Fanout::About(_) | Fanout::Named => {
-            let filtered = filtered_endpoints(&mut *conn, &[account]).await?;
-            let filtered: Vec<(i64, String)> = filtered.into_iter().map(|(_, seq, f)| (seq, f)).collect();
-            filters::left_out(&event.body, &filtered)
-        }
+    let Narrowing { only, named, except } = fanout.narrowing();
+    let left_out = if fanout.filtered() {
+        let filtered = filtered_endpoints(&mut *conn, &[account]).await?;
+        let filtered: Vec<(i64, String)> = filtered.into_iter().map(|(_, seq, f)| (seq, f)).collect();
+        filters::left_out(&event.body, &filtered)
+    } else {
+        Vec::new()
     };
     // One statement: the event, then a delivery for each endpoint it goes to.
     sqlx::query(

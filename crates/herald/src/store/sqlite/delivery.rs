@@ -8,7 +8,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::mail::{self, Queued};
-use super::webhooks::{Fanout, endpoint_on, insert_event};
+use super::webhooks::{endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
@@ -18,6 +18,7 @@ use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::domain::stats;
 use crate::domain::stats::Counter;
 use crate::store::codec::{FAILED, SentBody, TASK_COLUMNS, counters, replayed_types};
+use crate::store::fanout::Fanout;
 use crate::store::filters;
 use crate::store::recording::{self, Found, Healths};
 use crate::store::rows::task_from;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::webhooks::{Fanout, insert_event};
+use super::webhooks::insert_event;
 use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, SqliteStore, conflict, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::Invalid;
@@ -14,6 +14,7 @@ use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
 use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot};
+use crate::store::fanout::Fanout;
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
 use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
 

@@ -6,11 +6,12 @@ use jiff::civil::Date;
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use super::webhooks::{Fanout, insert_event};
+use super::webhooks::insert_event;
 use crate::clock::Micros;
 use crate::domain::event::EventStamp;
 use crate::domain::version::{Deprecation, WebhookVersion};
 use crate::store::codec::{decode_day, decode_word, deprecation_news};
+use crate::store::fanout::Fanout;
 use crate::store::{Once, StoreResult, VersionStore};
 
 #[async_trait]

@@ -10,23 +10,9 @@ use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::codec::{self, StoredControls};
+use crate::store::fanout::{Fanout, Narrowing};
 use crate::store::filters;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
-
-/// Who gets deliveries of an event being written.
-#[derive(Clone, Copy)]
-pub(super) enum Fanout {
-    /// Every endpoint of the account that subscribes to the event's type.
-    Subscribers,
-    /// This endpoint (by seq) alone, whatever it subscribes to: a test event.
-    Only(i64),
-    /// Every endpoint of the account that names the event's type (`"*"` does not), but this
-    /// one (by seq), which the event is about: an operational event.
-    About(i64),
-    /// Every endpoint of the account that names the event's type: an operational event about
-    /// no one endpoint.
-    Named,
-}
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
 pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanout: Fanout) -> rusqlite::Result<()> {
@@ -47,18 +33,11 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
             ],
             |r| r.get(0),
         )?;
-    let (only, named, except) = match fanout {
-        Fanout::Subscribers => (None, false, None),
-        Fanout::Only(endpoint) => (Some(endpoint), false, None),
-        Fanout::About(endpoint) => (None, true, Some(endpoint)),
-        Fanout::Named => (None, true, None),
-    };
-    // A test call goes to its endpoint whatever it filters.
-    let left_out = match fanout {
-        Fanout::Only(_) => Vec::new(),
-        Fanout::Subscribers | Fanout::About(_) | Fanout::Named => {
-            filters::left_out(&event.body, &filtered_endpoints(conn, account)?)
-        }
+    let Narrowing { only, named, except } = fanout.narrowing();
+    let left_out = if fanout.filtered() {
+        filters::left_out(&event.body, &filtered_endpoints(conn, account)?)
+    } else {
+        Vec::new()
     };
     conn.prepare_cached(
         "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
