@@ -109,6 +109,13 @@ async fn schemathesis(app: &TestApp, path: &str, authorization: &str) {
         .unwrap();
 }
 
+/// The generator's seed, fixed so that every run asks the same things. Its examples repeat on
+/// purpose, `Idempotency-Key` values among them: a creation repeated with a key already used
+/// is answered the first creation's 201 again and writes nothing (as it must), and if that
+/// resource was deleted in between, schemathesis reads the 404 that follows as "created
+/// resource not found" (ST302). A random seed met that once in CI.
+const SEED: &str = "1";
+
 fn run_schemathesis(url: &str, path: &str, authorization: &str) {
     // Left out, and why:
     // - positive_data_acceptance: some valid-looking requests are refused by rules that only
@@ -117,10 +124,17 @@ fn run_schemathesis(url: &str, path: &str, authorization: &str) {
     // - ignored_auth: its wrong credentials count as failed logins, so that after 50 the
     //   address is answered 429 rather than 401 (tests/api/accounts.rs and isolation.rs test
     //   authentication).
+    // It keeps a cache of what it found in its working folder: a scratch one, not the crate.
+    let scratch = tempfile::tempdir().unwrap();
     let output = Command::new(venv("schemathesis"))
+        .current_dir(scratch.path())
         .args(["run", url, "--checks", "all"])
         .args(["--exclude-checks", "positive_data_acceptance,ignored_auth"])
         .args(["--max-examples", "20", "--workers", "1"])
+        .args([
+            "--seed",
+            &std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into()),
+        ])
         .args(["--header", &format!("Authorization: {authorization}")])
         // Without a terminal, no colours or progress bars in the report.
         .env("NO_COLOR", "1")
