@@ -1,8 +1,8 @@
 //! The recorder: writes finished calls in batches (one transaction for many calls; plain
 //! successes wait a few milliseconds for company), then wakes the dispatcher if a record
-//! changed what is due (a retry's time, a suspension, the
-//! next delivery of a FIFO application, a probe's outcome). Room a call leaves came back when
-//! it ended (see [`Ended`]), so a batch of plain successes wakes nobody.
+//! changed what is due (a retry's time, a suspension, the next delivery of a FIFO
+//! application, a probe's outcome). Room a call leaves came back when it ended (see
+//! [`Ended`]), so a batch of plain successes wakes nobody.
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
