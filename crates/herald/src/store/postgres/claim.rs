@@ -43,20 +43,25 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
-/// The leases, on every node, of the endpoints `($1, $2)` (accounts and seqs), and how many of
-/// them are the claiming node's ended calls `($4, $5)` (delivery ids and lease ends). A
-/// statement of its own, after the lock: its snapshot then holds every lease of a claim that
-/// released the endpoint before this one locked it.
+/// The leases, on every node, of the endpoints `($1, $2)` (accounts and seqs): how many, how
+/// many of them are the claiming node's ended calls `($4, $5)` (delivery ids and lease ends),
+/// and their deliveries. A statement of its own, after the lock: its snapshot then holds every
+/// lease of a claim that released the endpoint before this one locked it, and no other claim
+/// can lease the endpoint's deliveries until this one commits.
 const LEASED: &str = "SELECT count(l.delivery_id),
            count(l.delivery_id) FILTER (WHERE (l.delivery_id, l.until) IN (
-               SELECT * FROM unnest($4::bigint[], $5::bigint[])))
+               SELECT * FROM unnest($4::bigint[], $5::bigint[]))),
+           coalesce(array_agg(l.delivery_id) FILTER (WHERE l.delivery_id IS NOT NULL), '{}')
     FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(account_id, seq, position)
     LEFT JOIN leases l ON l.account_id = t.account_id AND l.endpoint_seq = t.seq AND l.until > $3
     GROUP BY t.position ORDER BY t.position";
 
 /// Leases, for each endpoint `($1, $2)`, up to its room `$4` of its due deliveries, oldest
 /// first, in one statement; FIFO endpoints (`$3`) get only each application's oldest pending
-/// one. A delivery whose lease ran out is due again: its lease row is taken over. (If the
+/// one. The deliveries `$9` are leased (as `LEASED` found) and skipped: an array the planner
+/// cannot mistake for a table to join, which a generic plan made while `leases` was empty did
+/// (each due delivery read every lease of its account). A delivery whose lease ran out is due
+/// again: its lease row is taken over. (If the
 /// call that held it is recorded at that very moment, the delivery is called once more: at
 /// least once, as for any lease that runs out.) The rows come back endpoint by endpoint, in
 /// the order given. A rate-limited endpoint's calls start at `$7`, `$8` apart, and the endpoint
@@ -70,9 +75,7 @@ const LEASE_DUE: &str = "WITH due AS (
         CROSS JOIN LATERAL (
             SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq, d.created_at FROM deliveries d
             WHERE d.account_id = t.account_id AND d.endpoint_seq = t.seq AND d.state = 'pending'
-              AND d.next_at <= $5
-              AND NOT EXISTS (SELECT 1 FROM leases l
-                              WHERE l.account_id = d.account_id AND l.delivery_id = d.id AND l.until > $5)
+              AND d.next_at <= $5 AND d.id <> ALL($9::bigint[])
               AND (t.ordering = 'parallel' OR NOT EXISTS (
                    SELECT 1 FROM deliveries o
                    WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
@@ -187,7 +190,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
     let accounts: Vec<i64> = targets.iter().map(|t| t.account_id).collect();
     let seqs: Vec<i64> = targets.iter().map(|t| t.seq).collect();
     let (ended, ended_until): (Vec<i64>, Vec<i64>) = request.ended.iter().copied().unzip();
-    let leased: Vec<(i64, i64)> = sqlx::query_as(LEASED)
+    let leased: Vec<(i64, i64, Vec<i64>)> = sqlx::query_as(LEASED)
         .bind(&accounts)
         .bind(&seqs)
         .bind(request.now)
@@ -201,7 +204,9 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
     let mut rooms = Vec::with_capacity(targets.len());
     let mut slots = Vec::with_capacity(targets.len());
     let mut paced = None::<Micros>;
-    for (target, (leased, ended)) in targets.iter().zip(leased) {
+    let mut in_flight = Vec::new();
+    for (target, (leased, ended, deliveries)) in targets.iter().zip(leased) {
+        in_flight.extend(deliveries);
         let occupancy = Occupancy {
             state: target.state,
             suspended_until: target.suspended_until,
@@ -234,6 +239,7 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .bind(request.lease_until)
         .bind(&first_starts)
         .bind(&spacings)
+        .bind(&in_flight)
         .fetch_all(&mut *conn)
         .await?;
     let mut taken = vec![0u32; targets.len()];
