@@ -527,7 +527,7 @@ async fn a_node_started_before_its_database_waits_for_it_alive_but_not_ready() {
 }
 
 #[tokio::test]
-async fn postgresql_statistics_of_fast_growing_tables_are_kept_fresh() {
+async fn postgresql_fast_growing_tables_are_analysed_and_vacuumed() {
     let app = spawn_app().await;
     if !app.db().is_postgres() {
         // SQLite's planner does not wait on statistics.
@@ -548,7 +548,9 @@ async fn postgresql_statistics_of_fast_growing_tables_are_kept_fresh() {
     assert_eq!(support.post("/admin/v1/event-type", load).await.status, 201);
     let receiver = TestReceiver::start().await;
     subscribe(&acme, &receiver.url(), json!({"events": ["LoadEvent"]})).await;
-    // 1,500 events: more rows changed than the 1,000 that make a table's statistics stale.
+    // 1,500 events: more rows changed than the 1,000 that make a table's statistics stale,
+    // and, once delivered, as many dead versions of deliveries, more than the 1,000 (and the
+    // tenth of the live ones) that call for a vacuum.
     for n in 0..1_500 {
         let published = support
             .post(
@@ -567,6 +569,16 @@ async fn postgresql_statistics_of_fast_growing_tables_are_kept_fresh() {
             "Herald never analysed the tables that grew"
         );
         // The server looks every few seconds, on its own time; the test waits on real time.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    receiver.wait_for(1_500, Duration::from_secs(60)).await;
+    let vacuumed = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'deliveries' AND last_vacuum IS NOT NULL";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.db().count(vacuumed).await < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Herald never vacuumed the dead deliveries"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -36,7 +36,7 @@ mod order;
 mod publish;
 mod recruiting;
 mod sessions;
-mod statistics;
+mod upkeep;
 mod versions;
 mod webhooks;
 
@@ -86,7 +86,7 @@ impl PostgresStore {
         // when a plan looks costly) takes longer than running it. Planning each execution
         // anew (a custom plan) was a quarter of PostgreSQL's CPU at 1,000 events/s, so each
         // prepared statement keeps one generic plan. That plan is made again whenever its
-        // tables' statistics change, which `statistics` sees to as they grow: a plan made
+        // tables' statistics change, which `upkeep` sees to as they grow: a plan made
         // while the tables were empty once took 23 ms per claim, before it did.
         let options = url
             .parse::<PgConnectOptions>()?
@@ -103,7 +103,7 @@ impl PostgresStore {
         seed_builtin_types(&pool).await?;
         let wake = Arc::new(Notify::new());
         tokio::spawn(notify::listen(pool.clone(), wake.clone()));
-        tokio::spawn(statistics::keep_fresh(pool.clone()));
+        tokio::spawn(upkeep::keep_up(pool.clone()));
         let publisher = publish::Publisher::start(&pool);
         Ok(PostgresStore { pool, wake, publisher })
     }

@@ -1,23 +1,31 @@
-//! Keeping the planner's statistics of the hot tables fresh. `deliveries`, `leases`, `events`
-//! and `tasks` grow from nothing to hundreds of thousands of rows in seconds; until they are
-//! analysed the planner picks plans for tiny tables, and deliveries crawl (measured: 110 calls/s
-//! for a minute after a burst, then 6,400 once ANALYZE ran). Autovacuum gets there, but only
-//! on its own schedule (its naptime), so each node checks every few seconds and analyses a
-//! table once a fifth of it has changed since it last was.
+//! Upkeep of the hot tables: fresh statistics for the planner, and dead rows cleared.
+//!
+//! `deliveries`, `leases`, `events` and `tasks` grow from nothing to hundreds of thousands of
+//! rows in seconds; until they are analysed the planner picks plans for tiny tables, and
+//! deliveries crawl (measured: 110 calls/s for a minute after a burst, then 6,400 once ANALYZE
+//! ran). And every recorded call leaves a dead version of its delivery, and of its lease, at
+//! the front of the indexes the claim reads in order: until a vacuum clears them, each claim
+//! steps over all of them (measured: 5,133 calls/s without, 6,127 with a vacuum every few
+//! seconds). Autovacuum gets to both, but only on its own schedule (its naptime, a minute by
+//! default), so each node checks every few seconds, and analyses a table once a fifth of it
+//! has changed since it last was, and vacuums it once a tenth of it is dead.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 
-/// The tables whose statistics the claim, the record and the publishing group lean on.
+/// The tables whose statistics and dead rows the claim, the record and the publishing group
+/// lean on.
 const HOT: [&str; 4] = ["deliveries", "leases", "events", "tasks"];
 /// How often the changes are looked at.
 const EVERY: Duration = Duration::from_secs(5);
 
-/// Analyses the hot tables that changed much since their last analysis, until the pool
-/// closes.
-pub(super) async fn keep_fresh(pool: PgPool) {
+/// Keeps the hot tables analysed and vacuumed, until the pool closes.
+pub(super) async fn keep_up(pool: PgPool) {
     while !pool.is_closed() {
+        if let Err(e) = vacuum_dead(&pool).await {
+            tracing::debug!(error = %e, "clearing the tables' dead rows failed; trying again later");
+        }
         if let Err(e) = analyse_changed(&pool).await {
             tracing::debug!(error = %e, "checking the tables' statistics failed; trying again later");
         }
@@ -41,4 +49,26 @@ pub(super) async fn analyse_changed(pool: &PgPool) -> sqlx::Result<Vec<String>> 
         sqlx::query(&format!("ANALYZE {table}")).execute(pool).await?;
     }
     Ok(stale)
+}
+
+/// Vacuums each hot table with more than 1,000 dead rows, and more than a tenth as many as
+/// live ones; returns the tables vacuumed. A table another node is vacuuming is skipped
+/// rather than waited for.
+pub(super) async fn vacuum_dead(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    let dead: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE schemaname = current_schema() AND relname = ANY($1)
+           AND n_dead_tup > greatest(1000, n_live_tup / 10)",
+    )
+    .bind(&HOT[..])
+    .fetch_all(pool)
+    .await?;
+    for table in &dead {
+        // VACUUM refuses to run in a transaction, which a prepared statement may be: sent as
+        // plain text. The name comes from the fixed list above, not from input.
+        sqlx::raw_sql(&format!("VACUUM (SKIP_LOCKED) {table}"))
+            .execute(pool)
+            .await?;
+    }
+    Ok(dead)
 }
