@@ -28,8 +28,32 @@ use crate::domain::version::{Deprecation, WebhookVersion};
 use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
+/// The query of when the first pending delivery, suspended endpoint or lease falls due after
+/// the parameter named: a statement of its own, and a column of `LEASE_DUE`.
+macro_rules! next_due_after {
+    ($after:literal) => {
+        concat!(
+            "SELECT min(t) FROM (
+                 SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > ",
+            $after,
+            " UNION ALL
+                 SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ",
+            $after,
+            " UNION ALL
+                 SELECT min(until) FROM leases WHERE until > ",
+            $after,
+            ") AS upcoming"
+        )
+    };
+}
+
 /// Every callable endpoint with a pending delivery (found by skipping through the index
-/// rather than reading every pending row), locked unless another node holds it.
+/// rather than reading every pending row), locked unless another node holds it, with its
+/// leases on every node: how many, and how many of them are the claiming node's ended calls
+/// `($2, $3)` (delivery ids and lease ends). The leases are read as of the statement's start,
+/// before the lock: a claim of another node that released an endpoint just before this one
+/// locked it may have leased more since, which `LEASE_DUE`, reading them again once the lock
+/// is held, takes off the room.
 const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
         UNION ALL
@@ -37,55 +61,60 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.account_id, e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset
+           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset, l.leased, l.ended
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     LEFT JOIN webhook_versions w ON w.version = e.version
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS leased,
+               count(*) FILTER (WHERE (l.delivery_id, l.until) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[])))
+                   AS ended
+        FROM leases l WHERE l.account_id = e.account_id AND l.endpoint_seq = e.seq AND l.until > $1) l
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= $1)
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
-/// The leases, on every node, of the endpoints `($1, $2)` (accounts and seqs): how many, how
-/// many of them are the claiming node's ended calls `($4, $5)` (delivery ids and lease ends),
-/// and their deliveries. A statement of its own, after the lock: its snapshot then holds every
-/// lease of a claim that released the endpoint before this one locked it, and no other claim
-/// can lease the endpoint's deliveries until this one commits.
-const LEASED: &str = "SELECT count(l.delivery_id),
-           count(l.delivery_id) FILTER (WHERE (l.delivery_id, l.until) IN (
-               SELECT * FROM unnest($4::bigint[], $5::bigint[]))),
-           coalesce(array_agg(l.delivery_id) FILTER (WHERE l.delivery_id IS NOT NULL), '{}')
-    FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(account_id, seq, position)
-    LEFT JOIN leases l ON l.account_id = t.account_id AND l.endpoint_seq = t.seq AND l.until > $3
-    GROUP BY t.position ORDER BY t.position";
-
 /// Leases, for each endpoint `($1, $2)`, up to its room `$4` of its due deliveries, oldest
 /// first, in one statement; FIFO endpoints (`$3`) get only each application's oldest pending
-/// one. The deliveries `$9` are leased (as `LEASED` found) and skipped: an array the planner
-/// cannot mistake for a table to join, which a generic plan made while `leases` was empty did
-/// (each due delivery read every lease of its account). A delivery whose lease ran out is due
-/// again: its lease row is taken over. (If the
-/// call that held it is recorded at that very moment, the delivery is called once more: at
-/// least once, as for any lease that runs out.) The rows come back endpoint by endpoint, in
-/// the order given. A rate-limited endpoint's calls start at `$7`, `$8` apart, and the endpoint
-/// keeps the next free start time after those it leased.
-const LEASE_DUE: &str = "WITH due AS (
+/// one. The leases are read again, now that the claim holds the endpoints: their deliveries
+/// are skipped (by an array of ids, which the planner cannot mistake for a table to join; a
+/// join with `leases` got a generic plan, made while the table was empty, that read every
+/// lease of the account for each due delivery), and those beyond the `$9` the lock statement
+/// counted take their place in the room. A delivery whose lease ran out is due again: its
+/// lease row is taken over. (If the call that held it is recorded at that very moment, the
+/// delivery is called once more: at least once, as for any lease that runs out.) The rows
+/// come back endpoint by endpoint, in the order given. A rate-limited endpoint's calls start
+/// at `$7`, `$8` apart, and the endpoint keeps the next free start time after those it
+/// leased. Each row also says when the next thing falls due, as of the statement's start:
+/// the leases it takes are not in that answer, which the caller adds.
+const LEASE_DUE: &str = concat!(
+    "WITH target AS (
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $7::bigint[], $8::bigint[],
+                             $9::bigint[])
+            WITH ORDINALITY AS t(account_id, seq, ordering, room, first_start, spacing, counted, position)),
+    leased AS (
+        SELECT t.position, count(l.delivery_id) AS leased,
+               coalesce(array_agg(l.delivery_id) FILTER (WHERE l.delivery_id IS NOT NULL), '{}') AS deliveries
+        FROM target t
+        LEFT JOIN leases l ON l.account_id = t.account_id AND l.endpoint_seq = t.seq AND l.until > $5
+        GROUP BY t.position),
+    due AS (
         SELECT t.position, d.account_id, d.id, d.endpoint_seq, d.attempts, d.created_at, ev.id AS event_id,
                ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at AS event_at,
                t.first_start, t.spacing
-        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $7::bigint[], $8::bigint[])
-             WITH ORDINALITY AS t(account_id, seq, ordering, room, first_start, spacing, position)
+        FROM target t JOIN leased USING (position)
         CROSS JOIN LATERAL (
             SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq, d.created_at FROM deliveries d
             WHERE d.account_id = t.account_id AND d.endpoint_seq = t.seq AND d.state = 'pending'
-              AND d.next_at <= $5 AND d.id <> ALL($9::bigint[])
+              AND d.next_at <= $5 AND d.id <> ALL(leased.deliveries)
               AND (t.ordering = 'parallel' OR NOT EXISTS (
                    SELECT 1 FROM deliveries o
                    WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
                      AND o.application_id IS NOT DISTINCT FROM d.application_id
                      AND o.state = 'pending' AND o.id < d.id))
-            ORDER BY d.next_at LIMIT t.room) d
+            ORDER BY d.next_at LIMIT greatest(0, t.room - greatest(0, leased.leased - t.counted))) d
         CROSS JOIN LATERAL (
             SELECT ev.id, ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at FROM events ev
             WHERE ev.account_id = d.account_id AND ev.seq = d.event_seq) ev),
-    leased AS (
+    taken AS (
         INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
         SELECT due.account_id, due.id, due.endpoint_seq, $6 FROM due
         ON CONFLICT (account_id, delivery_id) DO UPDATE SET until = excluded.until),
@@ -95,8 +124,12 @@ const LEASE_DUE: &str = "WITH due AS (
                      count(*) AS taken
               FROM due WHERE first_start IS NOT NULL GROUP BY account_id, endpoint_seq) p
         WHERE e.account_id = p.account_id AND e.seq = p.endpoint_seq)
-    SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at, snapshot, event_at
-    FROM due ORDER BY position, id";
+    SELECT position, id, attempts + 1, event_id, event_type, application_id, body, created_at, snapshot, event_at,
+           (",
+    next_due_after!("$5"),
+    ")
+    FROM due ORDER BY position, id"
+);
 
 /// An endpoint with due work, as a claim sees it once it holds the endpoint's row.
 struct Target {
@@ -115,6 +148,10 @@ struct Target {
     version: WebhookVersion,
     /// Set when support has deprecated the version.
     deprecation: Option<Deprecation>,
+    /// Its calls in flight on every node, and how many of them have ended here, as the lock
+    /// statement counted them.
+    leased: i64,
+    ended: i64,
 }
 
 fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
@@ -147,71 +184,51 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
             }),
             _ => None,
         },
+        leased: row.try_get(19)?,
+        ended: row.try_get(20)?,
     })
 }
 
 /// When the first pending delivery, suspended endpoint or lease falls due after `after`: a
 /// lease of a node that died makes its delivery due when it runs out.
 async fn next_due(conn: &mut PgConnection, after: Micros) -> StoreResult<Option<Micros>> {
-    let next = sqlx::query_scalar(
-        "SELECT min(t) FROM (
-             SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > $1
-             UNION ALL
-             SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > $1
-             UNION ALL
-             SELECT min(until) FROM leases WHERE until > $1) AS due",
-    )
-    .bind(after)
-    .fetch_one(&mut *conn)
-    .await?;
+    let next = sqlx::query_scalar(next_due_after!("$1"))
+        .bind(after)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(next)
 }
 
-/// Leases the due deliveries `request` allows, inside the caller's transaction: three
-/// statements, however many endpoints have work, and a fourth for the next due time.
+/// Leases the due deliveries `request` allows, inside the caller's transaction: two
+/// statements, however many endpoints have work, or a lock statement and one for the next due
+/// time when there is nothing to lease.
 pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Claim> {
+    let (ended, ended_until): (Vec<i64>, Vec<i64>) = request.ended.iter().copied().unzip();
     let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
         .bind(request.now)
+        .bind(&ended)
+        .bind(&ended_until)
         .fetch_all(&mut *conn)
         .await?;
     let mut targets = rows
         .iter()
         .map(|row| target_from(row, request.now))
         .collect::<StoreResult<Vec<_>>>()?;
-    if targets.is_empty() {
-        return Ok(Claim {
-            next_due: next_due(conn, request.now).await?,
-            ..Claim::default()
-        });
-    }
     // Start after the endpoint the last claim ended with, so that when the global cap binds,
     // every endpoint gets its turn.
     targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
-    let accounts: Vec<i64> = targets.iter().map(|t| t.account_id).collect();
-    let seqs: Vec<i64> = targets.iter().map(|t| t.seq).collect();
-    let (ended, ended_until): (Vec<i64>, Vec<i64>) = request.ended.iter().copied().unzip();
-    let leased: Vec<(i64, i64, Vec<i64>)> = sqlx::query_as(LEASED)
-        .bind(&accounts)
-        .bind(&seqs)
-        .bind(request.now)
-        .bind(&ended)
-        .bind(&ended_until)
-        .fetch_all(&mut *conn)
-        .await?;
     // Each endpoint's room, in turn, until the claim's limit is used up; a rate limit narrows
     // it to the calls that may start within the claim's horizon.
     let mut left = request.limit;
     let mut rooms = Vec::with_capacity(targets.len());
     let mut slots = Vec::with_capacity(targets.len());
     let mut paced = None::<Micros>;
-    let mut in_flight = Vec::new();
-    for (target, (leased, ended, deliveries)) in targets.iter().zip(leased) {
-        in_flight.extend(deliveries);
+    for target in &targets {
         let occupancy = Occupancy {
             state: target.state,
             suspended_until: target.suspended_until,
-            leased: u32::try_from(leased).unwrap_or(u32::MAX),
-            ended: u32::try_from(ended).unwrap_or(u32::MAX),
+            leased: u32::try_from(target.leased).unwrap_or(u32::MAX),
+            ended: u32::try_from(target.ended).unwrap_or(u32::MAX),
         };
         let room = occupancy.room(request.per_endpoint, request.now).min(left);
         let paced_slots = target
@@ -227,6 +244,19 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         rooms.push(i64::from(allowed));
         slots.push(paced_slots);
     }
+    if rooms.iter().all(|room| *room == 0) {
+        // Nothing to lease: an endpoint without room is at capacity, unless its rate limit is
+        // what holds it back (`paced`).
+        return Ok(Claim {
+            at_capacity: slots.iter().any(Option::is_none),
+            paced,
+            next_due: next_due(conn, request.now).await?,
+            ..Claim::default()
+        });
+    }
+    let accounts: Vec<i64> = targets.iter().map(|t| t.account_id).collect();
+    let seqs: Vec<i64> = targets.iter().map(|t| t.seq).collect();
+    let counted: Vec<i64> = targets.iter().map(|t| t.leased).collect();
     let orderings: Vec<String> = targets.iter().map(|t| column_text(&t.ordering)).collect();
     let first_starts: Vec<Option<i64>> = slots.iter().map(|s| s.map(|s| s.first)).collect();
     let spacings: Vec<Option<i64>> = slots.iter().map(|s| s.map(|s| s.interval)).collect();
@@ -239,9 +269,13 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         .bind(request.lease_until)
         .bind(&first_starts)
         .bind(&spacings)
-        .bind(&in_flight)
+        .bind(&counted)
         .fetch_all(&mut *conn)
         .await?;
+    let next_due = match leased.first() {
+        Some(row) => earliest(row.try_get(10)?, request.lease_until),
+        None => next_due(conn, request.now).await?,
+    };
     let mut taken = vec![0u32; targets.len()];
     let mut claimed = Vec::with_capacity(leased.len());
     for r in leased {
@@ -289,6 +323,6 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
         claimed,
         at_capacity,
         paced,
-        next_due: next_due(conn, request.now).await?,
+        next_due,
     })
 }
