@@ -181,46 +181,36 @@ impl Columns {
 /// the WAL is written in order.
 const UNSYNCED: &str = "SET LOCAL synchronous_commit = off";
 
-/// The shards of an endpoint's counters.
+/// The shards of an endpoint's counters: a batch adds to one of them, chosen at random
+/// (migration 0016), so that two nodes' recorders seldom update the same row.
 const SHARDS: u8 = 8;
 
-/// Adds a batch of calls to their endpoints' counters, in one statement, on one of a few
-/// shards chosen at random (migration 0016), so that two nodes' recorders seldom update the
-/// same row. The rows come sorted (account, endpoint, hour, counter), so concurrent recorders
-/// lock them in one order; an endpoint deleted meanwhile counts nothing.
-async fn add_tallies(conn: &mut PgConnection, calls: &[CallRecord]) -> sqlx::Result<()> {
-    let tallies = stats::tallies(calls);
-    let shard = (crate::ids::unit_random() * f64::from(SHARDS)) as i16;
-    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for t in tallies {
-        let (kind, key) = t.counter.stored();
-        columns.0.push(t.account_id);
-        columns.1.push(t.endpoint_seq);
-        columns.2.push(t.hour);
-        columns.3.push(kind);
-        columns.4.push(key);
-        columns.5.push(t.count);
+/// A batch of calls as additions to their endpoints' counters, as columns sorted (account,
+/// endpoint, hour, counter), so that concurrent recorders lock the rows in one order.
+#[derive(Default)]
+struct Tallies {
+    account: Vec<i64>,
+    endpoint_seq: Vec<i64>,
+    hour: Vec<i64>,
+    kind: Vec<&'static str>,
+    key: Vec<String>,
+    count: Vec<i64>,
+}
+
+impl Tallies {
+    fn of(calls: &[CallRecord]) -> Tallies {
+        let mut columns = Tallies::default();
+        for t in stats::tallies(calls) {
+            let (kind, key) = t.counter.stored();
+            columns.account.push(t.account_id);
+            columns.endpoint_seq.push(t.endpoint_seq);
+            columns.hour.push(t.hour);
+            columns.kind.push(kind);
+            columns.key.push(key);
+            columns.count.push(t.count);
+        }
+        columns
     }
-    sqlx::query(
-        "INSERT INTO endpoint_stats (account_id, endpoint_seq, hour, kind, key, count, shard)
-         SELECT t.account_id, t.endpoint_seq, t.hour, t.kind, t.key, t.count, $7
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])
-             WITH ORDINALITY AS t(account_id, endpoint_seq, hour, kind, key, count, position)
-         WHERE EXISTS (SELECT 1 FROM endpoints e WHERE e.account_id = t.account_id AND e.seq = t.endpoint_seq)
-         ORDER BY position
-         ON CONFLICT (account_id, endpoint_seq, hour, kind, key, shard)
-         DO UPDATE SET count = endpoint_stats.count + excluded.count",
-    )
-    .bind(&columns.0)
-    .bind(&columns.1)
-    .bind(&columns.2)
-    .bind(&columns.3)
-    .bind(&columns.4)
-    .bind(&columns.5)
-    .bind(shard)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// One task with the request that was sent, on any connection.
@@ -331,9 +321,13 @@ impl DeliveryStore for PostgresStore {
             healths.extend(locked);
         }
         let c = Columns::of(&calls);
+        let tallies = Tallies::of(&calls);
+        let shard = (crate::ids::unit_random() * f64::from(SHARDS)) as i16;
         // One statement: each call becomes a task, unless its account was deleted meanwhile;
-        // and a delivery changes only while it still holds this call's lease: if the lease ran
-        // out and another node took the delivery, that node's call decides what becomes of it.
+        // a delivery changes only while it still holds this call's lease: if the lease ran
+        // out and another node took the delivery, that node's call decides what becomes of it;
+        // and the calls are added to their endpoints' counters (an endpoint deleted meanwhile
+        // counts nothing).
         sqlx::query(
             "WITH call AS (
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
@@ -351,6 +345,15 @@ impl DeliveryStore for PostgresStore {
                      created_at, duration_ms, response_status, response_body, error, request_headers, version
                  FROM call WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = call.account_id)
                  ORDER BY position),
+             tally AS (
+                 INSERT INTO endpoint_stats (account_id, endpoint_seq, hour, kind, key, count, shard)
+                 SELECT t.account_id, t.endpoint_seq, t.hour, t.kind, t.key, t.count, $26
+                 FROM unnest($20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::text[], $25::bigint[])
+                     WITH ORDINALITY AS t(account_id, endpoint_seq, hour, kind, key, count, position)
+                 WHERE EXISTS (SELECT 1 FROM endpoints e WHERE e.account_id = t.account_id AND e.seq = t.endpoint_seq)
+                 ORDER BY position
+                 ON CONFLICT (account_id, endpoint_seq, hour, kind, key, shard)
+                 DO UPDATE SET count = endpoint_stats.count + excluded.count),
              -- Each released lease carries its call's decision, so that the update below joins
              -- nothing but the deliveries (a join of two CTEs is a nested loop: quadratic in
              -- the batch). The endpoint makes every index of the leases an exact match.
@@ -383,9 +386,15 @@ impl DeliveryStore for PostgresStore {
         .bind(&c.lease)
         .bind(&c.endpoint_seq)
         .bind(&c.version)
+        .bind(&tallies.account)
+        .bind(&tallies.endpoint_seq)
+        .bind(&tallies.hour)
+        .bind(&tallies.kind)
+        .bind(&tallies.key)
+        .bind(&tallies.count)
+        .bind(shard)
         .execute(&mut *tx)
         .await?;
-        add_tallies(&mut tx, &calls).await?;
         for (&(seq, account), (before, health)) in &healths {
             if before != health {
                 sqlx::query(
