@@ -92,6 +92,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "failed_tasks",
         include_str!("../../../migrations/postgres/0018_failed_tasks.sql"),
     ),
+    (
+        19,
+        "no_vacuum_truncation",
+        include_str!("../../../migrations/postgres/0019_no_vacuum_truncation.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.
