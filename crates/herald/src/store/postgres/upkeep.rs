@@ -36,41 +36,35 @@ pub(super) async fn keep_up(pool: PgPool) {
 }
 
 /// Analyses each hot table with more than 1,000 rows changed since it was last analysed, and
-/// more than a fifth of its rows; returns the tables analysed.
-pub(super) async fn analyse_changed(pool: &PgPool) -> sqlx::Result<Vec<String>> {
-    let stale: Vec<String> = sqlx::query_scalar(
-        "SELECT relname::text FROM pg_stat_user_tables
-         WHERE schemaname = current_schema() AND relname = ANY($1)
-           AND n_mod_since_analyze > greatest(1000, n_live_tup / 5)",
-    )
-    .bind(&HOT[..])
-    .fetch_all(pool)
-    .await?;
-    for table in &stale {
-        // A name from the fixed list above, not from input.
+/// more than a fifth of its rows.
+async fn analyse_changed(pool: &PgPool) -> sqlx::Result<()> {
+    for table in hot_tables_where(pool, "n_mod_since_analyze > greatest(1000, n_live_tup / 5)").await? {
         sqlx::query(&format!("ANALYZE {table}")).execute(pool).await?;
     }
-    Ok(stale)
+    Ok(())
 }
 
 /// Vacuums each hot table with more than 1,000 dead rows, and more than a tenth as many as
-/// live ones; returns the tables vacuumed. A table another node is vacuuming is skipped
-/// rather than waited for.
-pub(super) async fn vacuum_dead(pool: &PgPool) -> sqlx::Result<Vec<String>> {
-    let dead: Vec<String> = sqlx::query_scalar(
-        "SELECT relname::text FROM pg_stat_user_tables
-         WHERE schemaname = current_schema() AND relname = ANY($1)
-           AND n_dead_tup > greatest(1000, n_live_tup / 10)",
-    )
-    .bind(&HOT[..])
-    .fetch_all(pool)
-    .await?;
-    for table in &dead {
+/// live ones. A table another node is vacuuming is skipped rather than waited for.
+async fn vacuum_dead(pool: &PgPool) -> sqlx::Result<()> {
+    for table in hot_tables_where(pool, "n_dead_tup > greatest(1000, n_live_tup / 10)").await? {
         // VACUUM refuses to run in a transaction, which a prepared statement may be: sent as
-        // plain text. The name comes from the fixed list above, not from input.
+        // plain text.
         sqlx::raw_sql(&format!("VACUUM (SKIP_LOCKED) {table}"))
             .execute(pool)
             .await?;
     }
-    Ok(dead)
+    Ok(())
+}
+
+/// The hot tables whose activity counters meet `condition`. The names come from the fixed list
+/// above, never from input, so they may be written into the statements that follow.
+async fn hot_tables_where(pool: &PgPool, condition: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(&format!(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE schemaname = current_schema() AND relname = ANY($1) AND {condition}"
+    ))
+    .bind(&HOT[..])
+    .fetch_all(pool)
+    .await
 }
