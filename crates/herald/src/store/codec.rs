@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Page, StoreError, StoreResult};
 use crate::clock::Micros;
+use crate::domain::Invalid;
 use crate::domain::endpoint::CallControls;
 use crate::domain::event::{Event, EventStamp};
 use crate::domain::operational;
@@ -50,6 +51,15 @@ pub(super) const FAILED: &str = "t.response_status NOT BETWEEN 200 AND 299";
 /// Maps "no row" to `NotFound(what)`.
 pub(super) fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {
     row.ok_or(StoreError::NotFound(what))
+}
+
+/// A write refused because the `what` with this id, which its body names, does not exist: a
+/// 422 with `code`, where `NotFound` would say the path's resource is missing.
+pub(super) fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
+    StoreError::Invalid(Invalid {
+        code,
+        message: format!("{what} {id} does not exist"),
+    })
 }
 
 /// Rows to fetch for a page: one more than its limit, to tell whether a next page exists.

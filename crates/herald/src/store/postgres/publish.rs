@@ -15,7 +15,6 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::recruiting::application_on;
 use super::webhooks::filtered_endpoints;
-use crate::domain::Invalid;
 use crate::domain::event::Event;
 use crate::store::once::{KEY_LIFETIME, KeyRow};
 use crate::store::{StoreError, StoreResult};
@@ -138,12 +137,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
 }
 
 fn unknown_application(application: Option<i64>) -> StoreError {
-    let application = application.unwrap_or_default();
-    Invalid {
-        code: "unknown_application",
-        message: format!("application {application} does not exist"),
-    }
-    .into()
+    codec::unknown("unknown_application", "application", application.unwrap_or_default())
 }
 
 /// Writes a group's events, each with a delivery for every endpoint of its account that

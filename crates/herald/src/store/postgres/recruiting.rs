@@ -9,16 +9,15 @@ use super::order::{Listed, in_id_order};
 use super::webhooks::insert_event;
 use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found};
 use crate::clock::Micros;
-use crate::domain::Invalid;
 use crate::domain::account::Account;
 use crate::domain::event::{self, Event, EventStamp};
 use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
-use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot};
+use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot, unknown};
 use crate::store::fanout::Fanout;
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
-use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
+use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreResult};
 
 async fn job_on(conn: &mut PgConnection, account: i64, id: i64) -> sqlx::Result<Option<Job>> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = $1 AND j.id = $2");
@@ -109,13 +108,6 @@ pub(super) async fn application_on(conn: &mut PgConnection, account: i64, id: i6
         })
         .collect::<sqlx::Result<_>>()?;
     Ok(application)
-}
-
-fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
-    StoreError::Invalid(Invalid {
-        code,
-        message: format!("{what} {id} does not exist"),
-    })
 }
 
 #[async_trait]

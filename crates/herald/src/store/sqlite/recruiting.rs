@@ -7,16 +7,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::webhooks::insert_event;
 use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, STEP_COLUMNS, SqliteStore, conflict, fetch_limit, found};
 use crate::clock::Micros;
-use crate::domain::Invalid;
 use crate::domain::account::Account;
 use crate::domain::event::{self, Event, EventStamp};
 use crate::domain::recruiting::{
     Application, Candidate, Job, NewCandidate, NewJob, ProcessStep, StepChange, StepVisit, check_move,
 };
-use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot};
+use crate::store::codec::{APPLICATION_SELECT, STEP_CHANGE_SELECT, snapshot, unknown};
 use crate::store::fanout::Fanout;
 use crate::store::rows::{application_from, candidate_from, job_from, step_change_from, step_from};
-use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreError, StoreResult};
+use crate::store::{ApplicationsOf, Once, Page, RecruitingStore, StoreResult};
 
 fn job_on(conn: &Connection, account: i64, id: i64) -> rusqlite::Result<Option<Job>> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.account_id = ? AND j.id = ?");
@@ -88,13 +87,6 @@ pub(super) fn application_on(conn: &Connection, account: i64, id: i64) -> StoreR
     })?;
     application.history = visits.collect::<rusqlite::Result<_>>()?;
     Ok(application)
-}
-
-fn unknown(code: &'static str, what: &str, id: i64) -> StoreError {
-    StoreError::Invalid(Invalid {
-        code,
-        message: format!("{what} {id} does not exist"),
-    })
 }
 
 #[async_trait]

@@ -6,7 +6,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::recruiting::application_on;
 use super::{SqliteStore, column_text, conflict, decode, decode_word, fetch_limit, found, quoted};
 use crate::clock::Micros;
-use crate::domain::Invalid;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::codec::{self, StoredControls};
@@ -206,12 +205,7 @@ impl WebhookStore for SqliteStore {
                     Some(application) => match application_on(conn, account, application) {
                         Ok(found) => Some(codec::snapshot(&found)),
                         Err(StoreError::NotFound(_)) => {
-                            let message = format!("application {application} does not exist");
-                            return Err(Invalid {
-                                code: "unknown_application",
-                                message,
-                            }
-                            .into());
+                            return Err(codec::unknown("unknown_application", "application", application));
                         }
                         Err(e) => return Err(e),
                     },
