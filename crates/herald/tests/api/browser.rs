@@ -8,12 +8,12 @@
 //! backend (sessions, links) is tested on both in `dashboard`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::delivery::subscribe;
-use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, spawn_app_with};
+use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, eventually, spawn_app_with};
 use crate::receiver::{Answer, TestReceiver};
 use crate::webdriver::Browser;
 
@@ -30,16 +30,6 @@ fn shot(name: &str) -> PathBuf {
         root.join("target/ui-screenshots")
     };
     folder.join(format!("{name}.png"))
-}
-
-/// Waits, on real time, until `check` holds: the server delivers and records on its own
-/// time, which the test can only watch.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn endpoint_state(app: &TestApp, id: &str) -> String {

@@ -403,3 +403,13 @@ impl Drop for Process {
         }
     }
 }
+
+/// Waits, on real time, until `check` holds, and fails with `what` after 30 s: the server
+/// delivers, records and keeps its tables up on its own time, which the test can only watch.
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

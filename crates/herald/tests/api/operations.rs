@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::db::Cluster;
 use crate::delivery::{WAIT, subscribe, tasks};
-use crate::helpers::{Process, TestApp, spawn_app, spawn_app_with, spawn_stepped_app};
+use crate::helpers::{Process, TestApp, eventually, spawn_app, spawn_app_with, spawn_stepped_app};
 use crate::receiver::{Answer, TestReceiver};
 
 /// The value of an unlabelled sample in `/metrics`.
@@ -562,33 +562,23 @@ async fn postgresql_fast_growing_tables_are_analysed_and_vacuumed_without_shrink
     }
     let analysed = "SELECT count(*) FROM pg_stat_user_tables
                     WHERE relname IN ('deliveries', 'events') AND last_analyze IS NOT NULL";
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.db().count(analysed).await < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Herald never analysed the tables that grew"
-        );
-        // The server looks every few seconds, on its own time; the test waits on real time.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("Herald never analysed the tables that grew", || async {
+        app.db().count(analysed).await == 2
+    })
+    .await;
     receiver.wait_for(1_500, Duration::from_secs(60)).await;
     let vacuumed = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'deliveries' AND last_vacuum IS NOT NULL";
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.db().count(vacuumed).await < 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Herald never vacuumed the dead deliveries"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("Herald never vacuumed the dead deliveries", || async {
+        app.db().count(vacuumed).await == 1
+    })
+    .await;
     // Once every call is recorded no lease is left, and the table's pages are empty. A vacuum
     // that gave them back to the file system would take the lock that stalls every claim, so
     // they are kept.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.db().count("SELECT count(*) FROM leases").await > 0 {
-        assert!(std::time::Instant::now() < deadline, "leases outlived their calls");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("leases outlived their calls", || async {
+        app.db().count("SELECT count(*) FROM leases").await == 0
+    })
+    .await;
     app.db().execute("VACUUM leases").await;
     assert!(
         app.db().count("SELECT pg_relation_size('leases') / 8192").await > 0,
