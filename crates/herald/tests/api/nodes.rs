@@ -278,16 +278,18 @@ async fn a_rate_limit_is_one_budget_shared_by_every_node() {
     ];
     let repeats = every_event_arrives(&[&receiver], &events, Duration::from_secs(30)).await;
     assert_eq!(repeats, 0);
-    // Calls start 50 ms apart; one that starts a few milliseconds late would put a 21st call
-    // inside a full second, so the window leaves room for that jitter. Two budgets would put
-    // about 38 calls in it.
-    let most = receiver.most_within(Duration::from_millis(950));
-    eprintln!("two nodes, a limit of 20 a second: at most {most} calls within 950 ms");
+    // Calls start 51 ms apart, so one budget puts at most 16 in 800 ms and two about 32. The
+    // window is shorter than a second because a call can start late: three nodes, PostgreSQL
+    // and the test share two cores, and a call 70 ms late once put a 21st arrival within
+    // 950 ms. No second over the limit, with calls a little late, is the unit test's
+    // (`domain/pacing.rs`); this one tells one budget from two.
+    let most = receiver.most_within(Duration::from_millis(800));
+    eprintln!("two nodes, a limit of 20 a second: at most {most} calls within 800 ms");
     assert!(
         most <= 20,
-        "{most} calls within 950 ms: each node kept a budget of its own"
+        "{most} calls within 800 ms: each node kept a budget of its own"
     );
-    assert!(most >= 15, "the limit, not something slower, paced them: {most}");
+    assert!(most >= 12, "the limit, not something slower, paced them: {most}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
