@@ -228,9 +228,9 @@ pub trait CallRules: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub now: Micros,
-    /// Claimed deliveries are leased until then. (SQLite, a single node, keeps leases until
-    /// the call is recorded and drops them all when it opens the database; on PostgreSQL a
-    /// lease that runs out makes the delivery due again, for any node.)
+    /// Claimed deliveries are leased until then. (SQLite, a single node, holds its leases in
+    /// memory until the calls are recorded; on PostgreSQL a lease that runs out makes the
+    /// delivery due again, for any node.)
     pub lease_until: Micros,
     pub limit: u32,
     /// The endpoint (seq) the last claim ended with: this one starts after it.

@@ -203,7 +203,7 @@ async fn deleting_an_endpoint_or_an_account_leaves_none_of_its_rows_behind() {
         db.count(&format!("SELECT count(*) FROM {table} WHERE account_id = {account}"))
             .await
     };
-    // PostgreSQL leases a call in flight in a table of its own (SQLite in the delivery's row).
+    // PostgreSQL leases a call in flight in a table of its own; SQLite holds it in memory.
     let leases = async |account: i64| match db.is_postgres() {
         true => rows("leases", account).await,
         false => 0,

@@ -14,7 +14,7 @@ use herald::domain::endpoint::{EndpointSpec, EndpointState, Health, Ordering};
 use herald::domain::event::{Event, EventDraft, EventStamp};
 use herald::domain::operational::News;
 use herald::metrics::Metrics;
-use herald::store::Store;
+use herald::store::{Store, StoreError};
 use serde_json::json;
 
 use crate::db::TestDb;
@@ -417,6 +417,38 @@ async fn a_fifo_application_waits_for_the_record_of_its_ended_call() {
     assert_eq!(step(&dispatcher).await, 0, "its outcome is not stored yet");
     record(store.as_ref(), vec![call]).await;
     assert_eq!(step(&dispatcher).await, 1, "the next one, once it is");
+}
+
+#[tokio::test]
+async fn a_task_is_retried_by_hand_only_once_its_deliverys_call_is_recorded() {
+    let Setup {
+        db,
+        store,
+        dispatcher,
+        account,
+        mut finished,
+        ..
+    } = setup().await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "down")]);
+    endpoint(store.as_ref(), account, &receiver.url(), Ordering::Parallel).await;
+    publish(store.as_ref(), account, 1).await;
+    assert_eq!(step(&dispatcher).await, 1);
+    record(store.as_ref(), vec![ended(&mut finished).await]).await;
+    let task = db.count("SELECT max(id) FROM tasks").await;
+
+    let retry = async || store.retry_task(account, task, T0, None).await;
+    assert!(retry().await.is_ok(), "no call in flight: due again at once");
+    assert_eq!(step(&dispatcher).await, 1, "called again");
+    let call = ended(&mut finished).await;
+    // Its call has ended, but until its record commits the delivery is leased.
+    let refused = retry().await.expect_err("a call of the delivery is not recorded yet");
+    assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    assert_eq!(step(&dispatcher).await, 0, "nor did the refused retry make it due");
+    record(store.as_ref(), vec![call]).await;
+    assert!(retry().await.is_ok(), "recorded: retried");
+    assert_eq!(step(&dispatcher).await, 1);
+    assert_eq!(receiver.wait_for(3, crate::delivery::WAIT).await.len(), 3);
 }
 
 #[tokio::test]

@@ -1,14 +1,16 @@
 //! Claiming due deliveries in SQLite: find the endpoints with pending work through an index,
-//! then read each one's due deliveries up to its room, and lease what was taken. An
-//! endpoint's calls in flight are its leased deliveries, less those whose calls have ended and
-//! wait to be recorded: the only node leases at the claim and clears the lease when it records
-//! the call (and every lease when it starts). A rate-limited endpoint's calls are given start
-//! times as they are claimed, and its next free one is kept in its row.
+//! then read each one's due deliveries up to its room, and lease what was taken. A claim only
+//! reads the database: this node holds its leases in memory (see `leases`). An endpoint's
+//! calls in flight are its leased deliveries, less those whose calls have ended and wait to be
+//! recorded. A rate-limited endpoint's calls are given start times as they are claimed, and
+//! the claim hands back each such endpoint's next free one, for its row.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Row, params};
 
+use super::leases::{Lease, Leases};
 use super::{column_text, decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
@@ -19,8 +21,7 @@ use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
 /// Every endpoint with a pending delivery, found by skipping through the index rather than
-/// reading every pending row; with its leased deliveries, and how many of those are ended
-/// calls `?2` (a JSON array of [delivery id, lease until]).
+/// reading every pending row.
 const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
         UNION ALL
@@ -28,22 +29,18 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
         FROM busy WHERE busy.seq IS NOT NULL)
     SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset,
-           (SELECT count(*) FROM deliveries l WHERE l.endpoint_seq = e.seq AND l.leased_until IS NOT NULL),
-           (SELECT count(*) FROM json_each(?2) j JOIN deliveries l ON l.id = j.value ->> 0
-            WHERE l.endpoint_seq = e.seq AND l.leased_until = j.value ->> 1)
+           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     LEFT JOIN webhook_versions w ON w.version = e.version
     WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
 
-/// One endpoint's due deliveries, oldest first; FIFO endpoints get only each application's
-/// oldest pending one.
+/// One endpoint's due deliveries, oldest first, leased ones included (the claim skips them);
+/// FIFO endpoints get only each application's oldest pending one.
 const DUE_OF_ENDPOINT: &str =
     "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body, d.created_at,
            ev.snapshot, ev.created_at
     FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
     WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2
-      AND d.leased_until IS NULL
       AND (?3 = 'parallel' OR NOT EXISTS (
            SELECT 1 FROM deliveries o
            WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS d.application_id
@@ -59,8 +56,6 @@ struct Target {
     secrets: Vec<String>,
     state: String,
     suspended_until: Option<Micros>,
-    leased: i64,
-    ended: i64,
     ordering: String,
     controls: StoredControls,
     /// The first start time the endpoint's next call may have, under its rate limit.
@@ -79,8 +74,6 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
         secrets: signing_secrets(row.get(4)?, row.get(8)?, row.get(9)?, now),
         state: row.get(5)?,
         suspended_until: row.get(6)?,
-        leased: row.get(18)?,
-        ended: row.get(19)?,
         ordering: row.get(7)?,
         controls: StoredControls {
             headers: row.get(10)?,
@@ -98,14 +91,36 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
 }
 
 impl Target {
-    fn occupancy(&self) -> StoreResult<Occupancy> {
+    fn occupancy(&self, calls: Calls) -> StoreResult<Occupancy> {
         Ok(Occupancy {
             state: decode_word("state", self.state.clone())?,
             suspended_until: self.suspended_until,
-            leased: u32::try_from(self.leased).unwrap_or(u32::MAX),
-            ended: u32::try_from(self.ended).unwrap_or(u32::MAX),
+            leased: calls.leased,
+            ended: calls.ended,
         })
     }
+}
+
+/// An endpoint's leased deliveries, and how many of them are calls that have ended.
+#[derive(Debug, Default, Clone, Copy)]
+struct Calls {
+    leased: u32,
+    ended: u32,
+}
+
+/// Each endpoint's calls, by endpoint seq, from the leases held and the calls `ended`.
+fn calls_by_endpoint(held: &HashMap<i64, Lease>, ended: &[(i64, Micros)]) -> HashMap<i64, Calls> {
+    let mut calls = HashMap::<i64, Calls>::new();
+    for lease in held.values() {
+        calls.entry(lease.endpoint_seq).or_default().leased += 1;
+    }
+    for (delivery, until) in ended {
+        // Only an ended call whose lease is still held: once recorded, it is in neither count.
+        if let Some(lease) = held.get(delivery).filter(|lease| lease.until == *until) {
+            calls.entry(lease.endpoint_seq).or_default().ended += 1;
+        }
+    }
+    calls
 }
 
 /// When the first pending delivery or suspended endpoint falls due after `after`. (This node
@@ -122,25 +137,37 @@ fn next_due(conn: &Connection, after: Micros) -> StoreResult<Option<Micros>> {
     Ok(next)
 }
 
-/// Leases the due deliveries `request` allows, on the writer's connection.
-pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Claim> {
-    let ended = serde_json::to_string(&request.ended).expect("pairs of numbers always serialise");
+/// What a claim leased, and the next free start time it gave each rate-limited endpoint it
+/// took calls of, for the endpoint's row.
+pub(super) struct Chosen {
+    pub claim: Claim,
+    pub next_calls: Vec<(i64, Micros)>,
+}
+
+/// Chooses the due deliveries `request` allows and leases them in `leases`; only reads `conn`.
+pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) -> StoreResult<Chosen> {
+    let _turn = leases.claiming();
+    let held = leases.snapshot();
+    let calls = calls_by_endpoint(&held, &request.ended);
     let mut targets: Vec<Target> = conn
         .prepare_cached(ENDPOINTS_WITH_WORK)?
-        .query_map(params![request.now, ended], |row| target_from(row, request.now))?
+        .query_map([request.now], |row| target_from(row, request.now))?
         .collect::<Result<_, _>>()?;
     // Start after the endpoint the last claim ended with, so that when the global
     // cap binds, every endpoint gets its turn.
     targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
     let mut due = conn.prepare_cached(DUE_OF_ENDPOINT)?;
-    let mut lease = conn.prepare_cached("UPDATE deliveries SET leased_until = ? WHERE id = ?")?;
-    let mut pace = conn.prepare_cached("UPDATE endpoints SET next_call_at = ? WHERE seq = ?")?;
     let mut chosen = Vec::new();
+    let mut next_calls = Vec::new();
     let mut at_capacity = false;
     let mut paced = None::<Micros>;
     for target in targets {
         let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
-        let room = target.occupancy()?.room(request.per_endpoint, request.now).min(left);
+        let its_calls = calls.get(&target.seq).copied().unwrap_or_default();
+        let room = target
+            .occupancy(its_calls)?
+            .room(request.per_endpoint, request.now)
+            .min(left);
         if room == 0 {
             at_capacity = true;
             continue;
@@ -166,9 +193,15 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
             }),
             None => None,
         };
-        let rows = due.query_map(params![target.seq, request.now, target.ordering, allowed], |r| {
-            Ok(Claimed {
-                delivery_id: r.get(0)?,
+        // Its leased deliveries are still pending: read past them.
+        let limit = allowed + its_calls.leased;
+        let rows = due.query_map(params![target.seq, request.now, target.ordering, limit], |r| {
+            let delivery_id = r.get(0)?;
+            if held.contains_key(&delivery_id) {
+                return Ok(None);
+            }
+            Ok(Some(Claimed {
+                delivery_id,
                 account_id: r.get(1)?,
                 attempt: r.get::<_, i64>(2)? as u32,
                 endpoint_seq: target.seq,
@@ -192,19 +225,21 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
                 created_at: r.get(7)?,
                 controls: controls.clone(),
                 start_at: request.now,
-            })
+            }))
         })?;
         for claimed in rows {
-            let mut claimed = claimed?;
-            lease.execute([request.lease_until, claimed.delivery_id])?;
+            let Some(mut claimed) = claimed? else { continue };
             if let Some(slots) = &slots {
                 claimed.start_at = slots.start((chosen.len() - before) as u32);
             }
             chosen.push(claimed);
+            if chosen.len() - before == allowed as usize {
+                break;
+            }
         }
         let taken = (chosen.len() - before) as u32;
         if let Some(slots) = slots.filter(|_| taken > 0) {
-            pace.execute([slots.next_free(taken), target.seq])?;
+            next_calls.push((target.seq, slots.next_free(taken)));
             if taken == slots.count {
                 paced = earliest(paced, slots.reopens(taken, request.ahead));
             }
@@ -214,10 +249,21 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest) -> StoreResult<Cl
             break;
         }
     }
-    Ok(Claim {
-        claimed: chosen,
-        at_capacity,
-        paced,
-        next_due: next_due(conn, request.now)?,
+    let next_due = next_due(conn, request.now)?;
+    leases.take(chosen.iter().map(|c| {
+        let lease = Lease {
+            endpoint_seq: c.endpoint_seq,
+            until: c.leased_until,
+        };
+        (c.delivery_id, lease)
+    }));
+    Ok(Chosen {
+        claim: Claim {
+            claimed: chosen,
+            at_capacity,
+            paced,
+            next_due,
+        },
+        next_calls,
     })
 }

@@ -145,15 +145,43 @@ impl DeliveryStore for SqliteStore {
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
         let request = request.clone();
-        // A lease that a power cut undoes is one the start would clear anyway.
-        self.db
-            .write_unsynced(move |conn| super::claim::claim(conn, &request))
-            .await
+        let leases = self.leases.clone();
+        let chosen = self
+            .db
+            .read(move |conn| super::claim::claim(conn, &request, &leases))
+            .await?;
+        if chosen.next_calls.is_empty() {
+            return Ok(chosen.claim);
+        }
+        // The rate-limited endpoints' next free start times, written before the claim returns
+        // so that the next claim reads them. Unsynced: a power cut that undoes one costs the
+        // calls that start in the next quarter of a second being early by that much.
+        let next_calls = chosen.next_calls;
+        let paced = self
+            .db
+            .write_unsynced(move |conn| {
+                let mut pace = conn.prepare_cached("UPDATE endpoints SET next_call_at = ? WHERE seq = ?")?;
+                for (seq, at) in next_calls {
+                    pace.execute([at, seq])?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = paced {
+            // None of the calls is made: the claim is undone.
+            for claimed in &chosen.claim.claimed {
+                self.leases.give_back(claimed.delivery_id, claimed.leased_until);
+            }
+            return Err(e);
+        }
+        Ok(chosen.claim)
     }
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {
         // A record that a power cut undoes leaves its delivery to be called again, as a kill
         // between the call and its record does (see `engine`).
+        let leases = self.leases.clone();
+        let recorded = calls.clone();
         self.db
             .write_unsynced(move |conn| {
                 let mut healths = read_healths(conn, &calls)?;
@@ -167,8 +195,7 @@ impl DeliveryStore for SqliteStore {
                      RETURNING id",
                 )?;
                 let mut delivery = conn.prepare_cached(
-                    "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at), leased_until = NULL
-                     WHERE id = ? AND leased_until = ?",
+                    "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at) WHERE id = ?",
                 )?;
                 let mut task_ids = Vec::with_capacity(calls.len());
                 for CallRecord { attempt: call, next } in calls.iter() {
@@ -196,14 +223,15 @@ impl DeliveryStore for SqliteStore {
                         )
                         .optional()?;
                     task_ids.push(task_id);
-                    let (state, next_at) = next.stored();
-                    delivery.execute(params![
-                        state.as_str(),
-                        i64::from(c.attempt),
-                        next_at,
-                        c.delivery_id,
-                        c.leased_until
-                    ])?;
+                    // Only while the call's own lease is held: a person's retry may have taken
+                    // the delivery back from a call that outlived its lease.
+                    if leases
+                        .get(c.delivery_id)
+                        .is_some_and(|lease| lease.until == c.leased_until)
+                    {
+                        let (state, next_at) = next.stored();
+                        delivery.execute(params![state.as_str(), i64::from(c.attempt), next_at, c.delivery_id])?;
+                    }
                 }
                 let mut update = conn.prepare_cached(
                     "UPDATE endpoints SET state = ?, suspended_until = ?, consecutive_failures = ?, failing_since = ?,
@@ -264,7 +292,14 @@ impl DeliveryStore for SqliteStore {
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        // Only now that the records have committed: a claim that read the deliveries before
+        // would have found them pending.
+        for call in recorded.iter() {
+            let c = &call.attempt.claimed;
+            self.leases.give_back(c.delivery_id, c.leased_until);
+        }
+        Ok(())
     }
 
     async fn tasks(&self, account: i64, filter: &TaskFilter, page: Page) -> StoreResult<Vec<Task>> {
@@ -314,6 +349,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn retry_task(&self, account: i64, id: i64, now: Micros, once: Option<Once<Task>>) -> StoreResult<Task> {
+        let leases = self.leases.clone();
         self.db
             .write_once(once, move |conn| {
                 let delivery: Option<i64> = conn
@@ -324,25 +360,30 @@ impl DeliveryStore for SqliteStore {
                     )
                     .optional()?;
                 let delivery = found(delivery, "task")?;
-                let leased: Option<Option<Micros>> = conn
+                let exists = conn
                     .query_row(
-                        "SELECT leased_until FROM deliveries WHERE account_id = ? AND id = ?",
+                        "SELECT 1 FROM deliveries WHERE account_id = ? AND id = ?",
                         [account, delivery],
-                        |r| r.get(0),
+                        |_| Ok(()),
                     )
                     .optional()?;
-                match leased {
-                    None => Err(StoreError::Conflict(
+                match (exists, leases.get(delivery)) {
+                    (None, _) => Err(StoreError::Conflict(
                         "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
                     )),
-                    Some(Some(until)) if until > now => Err(StoreError::Conflict(
+                    (Some(()), Some(lease)) if lease.until > now => Err(StoreError::Conflict(
                         "a call for this delivery is in flight; retry once it ends".into(),
                     )),
-                    Some(_) => {
+                    (Some(()), lease) => {
                         conn.execute(
-                            "UPDATE deliveries SET state = 'pending', next_at = ?, leased_until = NULL WHERE id = ?",
+                            "UPDATE deliveries SET state = 'pending', next_at = ? WHERE id = ?",
                             [now, delivery],
                         )?;
+                        // A call that outlived its lease no longer holds the delivery: its
+                        // record will leave the delivery alone.
+                        if lease.is_some() {
+                            leases.drop_lease(delivery);
+                        }
                         task_on(conn, account, id)
                     }
                 }
@@ -469,6 +510,9 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn backlog(&self, now: Micros) -> StoreResult<Backlog> {
+        // The deliveries in flight, which are not waiting.
+        let leased: Vec<i64> = self.leases.snapshot().into_keys().collect();
+        let leased = serde_json::to_string(&leased).expect("numbers always serialise");
         self.db
             .read(move |conn| {
                 let backlog = conn.query_row(
@@ -477,10 +521,10 @@ impl DeliveryStore for SqliteStore {
                             (SELECT count(*) FROM endpoints WHERE state = 'disabled'),
                             (SELECT min((SELECT d.next_at FROM deliveries d
                                          WHERE d.endpoint_seq = e.seq AND d.state = 'pending' AND d.next_at <= ?1
-                                           AND d.leased_until IS NULL
+                                           AND d.id NOT IN (SELECT value FROM json_each(?2))
                                          ORDER BY d.next_at LIMIT 1))
                              FROM endpoints e WHERE e.state = 'active')",
-                    [now],
+                    params![now, leased],
                     |r| {
                         Ok(Backlog {
                             deliveries_waiting: r.get(0)?,

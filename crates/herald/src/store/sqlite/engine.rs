@@ -9,11 +9,11 @@
 //!
 //! A transaction is fsynced before its callers hear back (`synchronous = FULL`) when any of
 //! its writes must survive a power cut, which is every write an API caller waits for. The
-//! dispatcher's own writes (leases, and the records of calls made) need not: a power cut that
-//! undoes them costs what a killed process costs, a call made again, since every lease is
-//! cleared at start. Those commits leave their fsync to the next synced one (the WAL is one
-//! file written in order, and a torn tail is discarded on open), so at low rates a delivery
-//! costs one fsync, its event's, rather than three.
+//! dispatcher's own writes (the records of calls made, a rate limit's next start time) need
+//! not: a power cut that undoes them costs what a killed process costs, a call made again
+//! (leases live in memory, see `leases`). Those commits leave their fsync to the next synced
+//! one (the WAL is one file written in order, and a torn tail is discarded on open), so at low
+//! rates a delivery costs one fsync, its event's, rather than two.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "failed_tasks",
         include_str!("../../../migrations/sqlite/0016_failed_tasks.sql"),
     ),
+    (
+        17,
+        "leases_in_memory",
+        include_str!("../../../migrations/sqlite/0017_leases_in_memory.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.

@@ -25,11 +25,13 @@ use crate::domain::account::{Account, NewAccount};
 use crate::domain::event::builtin_types;
 use crate::domain::recruiting::{Process, StepStatus};
 use engine::Engine;
+use leases::Leases;
 
 mod claim;
 mod delivery;
 mod engine;
 mod keys;
+mod leases;
 mod mail;
 mod migrate;
 mod recruiting;
@@ -44,6 +46,9 @@ pub struct SqliteStore {
     db: Engine,
     /// Wakes the dispatcher after a commit that made work due (see `work`).
     wake: Arc<Notify>,
+    /// The deliveries with a call in flight; a new process starts with none, so a delivery
+    /// whose call a dead process left unrecorded is called again (with the same webhook-id).
+    leases: Arc<Leases>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -78,16 +83,11 @@ impl SqliteStore {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         migrate::run(&writer)?;
         seed_builtin_types(&writer)?;
-        // This process is the only node, so a lease left in the file is one of a process that
-        // died mid-call: its delivery is called again (with the same webhook-id).
-        writer.execute(
-            "UPDATE deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL",
-            [],
-        )?;
         let wake = Arc::new(Notify::new());
         Ok(SqliteStore {
             db: Engine::start(&path, writer, wake.clone())?,
             wake,
+            leases: Arc::default(),
         })
     }
 }
