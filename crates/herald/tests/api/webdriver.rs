@@ -294,14 +294,17 @@ impl Element<'_> {
 impl Drop for Browser {
     fn drop(&mut self) {
         // Ends the browser with its session; the driver process goes with `Process`.
+        // With a client of its own: the test's client keeps its connections on the test's
+        // runtime, which may be gone, and a request on one of them fails, leaving Chromium
+        // running.
         let session = self.session.clone();
-        let client = self.client.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             runtime.block_on(async {
+                let client = reqwest::Client::new();
                 let _ = tokio::time::timeout(Duration::from_secs(5), client.delete(session).send()).await;
             });
         })
