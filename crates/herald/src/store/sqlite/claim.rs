@@ -149,6 +149,11 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
     let _turn = leases.claiming();
     let held = leases.snapshot();
     let calls = calls_by_endpoint(&held, &request.ended);
+    // All its statements read one snapshot, begun after the copy of the leases. A reading
+    // connection also drops its page cache at every read transaction that finds the file
+    // changed: one transaction for the claim reads its pages once, not once per endpoint.
+    // Dropping it ends the read.
+    let _snapshot = conn.unchecked_transaction()?;
     let mut targets: Vec<Target> = conn
         .prepare_cached(ENDPOINTS_WITH_WORK)?
         .query_map([request.now], |row| target_from(row, request.now))?
