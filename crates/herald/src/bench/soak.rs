@@ -11,7 +11,8 @@
 //! - every acknowledged event reached every endpoint that was healthy at the end (none lost);
 //! - no call reached the failing endpoint while Herald said it was suspended, but its probe;
 //! - no call reached the gone endpoint once Herald said it was disabled;
-//! - the healthy endpoints' p99 event-to-call is under twice the calm phase's;
+//! - the healthy endpoints' p99 event-to-call is under twice the calm phase's (taken as at
+//!   least 10 ms, see [`CALM_P99_FLOOR`]);
 //! - the server's memory is flat: its last tenth within 10 % of its second tenth.
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,14 @@ use super::{BenchArgs, TOKEN};
 
 /// Endpoints that answer; each must have every acknowledged event by the end.
 const HEALTHY: [&str; 4] = ["steady", "steady-too", "flip", "busy"];
+
+/// The least the calm phase's p99 counts as. A two-minute run's calm phase makes about 960
+/// calls, so its p99 is its tenth slowest call. On the two-core machine that also runs the
+/// load, twelve debug runs (three builds, alike within the spread) gave a calm p99 of 5.9 to
+/// 13.4 ms and a chaos p99 of 11.5 to 18 ms, but for one at 81 ms. Twice a quiet 6 ms failed
+/// runs whose chaos was as fast as usual; a real slowdown (a wake-up missed, a restart that
+/// stalls delivery) costs tens of milliseconds or seconds, well over twice this.
+const CALM_P99_FLOOR: Duration = Duration::from_millis(10);
 
 /// Endpoints that always answer 200.
 const STEADY: [&str; 2] = ["steady", "steady-too"];
@@ -329,7 +338,7 @@ pub(super) async fn run(args: BenchArgs, duration: Duration) -> anyhow::Result<(
     if report.disabled_never {
         failed.push("the gone endpoint was never disabled".into());
     }
-    if chaos_p99 > calm_p99 * 2 {
+    if chaos_p99 > calm_p99.max(CALM_P99_FLOOR) * 2 {
         failed.push("the p99 under chaos is over twice the calm one".into());
     }
     if last_tenth > second_tenth * 1.1 {
