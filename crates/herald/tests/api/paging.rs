@@ -156,3 +156,67 @@ async fn since_misses_no_item_whose_write_commits_late() {
         "the slow write ({slow}) was stepped over: first poll {first:?}, then since={newest}: {then:?}"
     );
 }
+
+/// The lock that keeps ids in order makes one account's writes wait for each other. Waiting,
+/// they must not hold the node's connections: here a slow write holds the lock for two
+/// seconds while six more queue behind it, on a pool of four. Another account's requests are
+/// answered meanwhile, and the queued writes are all made once the slow one commits, rather
+/// than failing when the pool finds no connection for them within its second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_behind_one_accounts_lock_leave_the_pool_to_the_others() {
+    let app = crate::helpers::spawn_app_with(|c| c.database_max_connections = 4).await;
+    if !app.db().is_postgres() {
+        return; // SQLite's writes queue for its one writer thread, not for connections.
+    }
+    let acme = app.new_account("acme").await;
+    let globex = app.new_account("globex").await;
+    app.db()
+        .execute(
+            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.first_name = 'Slow' THEN PERFORM pg_sleep(2); END IF; RETURN NEW; END $$;
+             CREATE TRIGGER slow BEFORE INSERT ON candidates FOR EACH ROW EXECUTE FUNCTION slow();",
+        )
+        .await;
+    let client = reqwest::Client::new();
+    let write = |first_name: &str| {
+        let request = client
+            .post(app.url("/restapi/v1/candidate"))
+            .basic_auth("acme", Some(crate::helpers::PASSWORD))
+            .json(&json!({"first_name": first_name, "last_name": "Writer"}));
+        tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+    };
+    let slow = write("Slow");
+    // Real time: the slow write must be inside PostgreSQL's trigger before the others queue.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let queued: Vec<_> = (0..6).map(|_| write("Queued")).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let asked = std::time::Instant::now();
+    let read = globex.get("/restapi/v1/candidate").await;
+    assert_eq!(read.status, 200, "another account's read: {}", read.text);
+    let made = globex
+        .post(
+            "/restapi/v1/candidate",
+            json!({"first_name": "Other", "last_name": "Account"}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "another account's write: {}", made.text);
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(900),
+        "another account waited {took:?} for a connection"
+    );
+    assert!(!slow.is_finished(), "the slow write still holds the lock");
+
+    assert_eq!(slow.await.unwrap(), 201);
+    for write in queued {
+        assert_eq!(write.await.unwrap(), 201, "a queued write is made once its turn comes");
+    }
+    assert_eq!(
+        acme.get("/restapi/v1/candidate").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+}

@@ -48,6 +48,8 @@ pub struct PostgresStore {
     wake: Arc<Notify>,
     /// Writes published events in groups.
     publisher: publish::Publisher,
+    /// Where this node's writers of a listed collection wait their turn (one for every clone).
+    turns: Arc<order::Turns>,
 }
 
 /// A pooled connection idle this long is pinged before it is used again.
@@ -55,6 +57,14 @@ const PING_IDLE: Duration = Duration::from_secs(1);
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::PoolTimedOut = e {
+            // sqlx's own words do not say which of the two it was; the log should.
+            return StoreError::Unavailable(
+                "no connection within a second: every one of database_max_connections is busy, \
+                 or PostgreSQL does not answer"
+                    .into(),
+            );
+        }
         if is_unreachable(&e) {
             return StoreError::Unavailable(e.to_string());
         }
@@ -122,7 +132,12 @@ impl PostgresStore {
         tokio::spawn(notify::listen(pool.clone(), wake.clone()));
         tokio::spawn(upkeep::keep_up(pool.clone()));
         let publisher = publish::Publisher::start(&pool);
-        Ok(PostgresStore { pool, wake, publisher })
+        Ok(PostgresStore {
+            pool,
+            wake,
+            publisher,
+            turns: Arc::new(order::Turns::new()),
+        })
     }
 }
 
@@ -203,8 +218,7 @@ impl AccountStore for PostgresStore {
         at: Micros,
         once: Option<Once<Account>>,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
-        order::in_id_order(&mut tx, Listed::Accounts, 0).await?;
+        let (_turn, mut tx) = self.turns.begin(&self.pool, Listed::Accounts, 0).await?;
         let account_id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (login, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )

@@ -8,8 +8,13 @@
 //! transaction-scoped advisory lock for that collection's ids: writers of one collection
 //! (per account, for the account's collections) take their ids and commit one after the
 //! other. Writes of different accounts, and events, which are not listed, stay concurrent.
+//!
+//! Within a node, writers of one collection also queue in the process (`Turns`) before they
+//! take a connection, so that a burst of writes to one account waits with one connection,
+//! not with the whole pool.
 
-use sqlx::PgConnection;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// A collection whose ids must become visible in order.
 #[derive(Clone, Copy)]
@@ -23,20 +28,40 @@ pub(super) enum Listed {
     Tasks = 3,
 }
 
-/// Holds, until the caller's transaction ends, the right to add to `listed` for `account`
-/// (any value for the platform-wide collections).
-pub(super) async fn in_id_order(conn: &mut PgConnection, listed: Listed, account: i64) -> sqlx::Result<()> {
-    let (listed, folded) = keys(listed, account);
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(listed)
-        .bind(folded)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// How many queues a node's writers are spread over.
+const QUEUES: usize = 64;
+
+/// Where a node's writers of one collection wait their turn, holding no connection. Only the
+/// writer whose turn it is holds a connection while it waits for the lock (which another
+/// node's writer may have). Were they all to wait in PostgreSQL, a burst of writes to one
+/// account would take every connection of the pool to wait there, and the node's other
+/// requests, of any account, would find none and fail after the pool's second.
+pub(super) struct Turns([Mutex<()>; QUEUES]);
+
+impl Turns {
+    pub(super) fn new() -> Turns {
+        Turns(std::array::from_fn(|_| Mutex::new(())))
+    }
+
+    /// Waits for this node's turn to add to `listed` for `account`, then begins a transaction
+    /// that holds the right to add to it until it ends. The turn is the caller's until it drops
+    /// it, after the transaction. Two collections that share a queue only wait for each other.
+    pub(super) async fn begin(
+        &self,
+        pool: &PgPool,
+        listed: Listed,
+        account: i64,
+    ) -> sqlx::Result<(MutexGuard<'_, ()>, Transaction<'static, Postgres>)> {
+        let (collection, folded) = keys(listed, account);
+        let queue = (i64::from(collection) * 31 + i64::from(folded)).rem_euclid(QUEUES as i64);
+        let turn = self.0[queue as usize].lock().await;
+        let tx = pool.begin_with(in_id_order_from_start(listed, account)).await?;
+        Ok((turn, tx))
+    }
 }
 
-/// `BEGIN`, then the lock of [`in_id_order`]: a transaction that holds the right to add to
-/// `listed` from its start, in one round trip (it is sent as one simple query, which takes no
+/// `BEGIN`, then the lock: a transaction that holds the right to add to `listed` from its
+/// start, in one round trip (it is sent as one simple query, which takes no
 /// parameters, hence the keys written out).
 pub(super) fn in_id_order_from_start(listed: Listed, account: i64) -> String {
     let (listed, folded) = keys(listed, account);

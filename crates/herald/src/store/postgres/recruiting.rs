@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 
 use super::keys::commit_once;
-use super::order::{Listed, in_id_order};
+use super::order::Listed;
 use super::webhooks::insert_event;
 use super::{CANDIDATE_COLUMNS, JOB_COLUMNS, PostgresStore, STEP_COLUMNS, account_page, conflict, fetch_limit, found};
 use crate::clock::Micros;
@@ -119,8 +119,7 @@ impl RecruitingStore for PostgresStore {
         at: Micros,
         once: Option<Once<Job>>,
     ) -> StoreResult<Job> {
-        let mut tx = self.pool.begin().await?;
-        in_id_order(&mut tx, Listed::AccountData, account.id).await?;
+        let (_turn, mut tx) = self.turns.begin(&self.pool, Listed::AccountData, account.id).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (account_id, process_id, title, reference, status, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -163,8 +162,7 @@ impl RecruitingStore for PostgresStore {
         at: Micros,
         once: Option<Once<Candidate>>,
     ) -> StoreResult<Candidate> {
-        let mut tx = self.pool.begin().await?;
-        in_id_order(&mut tx, Listed::AccountData, account).await?;
+        let (_turn, mut tx) = self.turns.begin(&self.pool, Listed::AccountData, account).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO candidates (account_id, first_name, last_name, email, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -206,7 +204,7 @@ impl RecruitingStore for PostgresStore {
         stamp: EventStamp,
         once: Option<Once<(Application, Event)>>,
     ) -> StoreResult<(Application, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let (_turn, mut tx) = self.turns.begin(&self.pool, Listed::AccountData, account).await?;
         candidate_on(&mut tx, account, candidate_id)
             .await?
             .ok_or_else(|| unknown("unknown_candidate", "candidate", candidate_id))?;
@@ -222,7 +220,6 @@ impl RecruitingStore for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let first = step_from(&first, 0)?;
-        in_id_order(&mut tx, Listed::AccountData, account).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO applications (account_id, candidate_id, job_id, step_id, step_date, created_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -296,7 +293,7 @@ impl RecruitingStore for PostgresStore {
         stamp: EventStamp,
         once: Option<Once<(StepChange, Event)>>,
     ) -> StoreResult<(StepChange, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let (_turn, mut tx) = self.turns.begin(&self.pool, Listed::AccountData, account).await?;
         let from = current_step_on(&mut tx, account, application_id)
             .await?
             .ok_or_else(|| unknown("unknown_application", "application", application_id))?;
@@ -304,7 +301,6 @@ impl RecruitingStore for PostgresStore {
             .await?
             .ok_or_else(|| unknown("unknown_step", "step", step_id))?;
         check_move(&from, &to)?;
-        in_id_order(&mut tx, Listed::AccountData, account).await?;
         let change_id = record_step(&mut tx, account, application_id, Some(from.id), to.id, stamp.at).await?;
         let mut event = event::process_step_change(application_id, &from, &to).stamp(stamp);
         event.snapshot = Some(snapshot(&application_on(&mut tx, account, application_id).await?));

@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::keys::commit_once;
-use super::order::{Listed, in_id_order};
+use super::order::Listed;
 use super::{PostgresStore, account_page, column_text, conflict, decode, decode_word, found, quoted};
 use crate::clock::Micros;
 use crate::domain::endpoint::{Auth, Endpoint, EndpointSpec, EndpointState, Ordering};
@@ -195,8 +195,7 @@ impl WebhookStore for PostgresStore {
         once: Option<Once<Endpoint>>,
     ) -> StoreResult<Endpoint> {
         let controls = StoredControls::of(&spec.controls);
-        let mut tx = self.pool.begin().await?;
-        in_id_order(&mut tx, Listed::AccountData, account).await?;
+        let (_turn, mut tx) = self.turns.begin(&self.pool, Listed::AccountData, account).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO endpoints (account_id, id, url, description, events, ordering, auth, secret, state,
                  consecutive_failures, created_at, updated_at, headers, retry_schedule, timeout_ms, filter, rate_limit,
