@@ -12,7 +12,7 @@
 //! - no call reached the failing endpoint while Herald said it was suspended, but its probe;
 //! - no call reached the gone endpoint once Herald said it was disabled;
 //! - the healthy endpoints' p99 event-to-call is under twice the calm phase's (taken as at
-//!   least 10 ms, see [`CALM_P99_FLOOR`]);
+//!   least 100 ms, see [`CALM_P99_FLOOR`]);
 //! - the server's memory is flat: its last tenth within 10 % of its second tenth.
 
 use std::collections::{HashMap, HashSet};
@@ -36,12 +36,13 @@ use super::{BenchArgs, TOKEN};
 const HEALTHY: [&str; 4] = ["steady", "steady-too", "flip", "busy"];
 
 /// The least the calm phase's p99 counts as. A two-minute run's calm phase makes about 960
-/// calls, so its p99 is its tenth slowest call. On the two-core machine that also runs the
-/// load, twelve debug runs (three builds, alike within the spread) gave a calm p99 of 5.9 to
-/// 13.4 ms and a chaos p99 of 11.5 to 18 ms, but for one at 81 ms. Twice a quiet 6 ms failed
-/// runs whose chaos was as fast as usual; a real slowdown (a wake-up missed, a restart that
-/// stalls delivery) costs tens of milliseconds or seconds, well over twice this.
-const CALM_P99_FLOOR: Duration = Duration::from_millis(10);
+/// calls, so its p99 is its tenth slowest call, and the machine that runs the soak in CI also
+/// runs the load and the receiver, all debug builds, on two shared cores. There, runs without
+/// any fault of Herald's have given calm p99s from 5.9 to 36.8 ms, and chaos p99s up to
+/// 138 ms (against a calm 36.8 ms, both slowed alike). What this check is for costs far more:
+/// a restarted server whose deliveries wait for the dispatcher's one-minute safety net, or the
+/// steady endpoints' calls queued behind the failing endpoints' retries.
+const CALM_P99_FLOOR: Duration = Duration::from_millis(100);
 
 /// Endpoints that always answer 200.
 const STEADY: [&str; 2] = ["steady", "steady-too"];
@@ -341,7 +342,7 @@ pub(super) async fn run(args: BenchArgs, duration: Duration) -> anyhow::Result<(
     let yardstick = calm_p99.max(CALM_P99_FLOOR);
     if chaos_p99 > yardstick * 2 {
         failed.push(format!(
-            "the p99 under chaos is over twice the calm one (counted as {:.1} ms, at least 10)",
+            "the p99 under chaos is over twice the calm one (counted as {:.1} ms, at least 100)",
             yardstick.as_secs_f64() * 1000.0
         ));
     }
