@@ -149,6 +149,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         rate_limit: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
         failed_logins: Arc::default(),
         catalogue: Arc::default(),
+        admin_accounts: Arc::default(),
         guard: Guard::new(config.allow_private_targets),
         logins: Arc::default(),
         metrics: Arc::new(Metrics::default()),

@@ -140,6 +140,7 @@ async fn update(
         notify_email: change.notify_email,
     };
     let account = state.store.update_account(&login, &update).await?;
+    state.admin_accounts.forget(&login);
     if update.password_hash.is_some() {
         state.logins.forget(&login);
     }
@@ -150,5 +151,6 @@ async fn update(
 async fn delete(State(state): State<AppState>, _: Admin, Path(login): Path<String>) -> ApiResult {
     state.store.delete_account(&login).await?;
     state.logins.forget(&login);
+    state.admin_accounts.forget(&login);
     Ok(no_content())
 }

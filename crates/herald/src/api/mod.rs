@@ -60,6 +60,8 @@ pub struct AppState {
     pub rate_limit: Arc<rate_limit::RateLimiter>,
     pub failed_logins: Arc<rate_limit::FailedLogins>,
     pub catalogue: Arc<catalogue::Catalogue>,
+    /// The accounts admin requests named lately (see `scope`).
+    pub admin_accounts: Arc<scope::AdminAccounts>,
     /// Which endpoint URLs may be saved: public addresses only, unless configured otherwise.
     pub guard: Guard,
     /// SHA-256 of the admin token.
