@@ -45,7 +45,8 @@ impl Turns {
 
     /// Waits for this node's turn to add to `listed` for `account`, then begins a transaction
     /// that holds the right to add to it until it ends. The turn is the caller's until it drops
-    /// it, after the transaction. Two collections that share a queue only wait for each other.
+    /// it, after the transaction. Accounts whose writers share a queue wait for each other,
+    /// which costs concurrency, never correctness.
     pub(super) async fn begin(
         &self,
         pool: &PgPool,
@@ -61,8 +62,8 @@ impl Turns {
 }
 
 /// `BEGIN`, then the lock: a transaction that holds the right to add to `listed` from its
-/// start, in one round trip (it is sent as one simple query, which takes no
-/// parameters, hence the keys written out).
+/// start, in one round trip (it is sent as one simple query, which takes no parameters, hence
+/// the keys written out).
 pub(super) fn in_id_order_from_start(listed: Listed, account: i64) -> String {
     let (listed, folded) = keys(listed, account);
     format!("BEGIN; SELECT pg_advisory_xact_lock({listed}, {folded})")
