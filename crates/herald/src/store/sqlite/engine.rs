@@ -339,6 +339,18 @@ mod tests {
         Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?)
     }
 
+    /// An engine on a new, migrated database in a folder that lasts as long as the first value.
+    fn started() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.db");
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let writer = connect(&path, flags).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        super::super::migrate::run(&writer).unwrap();
+        let engine = Engine::start(&path, writer, Arc::new(Notify::new())).unwrap();
+        (dir, engine)
+    }
+
     #[test]
     fn a_statement_keeps_its_plan_whatever_its_limit() {
         let dir = tempfile::tempdir().unwrap();
@@ -364,13 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_are_shared_by_the_readers_which_stop_with_the_engine() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("herald.db");
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-        let writer = connect(&path, flags).unwrap();
-        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
-        super::super::migrate::run(&writer).unwrap();
-        let engine = Engine::start(&path, writer, Arc::new(Notify::new())).unwrap();
+        let (_dir, engine) = started();
 
         // More reads at once than readers: each waits on its own thread, so all are served.
         let thread = |_: &Connection| {
@@ -397,13 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_is_fsynced_when_any_of_its_writes_must_be() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("herald.db");
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-        let writer = connect(&path, flags).unwrap();
-        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
-        super::super::migrate::run(&writer).unwrap();
-        let engine = Engine::start(&path, writer, Arc::new(Notify::new())).unwrap();
+        let (_dir, engine) = started();
 
         assert_eq!(engine.write_unsynced(level).await.unwrap(), 1, "alone, no fsync");
         assert_eq!(engine.write(level).await.unwrap(), 2, "an answered write is fsynced");
