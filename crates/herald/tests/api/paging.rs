@@ -103,6 +103,17 @@ async fn endpoints_page_and_take_an_endpoint_id_as_since() {
     assert_eq!(next.body["_next"], "");
 }
 
+/// Makes PostgreSQL hold the insert of a candidate named "Slow" for this many seconds, inside
+/// its transaction (a trigger that sleeps), after the id is taken.
+async fn slow_down_candidates_named_slow(db: &crate::db::TestDb, seconds: f64) {
+    db.execute(&format!(
+        "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.first_name = 'Slow' THEN PERFORM pg_sleep({seconds}); END IF; RETURN NEW; END $$;
+         CREATE TRIGGER slow BEFORE INSERT ON candidates FOR EACH ROW EXECUTE FUNCTION slow();"
+    ))
+    .await;
+}
+
 /// On PostgreSQL, transactions can commit in another order than they took their ids. A write
 /// held up after taking its id (here by a trigger that sleeps) must not let a later write
 /// become visible first, or a client polling with `since` would step over it for good.
@@ -113,13 +124,7 @@ async fn since_misses_no_item_whose_write_commits_late() {
         return; // One SQLite writer commits in id order by construction.
     }
     let acme = app.new_account("acme").await;
-    app.db()
-        .execute(
-            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN IF NEW.first_name = 'Slow' THEN PERFORM pg_sleep(0.5); END IF; RETURN NEW; END $$;
-             CREATE TRIGGER slow BEFORE INSERT ON candidates FOR EACH ROW EXECUTE FUNCTION slow();",
-        )
-        .await;
+    slow_down_candidates_named_slow(app.db(), 0.5).await;
     let slow = {
         let client = reqwest::Client::new();
         let url = app.url("/restapi/v1/candidate");
@@ -170,13 +175,7 @@ async fn writes_queued_behind_one_accounts_lock_leave_the_pool_to_the_others() {
     }
     let acme = app.new_account("acme").await;
     let globex = app.new_account("globex").await;
-    app.db()
-        .execute(
-            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN IF NEW.first_name = 'Slow' THEN PERFORM pg_sleep(2); END IF; RETURN NEW; END $$;
-             CREATE TRIGGER slow BEFORE INSERT ON candidates FOR EACH ROW EXECUTE FUNCTION slow();",
-        )
-        .await;
+    slow_down_candidates_named_slow(app.db(), 2.0).await;
     let client = reqwest::Client::new();
     let write = |first_name: &str| {
         let request = client
