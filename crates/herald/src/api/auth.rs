@@ -1,11 +1,16 @@
 //! Who is calling: an account by HTTP Basic on the REST API, support by bearer token on the
 //! admin API.
 //!
-//! Passwords are argon2 hashes, which cost tens of milliseconds each by design; a verified
-//! login is remembered for a minute (as a SHA-256 digest of the credentials, never the
-//! password) so that a busy client pays that cost once, not on every request.
+//! Passwords are argon2 hashes, which cost tens of milliseconds of CPU and 19 MiB each by
+//! design; a verified login is remembered for a minute (as a SHA-256 digest of the
+//! credentials, never the password) so that a busy client pays that cost once, not on every
+//! request. Requests that bring the same credentials at once wait for one check rather than
+//! each making its own, and no more checks run at once than the machine has cores: a burst of logins
+//! queues for the CPU instead of starving the requests already in flight (and, on one
+//! machine, the database) of it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,6 +22,7 @@ use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::AppState;
 use super::error::ApiError;
@@ -125,8 +131,19 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A turn to run argon2: one per core. Each hash is a blocking thread with 19 MiB of its own,
+/// and tokio would start hundreds of them for a burst of logins, all sharing the cores with
+/// the async threads (and with a database on the same machine); a request holding a pooled
+/// connection would wait its turn among them, and others would time out waiting for it.
+async fn argon2_turn() -> anyhow::Result<SemaphorePermit<'static>> {
+    static CORES: OnceLock<Semaphore> = OnceLock::new();
+    let cores = CORES.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+    Ok(cores.acquire().await?)
+}
+
 /// Hashes a password with argon2id and a random salt, off the async threads.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _turn = argon2_turn().await?;
     tokio::task::spawn_blocking(move || {
         let salt =
             SaltString::encode_b64(&crate::ids::random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
@@ -140,6 +157,7 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 
 /// Checks a password against its hash, off the async threads.
 async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
+    let _turn = argon2_turn().await?;
     Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -170,6 +188,35 @@ struct Remembered {
 #[derive(Default)]
 pub struct LoginCache {
     entries: Mutex<HashMap<String, Remembered>>,
+    /// The credentials being checked now (by digest), each with the queue of requests that
+    /// brought them: the first checks, the others wait and then find the login remembered.
+    /// Credentials are in this map only while some request holds their queue.
+    checking: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    /// Passwords checked with argon2 so far.
+    checks: AtomicU64,
+}
+
+/// A request's place in its credentials' queue; leaving it forgets the queue once nobody is
+/// in it.
+struct Queued<'a> {
+    cache: &'a LoginCache,
+    digest: [u8; 32],
+    queue: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut checking = self
+            .cache
+            .checking
+            .lock()
+            .expect("the login queue lock is never poisoned");
+        // The map's reference and this one: nobody else queues (queues are handed out under
+        // this lock, so the count cannot grow meanwhile).
+        if Arc::strong_count(&self.queue) == 2 {
+            checking.remove(&self.digest);
+        }
+    }
 }
 
 impl LoginCache {
@@ -184,6 +231,13 @@ impl LoginCache {
         if let Some(account) = self.recall(login, &digest) {
             return Ok(Some(account));
         }
+        let queued = self.queue(digest);
+        let _turn = queued.queue.lock().await;
+        // The request ahead in the queue may have checked these very credentials.
+        if let Some(account) = self.recall(login, &digest) {
+            return Ok(Some(account));
+        }
+        self.checks.fetch_add(1, Ordering::Relaxed);
         let (account, hash) = match store.account_credentials(login).await {
             Ok(found) => (Some(found.0), found.1),
             Err(StoreError::NotFound(_)) => (None, decoy_hash().to_owned()),
@@ -212,6 +266,21 @@ impl LoginCache {
         Ok(Some(account))
     }
 
+    /// Passwords checked with argon2 so far (those answered from memory are not counted).
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
+    fn queue(&self, digest: [u8; 32]) -> Queued<'_> {
+        let mut checking = self.checking.lock().expect("the login queue lock is never poisoned");
+        let queue = checking.entry(digest).or_default().clone();
+        Queued {
+            cache: self,
+            digest,
+            queue,
+        }
+    }
+
     fn recall(&self, login: &str, digest: &[u8; 32]) -> Option<Arc<Account>> {
         let entries = self.entries.lock().expect("the login cache lock is never poisoned");
         let entry = entries.get(login)?;
@@ -236,6 +305,49 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    /// A store with one account, `acme`, whose password is `correct horse`.
+    async fn store_with_acme() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("herald.db").display());
+        let store = crate::store::open(&url, 1).await.unwrap();
+        let new = crate::domain::account::NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
+        let hash = hash_password(new.password.clone()).await.unwrap();
+        store.create_account(&new, &hash, 0, None).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_bringing_one_login_at_once_check_it_once() {
+        let (_dir, store) = store_with_acme().await;
+        let cache = Arc::new(LoginCache::default());
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (cache, store) = (cache.clone(), store.clone());
+            requests.spawn(async move { cache.verify(store.as_ref(), "acme", "correct horse").await });
+        }
+        for verified in requests.join_all().await {
+            assert_eq!(verified.unwrap().unwrap().login, "acme");
+        }
+        assert_eq!(
+            cache.checks(),
+            1,
+            "the first checked; the others waited and found it remembered"
+        );
+        assert!(cache.checking.lock().unwrap().is_empty(), "no queue is left behind");
+
+        // Wrong passwords are not remembered: each is checked.
+        let mut requests = tokio::task::JoinSet::new();
+        for n in 0..3 {
+            let (cache, store) = (cache.clone(), store.clone());
+            requests.spawn(async move { cache.verify(store.as_ref(), "acme", &format!("guess {n}")).await });
+        }
+        for verified in requests.join_all().await {
+            assert!(verified.unwrap().is_none());
+        }
+        assert_eq!(cache.checks(), 4);
+        assert!(cache.checking.lock().unwrap().is_empty());
     }
 
     #[test]
