@@ -5,9 +5,9 @@
 //! design; a verified login is remembered for a minute (as a SHA-256 digest of the
 //! credentials, never the password) so that a busy client pays that cost once, not on every
 //! request. Requests that bring the same credentials at once wait for one check rather than
-//! each making its own, and no more checks run at once than the machine has cores: a burst of logins
-//! queues for the CPU instead of starving the requests already in flight (and, on one
-//! machine, the database) of it.
+//! each making its own, and no more checks run at once than the machine has cores: a burst
+//! of logins queues for the CPU instead of starving the requests already in flight (and, on
+//! one machine, the database) of it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
