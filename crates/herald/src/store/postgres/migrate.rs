@@ -97,6 +97,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "no_vacuum_truncation",
         include_str!("../../../migrations/postgres/0019_no_vacuum_truncation.sql"),
     ),
+    (
+        20,
+        "delivery_endpoint_locked_once",
+        include_str!("../../../migrations/postgres/0020_delivery_endpoint_locked_once.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

@@ -322,25 +322,29 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_account(&self, login: &str) -> StoreResult<()> {
-        // Foreign keys delete the account's data, but for its events, tasks and leases, whose
-        // cascades are written out (migration 0007), its idempotency keys and its endpoints'
-        // counters. Its deliveries go with its endpoints.
-        let deleted: i64 = sqlx::query_scalar(
-            "WITH gone AS (DELETE FROM accounts WHERE login = $1 RETURNING id),
-             events AS (DELETE FROM events e USING gone WHERE e.account_id = gone.id),
-             tasks AS (DELETE FROM tasks t USING gone WHERE t.account_id = gone.id),
-             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = gone.id),
-             keys AS (DELETE FROM idempotency_keys k USING gone WHERE k.scope = 'account:' || gone.id),
-             counters AS (DELETE FROM endpoint_stats s USING gone WHERE s.account_id = gone.id)
-             SELECT count(*) FROM gone",
+        // Foreign keys delete the account's data, but for its events, deliveries, tasks and
+        // leases, whose cascades are written out (migrations 0007 and 0020), its idempotency
+        // keys and its endpoints' counters. Those go in a second statement, which sees the
+        // deliveries of publishing groups that held its endpoints while the first waited.
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar("DELETE FROM accounts WHERE login = $1 RETURNING id")
+            .bind(login)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = found(id, "account")?;
+        sqlx::query(
+            "WITH events AS (DELETE FROM events WHERE account_id = $1),
+             deliveries AS (DELETE FROM deliveries WHERE account_id = $1),
+             tasks AS (DELETE FROM tasks WHERE account_id = $1),
+             leases AS (DELETE FROM leases WHERE account_id = $1),
+             keys AS (DELETE FROM idempotency_keys WHERE scope = 'account:' || $1)
+             DELETE FROM endpoint_stats WHERE account_id = $1",
         )
-        .bind(login)
-        .fetch_one(&self.pool)
+        .bind(id)
+        .execute(&mut *tx)
         .await?;
-        match deleted {
-            0 => Err(StoreError::NotFound("account")),
-            _ => Ok(()),
-        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn process(&self, account: i64, id: i64) -> StoreResult<Process> {

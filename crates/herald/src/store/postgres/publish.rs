@@ -212,11 +212,19 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
              WHERE keyed
              ORDER BY position
              RETURNING account_id, id, seq, event_type, application_id, created_at),
+         -- The endpoints the group's events may go to, each locked once for the whole group
+         -- so that it cannot be deleted before the deliveries to it are committed (it would
+         -- leave them to nobody; migration 0020). Not a foreign key: that checked and locked
+         -- the endpoint again for every delivery.
+         subscribed AS (
+             SELECT e.account_id, e.seq, e.events FROM endpoints e
+             WHERE e.account_id = ANY($1) AND e.events ?| ($3 || '*'::text)
+             FOR KEY SHARE),
          delivery AS (
              INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
              SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
                     event.created_at
-             FROM event JOIN endpoints e
+             FROM event JOIN subscribed e
                   ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
              WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)
                                WHERE out.event_id = event.id AND out.seq = e.seq)

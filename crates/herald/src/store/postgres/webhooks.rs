@@ -13,7 +13,7 @@ use crate::domain::event::{Event, EventDraft, EventStamp, EventType};
 use crate::store::codec::StoredControls;
 use crate::store::fanout::{Fanout, Narrowing};
 use crate::store::filters;
-use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
+use crate::store::{Once, Page, StoreResult, WebhookStore};
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
 pub(super) async fn insert_event(
@@ -41,7 +41,9 @@ pub(super) async fn insert_event(
              WHEN $7::bigint IS NOT NULL THEN e.seq = $7
              WHEN $8 THEN e.seq IS DISTINCT FROM $11::bigint AND e.events ? $3
              ELSE e.events ?| ARRAY['*', $3] END
-           AND NOT (e.seq = ANY($9))",
+           AND NOT (e.seq = ANY($9))
+         -- Kept until the commit, in place of a foreign key (migration 0020).
+         FOR KEY SHARE OF e",
     )
     .bind(account)
     .bind(&event.id)
@@ -290,21 +292,28 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn delete_endpoint(&self, account: i64, id: &str) -> StoreResult<()> {
-        // Its deliveries go by their foreign key; the leases of its calls in flight are
-        // deleted here (migration 0007).
-        let deleted: i64 = sqlx::query_scalar(
-            "WITH gone AS (DELETE FROM endpoints WHERE account_id = $1 AND id = $2 RETURNING seq),
-             leases AS (DELETE FROM leases l USING gone WHERE l.account_id = $1 AND l.endpoint_seq = gone.seq),
-             counters AS (DELETE FROM endpoint_stats s USING gone WHERE s.account_id = $1 AND s.endpoint_seq = gone.seq)
-             SELECT count(*) FROM gone",
+        // The row first, then what refers to it (migrations 0007 and 0020), in a statement of
+        // its own: deleting the row waits for the publishing groups that locked it, and the
+        // second statement, seeing what committed since the first began, finds their
+        // deliveries too.
+        let mut tx = self.pool.begin().await?;
+        let seq: Option<i64> =
+            sqlx::query_scalar("DELETE FROM endpoints WHERE account_id = $1 AND id = $2 RETURNING seq")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let seq = found(seq, "endpoint")?;
+        sqlx::query(
+            "WITH deliveries AS (DELETE FROM deliveries WHERE account_id = $1 AND endpoint_seq = $2),
+             leases AS (DELETE FROM leases WHERE account_id = $1 AND endpoint_seq = $2)
+             DELETE FROM endpoint_stats WHERE account_id = $1 AND endpoint_seq = $2",
         )
         .bind(account)
-        .bind(id)
-        .fetch_one(&self.pool)
+        .bind(seq)
+        .execute(&mut *tx)
         .await?;
-        match deleted {
-            0 => Err(StoreError::NotFound("endpoint")),
-            _ => Ok(()),
-        }
+        tx.commit().await?;
+        Ok(())
     }
 }
