@@ -102,6 +102,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_endpoint_locked_once",
         include_str!("../../../migrations/postgres/0020_delivery_endpoint_locked_once.sql"),
     ),
+    (
+        21,
+        "lighter_statistics",
+        include_str!("../../../migrations/postgres/0021_lighter_statistics.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.
