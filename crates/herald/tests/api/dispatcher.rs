@@ -626,7 +626,7 @@ async fn the_database_wakes_the_dispatcher_for_every_write_that_makes_work_due()
 /// to claim: a publish that wrote its deliveries first sees them deleted with the endpoint,
 /// and one that comes after writes none to it. On PostgreSQL that is kept by the publishing
 /// statement locking the endpoints it writes to, not by a foreign key (migration 0020), and
-/// by the deletion removing the endpoint before its deliveries; many rounds, so that some
+/// by the deletion removing the endpoint before its deliveries. Many rounds, so that some
 /// deletions land in the middle of a publishing group.
 #[tokio::test]
 async fn an_endpoint_deleted_while_events_are_published_leaves_no_delivery_behind() {
@@ -660,5 +660,68 @@ async fn an_endpoint_deleted_while_events_are_published_leaves_no_delivery_behin
             .await,
         events,
         "every event still reaches the endpoint that stays"
+    );
+}
+
+/// A replay that meets an endpoint being deleted waits for the deletion, then finds no
+/// endpoint, instead of writing deliveries to one that is going (on PostgreSQL the replay
+/// locks the endpoint's row; migration 0020). The deletion is held open by hand, so that the
+/// race is not left to chance. SQLite writes one thing at a time, so it has no such race.
+#[tokio::test]
+async fn a_replay_meeting_an_endpoint_being_deleted_writes_nothing() {
+    use sqlx::Connection;
+
+    let Setup { db, store, account, .. } = setup().await;
+    if !db.is_postgres() {
+        return;
+    }
+    let doomed = endpoint(&*store, account, "http://127.0.0.1:9/doomed", Ordering::Parallel).await;
+    // Of a type a replay sends again (test events are not).
+    for n in 0..3 {
+        let draft = EventDraft {
+            event_type: "OrderPaid".into(),
+            application_id: None,
+            data: json!({ "order": n }),
+        };
+        let stamp = EventStamp {
+            id: herald::ids::event_id(),
+            at: T0,
+            datetime: "2026-01-01 00:00:00".into(),
+        };
+        store.publish_event(account, draft, stamp, None).await.unwrap();
+    }
+    let seq = db
+        .count(&format!("SELECT seq FROM endpoints WHERE id = '{doomed}'"))
+        .await;
+    let mut deletion = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(&format!("BEGIN; DELETE FROM endpoints WHERE seq = {seq}"))
+        .execute(&mut deletion)
+        .await
+        .unwrap();
+    let replayer = store.clone();
+    let replay = tokio::spawn(async move { replayer.replay(account, &doomed, 0, T0, None).await });
+    // Until the replay waits for the deletion's lock, or (wrongly) is done: polled, since
+    // the waiting happens in PostgreSQL.
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !replay.is_finished() && db.count(waiting).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay neither waits nor ends"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sqlx::raw_sql(&format!("DELETE FROM deliveries WHERE endpoint_seq = {seq}; COMMIT"))
+        .execute(&mut deletion)
+        .await
+        .unwrap();
+    let replayed = replay.await.unwrap();
+    assert!(matches!(replayed, Err(StoreError::NotFound(_))), "{replayed:?}");
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM deliveries WHERE endpoint_seq = {seq}"))
+            .await,
+        0,
+        "deliveries to the deleted endpoint"
     );
 }

@@ -579,6 +579,15 @@ impl DeliveryStore for PostgresStore {
     ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
+        // Held until the commit, so that the endpoint is not deleted under the deliveries
+        // written to it (migration 0020); one deleted since it was read is not found.
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM endpoints WHERE account_id = $1 AND seq = $2 FOR KEY SHARE")
+                .bind(account)
+                .bind(endpoint.seq)
+                .fetch_optional(&mut *tx)
+                .await?;
+        found(held, "endpoint")?;
         let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
         let replayed = format!(
             "FROM events ev WHERE ev.account_id = $1 AND ev.created_at >= $2 AND {}
