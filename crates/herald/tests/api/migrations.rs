@@ -9,7 +9,7 @@ use crate::helpers::{ADMIN_TOKEN, Process};
 
 /// The migrations this binary applies to the test's backend (each numbers its own).
 fn versions(db: &TestDb) -> Vec<i64> {
-    let newest = if db.is_postgres() { 21 } else { 17 };
+    let newest = if db.is_postgres() { 21 } else { 18 };
     (1..=newest).collect()
 }
 

@@ -191,8 +191,7 @@ impl DeliveryStore for SqliteStore {
                          attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers,
                          version)
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
-                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)
-                     RETURNING id",
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
                 )?;
                 let mut delivery = conn.prepare_cached(
                     "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at) WHERE id = ?",
@@ -200,29 +199,26 @@ impl DeliveryStore for SqliteStore {
                 let mut task_ids = Vec::with_capacity(calls.len());
                 for CallRecord { attempt: call, next } in calls.iter() {
                     let c = &call.claimed;
-                    let task_id: Option<i64> = task
-                        .query_row(
-                            params![
-                                c.account_id,
-                                c.delivery_id,
-                                c.endpoint_id,
-                                c.event_id,
-                                c.event_type,
-                                c.application_id,
-                                i64::from(c.attempt),
-                                c.url,
-                                call.started_at,
-                                call.duration_ms,
-                                i64::from(call.response_status),
-                                call.response_body,
-                                call.error(),
-                                call.request_headers,
-                                c.version.as_str()
-                            ],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    task_ids.push(task_id);
+                    // The new id is the row id: `RETURNING` would build a temporary table
+                    // per call.
+                    let written = task.execute(params![
+                        c.account_id,
+                        c.delivery_id,
+                        c.endpoint_id,
+                        c.event_id,
+                        c.event_type,
+                        c.application_id,
+                        i64::from(c.attempt),
+                        c.url,
+                        call.started_at,
+                        call.duration_ms,
+                        i64::from(call.response_status),
+                        call.response_body,
+                        call.error(),
+                        call.request_headers,
+                        c.version.as_str()
+                    ])?;
+                    task_ids.push((written == 1).then(|| conn.last_insert_rowid()));
                     // Only while the call's own lease is held: a person's retry may have taken
                     // the delivery back from a call that outlived its lease.
                     if leases

@@ -87,6 +87,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "leases_in_memory",
         include_str!("../../../migrations/sqlite/0017_leases_in_memory.sql"),
     ),
+    (
+        18,
+        "delivery_state_check",
+        include_str!("../../../migrations/sqlite/0018_delivery_state_check.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.
@@ -144,5 +149,59 @@ mod tests {
         assert_eq!(run(&conn).unwrap(), 0);
         let tasks: i64 = conn.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).unwrap();
         assert_eq!(tasks, 0, "the newer tables exist");
+    }
+
+    #[test]
+    fn the_deliveries_table_is_rebuilt_with_its_rows_and_a_check_that_builds_no_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        for (_, _, sql) in &MIGRATIONS[..17] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+             WITH RECURSIVE v(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM v WHERE n < 17)
+                 INSERT INTO schema_migrations SELECT n, 'old', 0 FROM v;
+             INSERT INTO accounts (id, login, name, password_hash, created_at) VALUES (1, 'old', 'Old', 'x', 0);
+             INSERT INTO endpoints (seq, id, account_id, url, description, events, ordering, secret, state, created_at,
+                                    updated_at)
+                 VALUES (3, 'ep', 1, 'http://127.0.0.1:9/', '', '[\"*\"]', 'parallel', 's', 'active', 0, 0);
+             INSERT INTO events (seq, id, account_id, event_type, created_at, body) VALUES (5, 'ev', 1, 'T', 0, '{}');
+             INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, state, attempts, next_at, created_at)
+                 VALUES (42, 1, 3, 5, 'failed', 7, 100, 0);",
+        )
+        .unwrap();
+        assert_eq!(run(&conn).unwrap(), 1);
+        let kept: (i64, String, i64) = conn
+            .query_row("SELECT id, state, attempts FROM deliveries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(kept, (42, "failed".to_owned(), 7));
+        const WRITE: &str = "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, state, next_at, created_at)
+                             VALUES (1, 3, 5, ?, 0, 0)";
+        assert!(
+            conn.execute(WRITE, ["lost"]).is_err(),
+            "an unknown state is still refused"
+        );
+        conn.execute(WRITE, ["pending"]).unwrap();
+        // The point of the rebuild: writing a delivery opens no temporary table.
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN {WRITE}"))
+            .unwrap()
+            .query_map(["pending"], |r| r.get(1))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|op| op == "Insert"), "{plan:?}");
+        assert!(!plan.iter().any(|op| op == "OpenEphemeral"), "{plan:?}");
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'deliveries' AND sql IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 5, "its indexes are back");
     }
 }

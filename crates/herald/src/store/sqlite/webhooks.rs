@@ -15,23 +15,21 @@ use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
 pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanout: Fanout) -> rusqlite::Result<()> {
-    let seq: i64 = conn
-        .prepare_cached(
-            "INSERT INTO events (id, account_id, event_type, application_id, created_at, body, snapshot)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        )?
-        .query_row(
-            params![
-                event.id,
-                account,
-                event.event_type,
-                event.application_id,
-                event.created_at,
-                event.body,
-                event.snapshot
-            ],
-            |r| r.get(0),
-        )?;
+    // The new seq is the row id: `RETURNING` would build a temporary table per event.
+    conn.prepare_cached(
+        "INSERT INTO events (id, account_id, event_type, application_id, created_at, body, snapshot)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        event.id,
+        account,
+        event.event_type,
+        event.application_id,
+        event.created_at,
+        event.body,
+        event.snapshot
+    ])?;
+    let seq = conn.last_insert_rowid();
     let Narrowing { only, named, except } = fanout.narrowing();
     let left_out = if fanout.filtered() {
         filters::left_out(&event.body, &filtered_endpoints(conn, account)?)
@@ -46,7 +44,7 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
              WHEN ?7 THEN e.seq IS NOT ?9
                  AND EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value = ?5)
              ELSE EXISTS (SELECT 1 FROM json_each(e.events) j WHERE j.value IN ('*', ?5)) END
-           AND e.seq NOT IN (SELECT value FROM json_each(?8))",
+           AND (?8 IS NULL OR e.seq NOT IN (SELECT value FROM json_each(?8)))",
     )?
     .execute(params![
         account,
@@ -56,7 +54,9 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
         event.event_type,
         only,
         named,
-        serde_json::to_string(&left_out).expect("numbers always serialise"),
+        // None when no filter leaves an endpoint out, the usual case, which then skips
+        // building the list's lookup table.
+        (!left_out.is_empty()).then(|| serde_json::to_string(&left_out).expect("numbers always serialise")),
         except
     ])?;
     Ok(())
