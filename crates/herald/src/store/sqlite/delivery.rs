@@ -96,6 +96,18 @@ fn task_on(conn: &Connection, account: i64, id: i64) -> StoreResult<Task> {
     Ok(task)
 }
 
+/// A call's task, unless its account is gone. Its id is read back as the row id: `RETURNING`
+/// would build a temporary table per call.
+pub(super) const INSERT_TASK: &str =
+    "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id, attempt, url,
+         created_at, duration_ms, response_status, response_body, error, request_headers, version)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)";
+
+/// A delivery's state after a call.
+pub(super) const RECORD_DELIVERY: &str =
+    "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at) WHERE id = ?";
+
 #[async_trait]
 impl DeliveryStore for SqliteStore {
     fn new_work(&self) -> Arc<tokio::sync::Notify> {
@@ -186,21 +198,11 @@ impl DeliveryStore for SqliteStore {
             .write_unsynced(move |conn| {
                 let mut healths = read_healths(conn, &calls)?;
                 let mut news = recording::apply(&calls, &mut healths, rules.as_ref());
-                let mut task = conn.prepare_cached(
-                    "INSERT INTO tasks (account_id, delivery_id, endpoint_id, event_id, event_type, application_id,
-                         attempt, url, created_at, duration_ms, response_status, response_body, error, request_headers,
-                         version)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
-                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
-                )?;
-                let mut delivery = conn.prepare_cached(
-                    "UPDATE deliveries SET state = ?, attempts = ?, next_at = coalesce(?, next_at) WHERE id = ?",
-                )?;
+                let mut task = conn.prepare_cached(INSERT_TASK)?;
+                let mut delivery = conn.prepare_cached(RECORD_DELIVERY)?;
                 let mut task_ids = Vec::with_capacity(calls.len());
                 for CallRecord { attempt: call, next } in calls.iter() {
                     let c = &call.claimed;
-                    // The new id is the row id: `RETURNING` would build a temporary table
-                    // per call.
                     let written = task.execute(params![
                         c.account_id,
                         c.delivery_id,

@@ -13,14 +13,15 @@ use crate::store::fanout::{Fanout, Narrowing};
 use crate::store::filters;
 use crate::store::{Once, Page, StoreError, StoreResult, WebhookStore};
 
+/// An event's row. Its seq is read back as the row id: `RETURNING` would build a temporary
+/// table per event.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO events (id, account_id, event_type, application_id, created_at, body, snapshot)
+     VALUES (?, ?, ?, ?, ?, ?, ?)";
+
 /// Appends an event to the log, and its deliveries, inside the caller's transaction.
 pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanout: Fanout) -> rusqlite::Result<()> {
-    // The new seq is the row id: `RETURNING` would build a temporary table per event.
-    conn.prepare_cached(
-        "INSERT INTO events (id, account_id, event_type, application_id, created_at, body, snapshot)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
+    conn.prepare_cached(INSERT_EVENT)?.execute(params![
         event.id,
         account,
         event.event_type,
