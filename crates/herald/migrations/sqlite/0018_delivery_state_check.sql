@@ -3,7 +3,7 @@
 -- checks: twice per delivery, when it is written and when its call is recorded, a few
 -- microseconds each on the single writer thread. Comparisons check the same thing with none.
 -- A check cannot be altered in place, so the table is rebuilt (rows, ids and indexes as they
--- were; about 2.4 s per million deliveries, once); nothing refers to it by a foreign key.
+-- were; a few seconds per million deliveries, once); nothing refers to it by a foreign key.
 CREATE TABLE deliveries_rebuilt (
     id             INTEGER PRIMARY KEY,
     account_id     INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
