@@ -70,9 +70,9 @@ async fn setup_with(change: impl FnOnce(&mut Config)) -> Setup {
     }
 }
 
-/// Subscribes `url` to every event type; returns the endpoint's id.
-async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) -> String {
-    let spec = EndpointSpec {
+/// An endpoint at `url` for every event type.
+fn spec(url: &str, ordering: Ordering) -> EndpointSpec {
+    EndpointSpec {
         url: url.into(),
         description: String::new(),
         events: vec!["*".into()],
@@ -81,7 +81,12 @@ async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering
         controls: Default::default(),
         filter: None,
         version: Default::default(),
-    };
+    }
+}
+
+/// Subscribes `url` to every event type; returns the endpoint's id.
+async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) -> String {
+    let spec = spec(url, ordering);
     let id = herald::ids::endpoint_id();
     store
         .create_endpoint(account, &spec, &id, &herald::ids::webhook_secret(), 0, None)
@@ -661,6 +666,50 @@ async fn an_endpoint_deleted_while_events_are_published_leaves_no_delivery_behin
         events,
         "every event still reaches the endpoint that stays"
     );
+}
+
+/// A change of an endpoint's ordering made while events are published to it applies to every
+/// delivery it leaves waiting: those of a FIFO endpoint, and only those, are in the index of
+/// FIFO deliveries (migrations 0019 and 0022). On PostgreSQL the change locks the endpoint
+/// against the publishing groups, which hold it shared: the groups under way commit before the
+/// change marks the endpoint's deliveries, and those after it read the new ordering. Many
+/// rounds, so that some changes land in the middle of a group.
+#[tokio::test]
+async fn an_ordering_changed_while_events_are_published_applies_to_every_waiting_delivery() {
+    let Setup { db, store, account, .. } = setup().await;
+    let url = "http://127.0.0.1:9/";
+    let id = endpoint(&*store, account, url, Ordering::Parallel).await;
+    let mut spec = spec(url, Ordering::Parallel);
+    const ROUNDS: usize = 8;
+    const PUBLISHERS: usize = 24;
+    for round in 0..ROUNDS {
+        spec.ordering = if round % 2 == 0 {
+            Ordering::Fifo
+        } else {
+            Ordering::Parallel
+        };
+        let mut work = tokio::task::JoinSet::new();
+        for n in 0..PUBLISHERS {
+            let publisher = store.clone();
+            work.spawn(async move { publish(&*publisher, account, 1).await });
+            if n == PUBLISHERS / 2 {
+                let (changer, id, spec) = (store.clone(), id.clone(), spec.clone());
+                work.spawn(async move {
+                    changer.update_endpoint(account, &id, &spec, T0).await.unwrap();
+                });
+            }
+        }
+        work.join_all().await;
+        let fifo = i64::from(spec.ordering == Ordering::Fifo);
+        let marked = format!(
+            "SELECT count(*) FROM deliveries WHERE state = 'pending' AND CASE WHEN fifo THEN 1 ELSE 0 END = {fifo}"
+        );
+        assert_eq!(
+            db.count(&marked).await,
+            ((round + 1) * PUBLISHERS) as i64,
+            "round {round}: every waiting delivery is marked as its endpoint's ordering says"
+        );
+    }
 }
 
 /// A replay that meets an endpoint being deleted waits for the deletion, then finds no

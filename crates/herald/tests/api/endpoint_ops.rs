@@ -141,6 +141,98 @@ async fn a_fifo_endpoint_gets_each_applications_events_in_order() {
 }
 
 #[tokio::test]
+async fn a_change_of_ordering_applies_to_the_deliveries_already_waiting() {
+    let app = spawn_stepped_app(|c| {
+        c.delivery.retry_schedule = vec![Duration::from_secs(10)];
+        c.delivery.jitter = 0.0;
+    })
+    .await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "not yet")]);
+    let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ProcessStepChange"]})).await;
+    let path = endpoint["_self"].as_str().unwrap();
+    let application = acme.new_application().await;
+    let steps = acme.step_ids().await;
+    for step in &steps[1..4] {
+        move_on(&acme, application, *step).await;
+    }
+    // Written while the endpoint took its calls in parallel.
+    let fifo = acme.patch(path, json!({"ordering": "fifo"})).await;
+    assert_eq!(fifo.status, 200, "{}", fifo.text);
+    assert_eq!(app.step().await, 1, "only the application's oldest event is called");
+    assert_eq!(app.step().await, 0, "the others wait for its retry");
+
+    let parallel = acme.patch(path, json!({"ordering": "parallel"})).await;
+    assert_eq!(parallel.status, 200, "{}", parallel.text);
+    assert_eq!(app.step().await, 2, "the two that waited, together");
+    app.advance(Duration::from_secs(11));
+    assert_eq!(app.step().await, 1, "then the retry");
+    assert_eq!(receiver.received().len(), 4);
+}
+
+#[tokio::test]
+async fn a_retried_task_goes_before_its_applications_later_events_on_a_fifo_endpoint() {
+    let app = spawn_stepped_app(|c| c.delivery.retry_schedule = vec![]).await;
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "down")]);
+    let endpoint = subscribe(&acme, &receiver.url(), json!({"events": ["ProcessStepChange"]})).await;
+    let application = acme.new_application().await;
+    let steps = acme.step_ids().await;
+    move_on(&acme, application, steps[1]).await;
+    assert_eq!(app.step().await, 1, "the call fails, with no retry left");
+    // The endpoint is made FIFO after its delivery failed, and the application moves on.
+    let fifo = acme
+        .patch(endpoint["_self"].as_str().unwrap(), json!({"ordering": "fifo"}))
+        .await;
+    assert_eq!(fifo.status, 200, "{}", fifo.text);
+    move_on(&acme, application, steps[2]).await;
+    let failed = tasks(&acme, 1).await.remove(0);
+    let retried = acme
+        .post(&format!("{}/retry", failed["_self"].as_str().unwrap()), json!({}))
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+
+    assert_eq!(app.step().await, 1, "the retried delivery is the application's oldest");
+    assert_eq!(app.step().await, 1, "then the later event");
+    let order: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|c| c.json()["data"]["to"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, ["Screening", "Screening", "Interview"]);
+}
+
+#[tokio::test]
+async fn a_replay_to_a_fifo_endpoint_calls_each_application_in_order() {
+    let app = spawn_stepped_app(|_| {}).await;
+    let acme = app.new_account("acme").await;
+    let application = acme.new_application().await;
+    let steps = acme.step_ids().await;
+    for step in &steps[1..3] {
+        move_on(&acme, application, *step).await;
+    }
+    let receiver = TestReceiver::start().await;
+    let endpoint = subscribe(
+        &acme,
+        &receiver.url(),
+        json!({"events": ["ProcessStepChange"], "ordering": "fifo"}),
+    )
+    .await;
+    let replayed = acme
+        .post(
+            &format!("{}/replay", endpoint["_self"].as_str().unwrap()),
+            json!({"since": "2000-01-01 00:00:00"}),
+        )
+        .await;
+    assert_eq!(replayed.body["deliveries"], 2, "{}", replayed.text);
+    assert_eq!(app.step().await, 1, "the older event first, alone");
+    assert_eq!(app.step().await, 1);
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
 async fn a_test_call_reaches_one_endpoint_signed() {
     let app = spawn_stepped_app(|_| {}).await;
     let acme = app.new_account("acme").await;

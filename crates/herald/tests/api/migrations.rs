@@ -9,7 +9,7 @@ use crate::helpers::{ADMIN_TOKEN, Process};
 
 /// The migrations this binary applies to the test's backend (each numbers its own).
 fn versions(db: &TestDb) -> Vec<i64> {
-    let newest = if db.is_postgres() { 21 } else { 18 };
+    let newest = if db.is_postgres() { 22 } else { 19 };
     (1..=newest).collect()
 }
 
@@ -86,4 +86,64 @@ async fn a_newer_binary_upgrades_an_older_database() {
         0,
         "the newer tables exist"
     );
+}
+
+#[tokio::test]
+async fn upgrading_marks_the_deliveries_waiting_on_fifo_endpoints() {
+    use herald::domain::account::NewAccount;
+    use herald::domain::endpoint::{EndpointSpec, Ordering};
+    use herald::domain::event::{EventDraft, EventStamp};
+
+    let db = TestDb::new().await;
+    let store = herald::store::open(&db.url, 2).await.unwrap();
+    let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
+    let account = store.create_account(&account, "not-a-hash", 0, None).await.unwrap().id;
+    for ordering in [Ordering::Fifo, Ordering::Parallel] {
+        let spec = EndpointSpec {
+            url: "http://127.0.0.1:9/".into(),
+            description: String::new(),
+            events: vec!["*".into()],
+            ordering,
+            auth: None,
+            controls: Default::default(),
+            filter: None,
+            version: Default::default(),
+        };
+        let (id, secret) = (herald::ids::endpoint_id(), herald::ids::webhook_secret());
+        store
+            .create_endpoint(account, &spec, &id, &secret, 0, None)
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let draft = EventDraft {
+            event_type: "WebhookTest".into(),
+            application_id: None,
+            data: serde_json::json!({}),
+        };
+        let stamp = EventStamp {
+            id: herald::ids::event_id(),
+            at: 0,
+            datetime: "1970-01-01 00:00:00".into(),
+        };
+        store.publish_event(account, draft, stamp, None).await.unwrap();
+    }
+    drop(store);
+    // The database as the version before left it, with the FIFO endpoint's first delivery
+    // given up on: deliveries to each endpoint, first the FIFO one's, then the other's.
+    let newest = *versions(&db).last().unwrap();
+    db.execute(&format!(
+        "DROP INDEX deliveries_in_order;
+         ALTER TABLE deliveries DROP COLUMN fifo;
+         CREATE INDEX deliveries_in_order ON deliveries (endpoint_seq, application_id, id) WHERE state = 'pending';
+         DELETE FROM schema_migrations WHERE version = {newest};
+         UPDATE deliveries SET state = 'failed' WHERE id = (SELECT min(id) FROM deliveries);"
+    ))
+    .await;
+
+    herald::store::open(&db.url, 2).await.expect("the upgrade runs");
+    let marked = db
+        .ints("SELECT CAST(CASE WHEN fifo THEN 1 ELSE 0 END AS BIGINT) FROM deliveries ORDER BY id")
+        .await;
+    assert_eq!(marked, [0, 0, 1, 0], "only the FIFO endpoint's pending delivery");
 }

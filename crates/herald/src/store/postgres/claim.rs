@@ -109,7 +109,7 @@ const LEASE_DUE: &str = concat!(
                    SELECT 1 FROM deliveries o
                    WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
                      AND o.application_id IS NOT DISTINCT FROM d.application_id
-                     AND o.state = 'pending' AND o.id < d.id))
+                     AND o.state = 'pending' AND o.fifo AND o.id < d.id))
             ORDER BY d.next_at LIMIT greatest(0, t.room - greatest(0, leased.leased - t.counted))) d
         CROSS JOIN LATERAL (
             SELECT ev.id, ev.event_type, ev.application_id, ev.body, ev.snapshot, ev.created_at FROM events ev

@@ -15,7 +15,7 @@ use super::webhooks::{endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
-use crate::domain::endpoint::{Endpoint, Health};
+use crate::domain::endpoint::{Endpoint, Health, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::domain::stats;
@@ -503,17 +503,29 @@ impl DeliveryStore for PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let delivery = found(delivery, "task")?;
-        // Locking the delivery keeps a claim from leasing it meanwhile.
+        // The endpoint first, shared, as every write of a delivery to it holds it: a change of
+        // its ordering waits for this retry, or this retry reads the new one (migration 0022).
+        // Then the delivery, whose lock keeps a claim from leasing it meanwhile. A recorder
+        // locks the endpoint before the delivery too.
+        let fifo: Option<bool> = sqlx::query_scalar(
+            "SELECT e.ordering = 'fifo' FROM deliveries d
+             JOIN endpoints e ON e.account_id = d.account_id AND e.seq = d.endpoint_seq
+             WHERE d.account_id = $1 AND d.id = $2 FOR KEY SHARE OF e",
+        )
+        .bind(account)
+        .bind(delivery)
+        .fetch_optional(&mut *tx)
+        .await?;
         let exists = sqlx::query("SELECT 1 FROM deliveries WHERE account_id = $1 AND id = $2 FOR UPDATE")
             .bind(account)
             .bind(delivery)
             .fetch_optional(&mut *tx)
             .await?;
-        if exists.is_none() {
+        let (Some(fifo), Some(_)) = (fifo, exists) else {
             return Err(StoreError::Conflict(
                 "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
             ));
-        }
+        };
         // A lease that ran out (its node died) goes; one still running means a call is in flight.
         let lease: Option<Micros> =
             sqlx::query_scalar("DELETE FROM leases WHERE account_id = $1 AND delivery_id = $2 RETURNING until")
@@ -526,12 +538,15 @@ impl DeliveryStore for PostgresStore {
                 "a call for this delivery is in flight; retry once it ends".into(),
             ));
         }
-        sqlx::query("UPDATE deliveries SET state = 'pending', next_at = $1 WHERE account_id = $2 AND id = $3")
-            .bind(now)
-            .bind(account)
-            .bind(delivery)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_at = $1, fifo = $4 WHERE account_id = $2 AND id = $3",
+        )
+        .bind(now)
+        .bind(account)
+        .bind(delivery)
+        .bind(fifo)
+        .execute(&mut *tx)
+        .await?;
         let task = task_on(&mut tx, account, id).await?;
         commit_once(tx, once, &task).await?;
         Ok(task)
@@ -581,13 +596,14 @@ impl DeliveryStore for PostgresStore {
         let endpoint = endpoint_on(&mut tx, account, endpoint_id).await?;
         // Held until the commit, so that the endpoint is not deleted under the deliveries
         // written to it (migration 0020); one deleted since it was read is not found.
-        let held: Option<i64> =
-            sqlx::query_scalar("SELECT seq FROM endpoints WHERE account_id = $1 AND seq = $2 FOR KEY SHARE")
+        // Its ordering is read from the locked row: a change of it committed meanwhile is seen.
+        let held: Option<String> =
+            sqlx::query_scalar("SELECT ordering FROM endpoints WHERE account_id = $1 AND seq = $2 FOR KEY SHARE")
                 .bind(account)
                 .bind(endpoint.seq)
                 .fetch_optional(&mut *tx)
                 .await?;
-        found(held, "endpoint")?;
+        let fifo = found(held, "endpoint")? == column_text(&Ordering::Fifo);
         let events = serde_json::to_string(&endpoint.events).expect("event names serialise");
         let replayed = format!(
             "FROM events ev WHERE ev.account_id = $1 AND ev.created_at >= $2 AND {}
@@ -608,8 +624,9 @@ impl DeliveryStore for PostgresStore {
             }
         };
         let sql = format!(
-            "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
-             SELECT $1, $4, ev.seq, ev.application_id, 'pending', $5, $5 {replayed}
+            "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
+                                     fifo)
+             SELECT $1, $4, ev.seq, ev.application_id, 'pending', $5, $5, $7 {replayed}
                AND ($6::bigint[] IS NULL OR ev.seq = ANY($6))
              ORDER BY ev.seq"
         );
@@ -620,6 +637,7 @@ impl DeliveryStore for PostgresStore {
             .bind(endpoint.seq)
             .bind(now)
             .bind(chosen)
+            .bind(fifo)
             .execute(&mut *tx)
             .await?
             .rows_affected();

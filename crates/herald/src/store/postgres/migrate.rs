@@ -107,6 +107,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lighter_statistics",
         include_str!("../../../migrations/postgres/0021_lighter_statistics.sql"),
     ),
+    (
+        22,
+        "fifo_deliveries_marked",
+        include_str!("../../../migrations/postgres/0022_fifo_deliveries_marked.sql"),
+    ),
 ];
 
 /// The advisory lock's key: any constant that other software on the database is unlikely to use.

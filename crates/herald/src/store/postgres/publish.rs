@@ -217,13 +217,14 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
          -- leave them to nobody; migration 0020). Not a foreign key: that checked and locked
          -- the endpoint again for every delivery.
          subscribed AS (
-             SELECT e.account_id, e.seq, e.events FROM endpoints e
+             SELECT e.account_id, e.seq, e.events, e.ordering FROM endpoints e
              WHERE e.account_id = ANY($1) AND e.events ?| ($3 || '*'::text)
              FOR KEY SHARE),
          delivery AS (
-             INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
+             INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
+                                     fifo)
              SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
-                    event.created_at
+                    event.created_at, e.ordering = 'fifo'
              FROM event JOIN subscribed e
                   ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
              WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)

@@ -35,8 +35,8 @@ pub(super) async fn insert_event(
         "WITH event AS (
              INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
              VALUES ($1, $2, $3, $4, $5, $6, $10) RETURNING seq)
-         INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
-         SELECT $1, e.seq, event.seq, $4, 'pending', $5, $5 FROM endpoints e, event
+         INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at, fifo)
+         SELECT $1, e.seq, event.seq, $4, 'pending', $5, $5, e.ordering = 'fifo' FROM endpoints e, event
          WHERE e.account_id = $1 AND CASE
              WHEN $7::bigint IS NOT NULL THEN e.seq = $7
              WHEN $8 THEN e.seq IS DISTINCT FROM $11::bigint AND e.events ? $3
@@ -240,6 +240,17 @@ impl WebhookStore for PostgresStore {
 
     async fn update_endpoint(&self, account: i64, id: &str, spec: &EndpointSpec, at: Micros) -> StoreResult<Endpoint> {
         let controls = StoredControls::of(&spec.controls);
+        let mut tx = self.pool.begin().await?;
+        // Locked against every write of a delivery to it (they hold it `FOR KEY SHARE`): those
+        // under way commit first, so that the update of its deliveries below sees them, and
+        // those to come read the new ordering (migration 0022).
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT ordering FROM endpoints WHERE account_id = $1 AND id = $2 FOR UPDATE")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let before = found(before, "endpoint")?;
         let row = sqlx::query(&format!(
             "UPDATE endpoints SET url = $1, description = $2, events = $3::jsonb, ordering = $4, auth = $5,
                  updated_at = $6, headers = $9, retry_schedule = $10, timeout_ms = $11, filter = $12,
@@ -260,9 +271,22 @@ impl WebhookStore for PostgresStore {
         .bind(spec.filter.as_ref().map(|f| f.to_string()))
         .bind(controls.rate_limit)
         .bind(spec.version.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        endpoint_from(&found(row, "endpoint")?)
+        let endpoint = endpoint_from(&row)?;
+        if before != column_text(&endpoint.ordering) {
+            // The deliveries waiting for it keep their turns under the new ordering.
+            sqlx::query(
+                "UPDATE deliveries SET fifo = $3 WHERE account_id = $1 AND endpoint_seq = $2 AND state = 'pending'",
+            )
+            .bind(account)
+            .bind(endpoint.seq)
+            .bind(endpoint.ordering == Ordering::Fifo)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(endpoint)
     }
 
     async fn rotate_secret(

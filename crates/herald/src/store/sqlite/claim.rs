@@ -44,7 +44,7 @@ const DUE_OF_ENDPOINT: &str =
       AND (?3 = 'parallel' OR NOT EXISTS (
            SELECT 1 FROM deliveries o
            WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS d.application_id
-             AND o.state = 'pending' AND o.id < d.id))
+             AND o.state = 'pending' AND o.fifo = 1 AND o.id < d.id))
     ORDER BY d.next_at LIMIT ?4";
 
 /// An endpoint that has pending deliveries, as a claim sees it.
@@ -271,4 +271,31 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
         },
         next_calls,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The FIFO check looks an application's older pending deliveries up in the index of FIFO
+    /// deliveries: SQLite uses a partial index only for a query that names its condition
+    /// (`fifo = 1`), and without it would read every pending delivery of the endpoint for
+    /// each one it considers.
+    #[test]
+    fn the_fifo_check_reads_the_index_of_fifo_deliveries() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::run(&conn).unwrap();
+        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {DUE_OF_ENDPOINT}")).unwrap();
+        let steps: Vec<String> = plan
+            .query_map(params![1, 0, "fifo", 10], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with("SEARCH o USING") && s.contains("INDEX deliveries_in_order (")),
+            "{steps:?}"
+        );
+    }
 }

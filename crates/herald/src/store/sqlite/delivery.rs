@@ -12,7 +12,7 @@ use super::webhooks::{endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
-use crate::domain::endpoint::{Endpoint, EndpointState, Health};
+use crate::domain::endpoint::{Endpoint, EndpointState, Health, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp};
 use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
 use crate::domain::stats;
@@ -374,7 +374,9 @@ impl DeliveryStore for SqliteStore {
                     )),
                     (Some(()), lease) => {
                         conn.execute(
-                            "UPDATE deliveries SET state = 'pending', next_at = ? WHERE id = ?",
+                            "UPDATE deliveries SET state = 'pending', next_at = ?,
+                                 fifo = (SELECT e.ordering = 'fifo' FROM endpoints e WHERE e.seq = endpoint_seq)
+                             WHERE id = ?",
                             [now, delivery],
                         )?;
                         // A call that outlived its lease no longer holds the delivery: its
@@ -448,12 +450,22 @@ impl DeliveryStore for SqliteStore {
                     }
                 };
                 let sql = format!(
-                    "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
-                     SELECT ?1, ?4, ev.seq, ev.application_id, 'pending', ?5, ?5 {replayed}
+                    "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
+                                             fifo)
+                     SELECT ?1, ?4, ev.seq, ev.application_id, 'pending', ?5, ?5, ?7 {replayed}
                        AND (?6 IS NULL OR ev.seq IN (SELECT value FROM json_each(?6)))
                      ORDER BY ev.seq"
                 );
-                let count = conn.execute(&sql, params![account, since, events, endpoint.seq, now, chosen])?;
+                let count = conn.execute(&sql, params![
+                        account,
+                        since,
+                        events,
+                        endpoint.seq,
+                        now,
+                        chosen,
+                        endpoint.ordering == Ordering::Fifo
+                    ],
+                )?;
                 Ok(count as u64)
             })
             .await?;

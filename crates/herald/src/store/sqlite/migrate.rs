@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_state_check",
         include_str!("../../../migrations/sqlite/0018_delivery_state_check.sql"),
     ),
+    (
+        19,
+        "fifo_deliveries_marked",
+        include_str!("../../../migrations/sqlite/0019_fifo_deliveries_marked.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest version; returns how many migrations ran.
@@ -171,7 +176,7 @@ mod tests {
                  VALUES (42, 1, 3, 5, 'failed', 7, 100, 0);",
         )
         .unwrap();
-        assert_eq!(run(&conn).unwrap(), 1);
+        assert_eq!(run(&conn).unwrap(), MIGRATIONS.len() - 17);
         let kept: (i64, String, i64) = conn
             .query_row("SELECT id, state, attempts FROM deliveries", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

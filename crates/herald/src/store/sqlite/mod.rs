@@ -344,7 +344,7 @@ mod tests {
         // each of its rows costs, the check above all, is a plain insert's.
         let new_delivery =
             "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at,
-                                created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)";
+                                created_at, fifo) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)";
         for sql in [
             webhooks::INSERT_EVENT,
             new_delivery,

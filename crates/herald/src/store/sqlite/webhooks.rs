@@ -38,8 +38,9 @@ pub(super) fn insert_event(conn: &Connection, account: i64, event: &Event, fanou
         Vec::new()
     };
     conn.prepare_cached(
-        "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at)
-         SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4 FROM endpoints e
+        "INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
+                                 fifo)
+         SELECT ?1, e.seq, ?2, ?3, 'pending', ?4, ?4, e.ordering = 'fifo' FROM endpoints e
          WHERE e.account_id = ?1 AND CASE
              WHEN ?6 IS NOT NULL THEN e.seq = ?6
              WHEN ?7 THEN e.seq IS NOT ?9
@@ -340,7 +341,14 @@ impl WebhookStore for SqliteStore {
                 if changed == 0 {
                     return Err(StoreError::NotFound("endpoint"));
                 }
-                endpoint_on(conn, account, &id)
+                let endpoint = endpoint_on(conn, account, &id)?;
+                // The deliveries waiting for it keep their turns under the new ordering
+                // (migration 0019).
+                conn.execute(
+                    "UPDATE deliveries SET fifo = ?1 WHERE endpoint_seq = ?2 AND state = 'pending' AND fifo <> ?1",
+                    params![endpoint.ordering == Ordering::Fifo, endpoint.seq],
+                )?;
+                Ok(endpoint)
             })
             .await
     }
@@ -365,7 +373,14 @@ impl WebhookStore for SqliteStore {
                 if changed == 0 {
                     return Err(StoreError::NotFound("endpoint"));
                 }
-                endpoint_on(conn, account, &id)
+                let endpoint = endpoint_on(conn, account, &id)?;
+                // The deliveries waiting for it keep their turns under the new ordering
+                // (migration 0019).
+                conn.execute(
+                    "UPDATE deliveries SET fifo = ?1 WHERE endpoint_seq = ?2 AND state = 'pending' AND fifo <> ?1",
+                    params![endpoint.ordering == Ordering::Fifo, endpoint.seq],
+                )?;
+                Ok(endpoint)
             })
             .await
     }
