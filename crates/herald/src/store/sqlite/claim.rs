@@ -20,19 +20,28 @@ use crate::domain::version::{Deprecation, WebhookVersion};
 use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
-/// Every endpoint with a pending delivery, found by skipping through the index rather than
-/// reading every pending row.
-const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
-        SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
-        UNION ALL
-        SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
-        FROM busy WHERE busy.seq IS NOT NULL)
-    SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
+/// The endpoints with a pending delivery, as `busy(seq)`: found by skipping through the index
+/// of pending deliveries by endpoint rather than reading every pending row.
+macro_rules! busy_endpoints {
+    () => {
+        "WITH RECURSIVE busy(seq) AS (
+            SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
+            UNION ALL
+            SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
+            FROM busy WHERE busy.seq IS NOT NULL)"
+    };
+}
+
+/// Every endpoint with a pending delivery that may be called now.
+const ENDPOINTS_WITH_WORK: &str = concat!(
+    busy_endpoints!(),
+    " SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
            e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     LEFT JOIN webhook_versions w ON w.version = e.version
-    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)";
+    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)"
+);
 
 /// One endpoint's due deliveries, oldest first, leased ones included (the claim skips them);
 /// FIFO endpoints get only each application's oldest pending one.
@@ -124,16 +133,22 @@ fn calls_by_endpoint(held: &HashMap<i64, Lease>, ended: &[(i64, Micros)]) -> Has
 }
 
 /// When the first pending delivery or suspended endpoint falls due after `after`. (This node
-/// holds every lease until it records the call, so none runs out.)
+/// holds every lease until it records the call, so none runs out.) Each endpoint with pending
+/// work is asked in turn, in the index of its pending deliveries by due time: an index of all
+/// pending deliveries by due time would answer in one step, but the writer thread would write
+/// an entry in it for every delivery and remove it once called (migration 0020).
+const NEXT_DUE: &str = concat!(
+    busy_endpoints!(),
+    " SELECT min(t) FROM (
+         SELECT (SELECT min(d.next_at) FROM deliveries d
+                 WHERE d.endpoint_seq = busy.seq AND d.state = 'pending' AND d.next_at > ?1) AS t
+         FROM busy
+         UNION ALL
+         SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1)"
+);
+
 fn next_due(conn: &Connection, after: Micros) -> StoreResult<Option<Micros>> {
-    let next = conn
-        .prepare_cached(
-            "SELECT min(t) FROM (
-                 SELECT min(next_at) AS t FROM deliveries WHERE state = 'pending' AND next_at > ?1
-                 UNION ALL
-                 SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1)",
-        )?
-        .query_row([after], |r| r.get(0))?;
+    let next = conn.prepare_cached(NEXT_DUE)?.query_row([after], |r| r.get(0))?;
     Ok(next)
 }
 
@@ -276,6 +291,26 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The look-ahead seeks each busy endpoint's first delivery not yet due: with no index of
+    /// all pending deliveries by due time, a minimum over all of them would read every one.
+    #[test]
+    fn the_look_ahead_seeks_each_endpoints_next_delivery() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::run(&conn).unwrap();
+        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {NEXT_DUE}")).unwrap();
+        let steps: Vec<String> = plan
+            .query_map([0], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INDEX deliveries_by_endpoint (endpoint_seq=? AND next_at>?)")),
+            "{steps:?}"
+        );
+    }
 
     /// The FIFO check looks an application's older pending deliveries up in the index of FIFO
     /// deliveries: SQLite uses a partial index only for a query that names its condition
