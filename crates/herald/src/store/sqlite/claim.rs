@@ -20,28 +20,25 @@ use crate::domain::version::{Deprecation, WebhookVersion};
 use crate::store::codec::{StoredControls, decode_day};
 use crate::store::{Claim, ClaimRequest, StoreResult};
 
-/// The endpoints with a pending delivery, as `busy(seq)`: found by skipping through the index
-/// of pending deliveries by endpoint rather than reading every pending row.
-macro_rules! busy_endpoints {
-    () => {
-        "WITH RECURSIVE busy(seq) AS (
-            SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
-            UNION ALL
-            SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
-            FROM busy WHERE busy.seq IS NOT NULL)"
-    };
-}
-
-/// Every endpoint with a pending delivery that may be called now.
-const ENDPOINTS_WITH_WORK: &str = concat!(
-    busy_endpoints!(),
-    " SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
+/// Every endpoint with a pending delivery (found by skipping through the index of pending
+/// deliveries by endpoint rather than reading every pending row), whether it may be called
+/// now, and when its first pending delivery that is not due yet falls due. That time is
+/// sought endpoint by endpoint, in the same index: an index of all pending deliveries by due
+/// time would answer in one step, but the writer thread would write an entry in it for every
+/// delivery and remove it once called (migration 0020).
+const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
+        SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending'
+        UNION ALL
+        SELECT (SELECT min(endpoint_seq) FROM deliveries WHERE state = 'pending' AND endpoint_seq > busy.seq)
+        FROM busy WHERE busy.seq IS NOT NULL)
+    SELECT e.seq, e.id, e.url, e.auth, e.secret, e.state, e.suspended_until, e.ordering,
            e.previous_secret, e.previous_secret_until, e.headers, e.retry_schedule, e.timeout_ms,
-           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset
+           e.rate_limit, e.next_call_at, e.version, w.deprecated_at, w.sunset,
+           e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1),
+           (SELECT min(d.next_at) FROM deliveries d
+            WHERE d.endpoint_seq = e.seq AND d.state = 'pending' AND d.next_at > ?1)
     FROM busy JOIN endpoints e ON e.seq = busy.seq
-    LEFT JOIN webhook_versions w ON w.version = e.version
-    WHERE e.state = 'active' OR (e.state = 'suspended' AND e.suspended_until <= ?1)"
-);
+    LEFT JOIN webhook_versions w ON w.version = e.version";
 
 /// One endpoint's due deliveries, oldest first, leased ones included (the claim skips them);
 /// FIFO endpoints get only each application's oldest pending one.
@@ -72,6 +69,10 @@ struct Target {
     version: String,
     /// When the version was deprecated, and its sunset day, if it is.
     deprecated: Option<(Micros, String)>,
+    /// Whether it may be called now: active, or at the end of a suspension.
+    callable: bool,
+    /// When its first pending delivery that is not due yet falls due.
+    later: Option<Micros>,
 }
 
 fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
@@ -96,6 +97,8 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
             (Some(at), Some(sunset)) => Some((at, sunset)),
             _ => None,
         },
+        callable: row.get(18)?,
+        later: row.get(19)?,
     })
 }
 
@@ -132,24 +135,16 @@ fn calls_by_endpoint(held: &HashMap<i64, Lease>, ended: &[(i64, Micros)]) -> Has
     calls
 }
 
-/// When the first pending delivery or suspended endpoint falls due after `after`. (This node
-/// holds every lease until it records the call, so none runs out.) Each endpoint with pending
-/// work is asked in turn, in the index of its pending deliveries by due time: an index of all
-/// pending deliveries by due time would answer in one step, but the writer thread would write
-/// an entry in it for every delivery and remove it once called (migration 0020).
-const NEXT_DUE: &str = concat!(
-    busy_endpoints!(),
-    " SELECT min(t) FROM (
-         SELECT (SELECT min(d.next_at) FROM deliveries d
-                 WHERE d.endpoint_seq = busy.seq AND d.state = 'pending' AND d.next_at > ?1) AS t
-         FROM busy
-         UNION ALL
-         SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1)"
-);
-
-fn next_due(conn: &Connection, after: Micros) -> StoreResult<Option<Micros>> {
-    let next = conn.prepare_cached(NEXT_DUE)?.query_row([after], |r| r.get(0))?;
-    Ok(next)
+/// When the first suspension ends after `after`, or `later` if it is sooner: when the first
+/// pending delivery not yet due falls due. (This node holds every lease until it records the
+/// call, so none runs out.)
+fn next_due(conn: &Connection, after: Micros, later: Option<Micros>) -> StoreResult<Option<Micros>> {
+    let suspension_ends: Option<Micros> = conn
+        .prepare_cached(
+            "SELECT min(suspended_until) FROM endpoints WHERE state = 'suspended' AND suspended_until > ?1",
+        )?
+        .query_row([after], |r| r.get(0))?;
+    Ok([suspension_ends, later].into_iter().flatten().min())
 }
 
 /// What a claim leased, and the next free start time it gave each rate-limited endpoint it
@@ -173,6 +168,10 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
         .prepare_cached(ENDPOINTS_WITH_WORK)?
         .query_map([request.now], |row| target_from(row, request.now))?
         .collect::<Result<_, _>>()?;
+    // Every endpoint with pending work tells when its next delivery falls due; those that
+    // cannot be called now have nothing to claim.
+    let later = targets.iter().filter_map(|t| t.later).min();
+    targets.retain(|t| t.callable);
     // Start after the endpoint the last claim ended with, so that when the global
     // cap binds, every endpoint gets its turn.
     targets.sort_by_key(|t| (t.seq <= request.after_endpoint, t.seq));
@@ -269,7 +268,7 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
             break;
         }
     }
-    let next_due = next_due(conn, request.now)?;
+    let next_due = next_due(conn, request.now, later)?;
     leases.take(chosen.iter().map(|c| {
         let lease = Lease {
             endpoint_seq: c.endpoint_seq,
@@ -298,7 +297,9 @@ mod tests {
     fn the_look_ahead_seeks_each_endpoints_next_delivery() {
         let conn = Connection::open_in_memory().unwrap();
         super::super::migrate::run(&conn).unwrap();
-        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {NEXT_DUE}")).unwrap();
+        let mut plan = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ENDPOINTS_WITH_WORK}"))
+            .unwrap();
         let steps: Vec<String> = plan
             .query_map([0], |r| r.get(3))
             .unwrap()
