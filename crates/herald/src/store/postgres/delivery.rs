@@ -506,7 +506,8 @@ impl DeliveryStore for PostgresStore {
         // The endpoint first, shared, as every write of a delivery to it holds it: a change of
         // its ordering waits for this retry, or this retry reads the new one (migration 0022).
         // Then the delivery, whose lock keeps a claim from leasing it meanwhile. A recorder
-        // locks the endpoint before the delivery too.
+        // that locks an endpoint does so before its deliveries too, so neither waits for the
+        // other in turn.
         let fifo: Option<bool> = sqlx::query_scalar(
             "SELECT e.ordering = 'fifo' FROM deliveries d
              JOIN endpoints e ON e.account_id = d.account_id AND e.seq = d.endpoint_seq

@@ -373,14 +373,7 @@ impl WebhookStore for SqliteStore {
                 if changed == 0 {
                     return Err(StoreError::NotFound("endpoint"));
                 }
-                let endpoint = endpoint_on(conn, account, &id)?;
-                // The deliveries waiting for it keep their turns under the new ordering
-                // (migration 0019).
-                conn.execute(
-                    "UPDATE deliveries SET fifo = ?1 WHERE endpoint_seq = ?2 AND state = 'pending' AND fifo <> ?1",
-                    params![endpoint.ordering == Ordering::Fifo, endpoint.seq],
-                )?;
-                Ok(endpoint)
+                endpoint_on(conn, account, &id)
             })
             .await
     }
