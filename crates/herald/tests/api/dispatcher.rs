@@ -85,7 +85,7 @@ fn spec(url: &str, ordering: Ordering) -> EndpointSpec {
 }
 
 /// Subscribes `url` to every event type; returns the endpoint's id.
-async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) -> String {
+pub(crate) async fn endpoint(store: &dyn Store, account: i64, url: &str, ordering: Ordering) -> String {
     let spec = spec(url, ordering);
     let id = herald::ids::endpoint_id();
     store
@@ -113,7 +113,7 @@ async fn publish_at(store: &dyn Store, account: i64, count: usize, at: Micros) {
     }
 }
 
-async fn publish(store: &dyn Store, account: i64, count: usize) {
+pub(crate) async fn publish(store: &dyn Store, account: i64, count: usize) {
     publish_at(store, account, count, T0).await;
 }
 

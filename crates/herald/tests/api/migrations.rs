@@ -91,43 +91,17 @@ async fn a_newer_binary_upgrades_an_older_database() {
 #[tokio::test]
 async fn upgrading_marks_the_deliveries_waiting_on_fifo_endpoints() {
     use herald::domain::account::NewAccount;
-    use herald::domain::endpoint::{EndpointSpec, Ordering};
-    use herald::domain::event::{EventDraft, EventStamp};
+    use herald::domain::endpoint::Ordering;
+
+    use crate::dispatcher::{endpoint, publish};
 
     let db = TestDb::new().await;
     let store = herald::store::open(&db.url, 2).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
     let account = store.create_account(&account, "not-a-hash", 0, None).await.unwrap().id;
-    for ordering in [Ordering::Fifo, Ordering::Parallel] {
-        let spec = EndpointSpec {
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            events: vec!["*".into()],
-            ordering,
-            auth: None,
-            controls: Default::default(),
-            filter: None,
-            version: Default::default(),
-        };
-        let (id, secret) = (herald::ids::endpoint_id(), herald::ids::webhook_secret());
-        store
-            .create_endpoint(account, &spec, &id, &secret, 0, None)
-            .await
-            .unwrap();
-    }
-    for _ in 0..2 {
-        let draft = EventDraft {
-            event_type: "WebhookTest".into(),
-            application_id: None,
-            data: serde_json::json!({}),
-        };
-        let stamp = EventStamp {
-            id: herald::ids::event_id(),
-            at: 0,
-            datetime: "1970-01-01 00:00:00".into(),
-        };
-        store.publish_event(account, draft, stamp, None).await.unwrap();
-    }
+    endpoint(&*store, account, "http://127.0.0.1:9/fifo", Ordering::Fifo).await;
+    endpoint(&*store, account, "http://127.0.0.1:9/parallel", Ordering::Parallel).await;
+    publish(&*store, account, 2).await;
     drop(store);
     // The database as it was before the migration that marks them, with the FIFO endpoint's
     // first delivery given up on: deliveries to each endpoint, first the FIFO one's, then the

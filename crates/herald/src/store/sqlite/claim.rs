@@ -291,20 +291,22 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
 mod tests {
     use super::*;
 
+    /// The steps of the plan SQLite makes for `sql` with `params`, on a new database.
+    fn plan(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::run(&conn).unwrap();
+        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        plan.query_map(params, |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// The look-ahead seeks each busy endpoint's first delivery not yet due: with no index of
     /// all pending deliveries by due time, a minimum over all of them would read every one.
     #[test]
     fn the_look_ahead_seeks_each_endpoints_next_delivery() {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::run(&conn).unwrap();
-        let mut plan = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {ENDPOINTS_WITH_WORK}"))
-            .unwrap();
-        let steps: Vec<String> = plan
-            .query_map([0], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let steps = plan(ENDPOINTS_WITH_WORK, [0]);
         assert!(
             steps
                 .iter()
@@ -319,14 +321,7 @@ mod tests {
     /// each one it considers.
     #[test]
     fn the_fifo_check_reads_the_index_of_fifo_deliveries() {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::run(&conn).unwrap();
-        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {DUE_OF_ENDPOINT}")).unwrap();
-        let steps: Vec<String> = plan
-            .query_map(params![1, 0, "fifo", 10], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let steps = plan(DUE_OF_ENDPOINT, params![1, 0, "fifo", 10]);
         assert!(
             steps
                 .iter()
