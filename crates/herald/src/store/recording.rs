@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::CallRules;
+use crate::clock::Micros;
 use crate::domain::delivery::{CallRecord, Next};
 use crate::domain::endpoint::Health;
-use crate::domain::operational::News;
+use crate::domain::event::Event;
+use crate::domain::operational::{MailKind, News, mailed};
 
 /// An endpoint, as `(seq, account id)`: every query names the account.
 pub type EndpointKey = (i64, i64);
@@ -23,6 +25,32 @@ pub struct Found {
     pub news: News,
     pub call: usize,
     pub health: Health,
+}
+
+impl Found {
+    /// The e-mail that tells this news, written as `event` (about the call of task
+    /// `task_id`), when such news is mailed and an SMTP server is configured.
+    pub fn mail<'a>(&self, event: &'a Event, task_id: Option<i64>, rules: &dyn CallRules) -> Option<Queued<'a>> {
+        let kind = mailed(self.news).filter(|_| rules.mails())?;
+        Some(Queued {
+            account: self.endpoint.1,
+            endpoint_seq: self.endpoint.0,
+            event_id: &event.id,
+            task_id,
+            kind,
+            at: event.created_at,
+        })
+    }
+}
+
+/// An e-mail to queue in the transaction of the news it tells.
+pub struct Queued<'a> {
+    pub account: i64,
+    pub endpoint_seq: i64,
+    pub event_id: &'a str,
+    pub task_id: Option<i64>,
+    pub kind: MailKind,
+    pub at: Micros,
 }
 
 pub fn endpoint_of(call: &CallRecord) -> EndpointKey {

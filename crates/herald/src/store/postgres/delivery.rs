@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::keys::commit_once;
-use super::mail::{self, Queued};
+use super::mail;
 use super::order::{Listed, in_id_order_from_start};
 use super::webhooks::{endpoint_on, insert_event};
 use super::{PostgresStore, column_text, decode_word, fetch_limit, found};
@@ -17,7 +17,7 @@ use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, Health, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
+use crate::domain::operational::{FailureNotices, News, resumed_by_hand};
 use crate::domain::stats;
 use crate::domain::stats::Counter;
 use crate::store::codec::{FAILED, SentBody, TASK_COLUMNS, counters, replayed_types};
@@ -433,15 +433,7 @@ impl DeliveryStore for PostgresStore {
             let task_id = task_of(&mut tx, call).await?;
             let event = rules.tell(found.news, call, &found.health, task_id);
             insert_event(&mut tx, account, &event, Fanout::About(seq)).await?;
-            if let Some(kind) = mailed(found.news).filter(|_| rules.mails()) {
-                let mail = Queued {
-                    account,
-                    endpoint_seq: seq,
-                    event_id: &event.id,
-                    task_id,
-                    kind,
-                    at: event.created_at,
-                };
+            if let Some(mail) = found.mail(&event, task_id, &*rules) {
                 mail::queue(&mut tx, &mail).await?;
             }
         }

@@ -7,14 +7,14 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::mail::{self, Queued};
+use super::mail;
 use super::webhooks::{endpoint_on, insert_event};
 use super::{SqliteStore, column_text, decode_word, fetch_limit, found};
 use crate::clock::Micros;
 use crate::domain::delivery::{Backlog, CallRecord, Task, TaskFilter};
 use crate::domain::endpoint::{Endpoint, EndpointState, Health, Ordering};
 use crate::domain::event::{Event, EventDraft, EventStamp};
-use crate::domain::operational::{FailureNotices, News, mailed, resumed_by_hand};
+use crate::domain::operational::{FailureNotices, News, resumed_by_hand};
 use crate::domain::stats;
 use crate::domain::stats::Counter;
 use crate::store::codec::{FAILED, SentBody, TASK_COLUMNS, counters, replayed_types};
@@ -276,15 +276,7 @@ impl DeliveryStore for SqliteStore {
                     let (call, task_id) = (&calls[found.call], task_ids[found.call]);
                     let event = rules.tell(found.news, call, &found.health, task_id);
                     insert_event(conn, account, &event, Fanout::About(seq))?;
-                    if let Some(kind) = mailed(found.news).filter(|_| rules.mails()) {
-                        let mail = Queued {
-                            account,
-                            endpoint_seq: seq,
-                            event_id: &event.id,
-                            task_id,
-                            kind,
-                            at: event.created_at,
-                        };
+                    if let Some(mail) = found.mail(&event, task_id, &*rules) {
                         mail::queue(conn, &mail)?;
                     }
                 }

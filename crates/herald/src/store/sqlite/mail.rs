@@ -6,20 +6,11 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use crate::clock::Micros;
-use crate::domain::operational::{Mail, MailKind, SUSPENSION_MAIL_PERIOD};
+use crate::domain::operational::{Mail, SUSPENSION_MAIL_PERIOD};
 use crate::store::codec::MAIL_SELECT;
+use crate::store::recording::Queued;
 use crate::store::rows::mail_from;
 use crate::store::{MailStore, StoreResult};
-
-/// What an e-mail tells, to queue with the news.
-pub(super) struct Queued<'a> {
-    pub account: i64,
-    pub endpoint_seq: i64,
-    pub event_id: &'a str,
-    pub task_id: Option<i64>,
-    pub kind: MailKind,
-    pub at: Micros,
-}
 
 /// Queues an e-mail, if the account gave an address and, for a suspension, none was queued
 /// for the endpoint in the last day.
