@@ -42,6 +42,10 @@ impl Caller {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
             .pool_max_idle_per_host(max_in_flight as usize)
+            // Calls go straight to the endpoint, whatever `HTTP_PROXY` or `HTTPS_PROXY` say: a
+            // proxy would resolve the endpoint's name where the guard cannot check it (and the
+            // guard refuses a proxy on a private address, so every call would fail).
+            .no_proxy()
             .build()?;
         Ok(Caller { client, guard, timeout })
     }
@@ -86,11 +90,11 @@ impl Caller {
             add_auth(&mut headers, &mut shown, auth);
         }
         let started = Instant::now();
-        let answer = match self.blocked(&claimed.url) {
-            Some(failure) => Answer::none(failure),
-            None => match self
+        let answer = match self.target(&claimed.url) {
+            Err(failure) => Answer::none(failure),
+            Ok(url) => match self
                 .client
-                .post(&claimed.url)
+                .post(url)
                 .timeout(self.timeout_of(&claimed))
                 .headers(headers)
                 .body(claimed.body.clone())
@@ -138,16 +142,16 @@ impl Answer {
 }
 
 impl Caller {
-    /// Why the URL may not be called, for IP literals (host names are checked as they are
-    /// resolved, by the guard as the client's resolver).
-    fn blocked(&self, url: &str) -> Option<Failure> {
-        match url::Url::parse(url) {
-            Ok(url) => self.guard.check_literal(&url).err().map(|refused| refusal(&refused)),
-            Err(e) => Some(Failure {
-                code: FailureCode::InvalidUrl,
-                message: e.to_string(),
-            }),
-        }
+    /// The URL to call, parsed once for the guard and the client; or why it may not be
+    /// called, for IP literals (host names are checked as they are resolved, by the guard as
+    /// the client's resolver).
+    fn target(&self, url: &str) -> Result<url::Url, Failure> {
+        let url = url::Url::parse(url).map_err(|e| Failure {
+            code: FailureCode::InvalidUrl,
+            message: e.to_string(),
+        })?;
+        self.guard.check_literal(&url).map_err(|refused| refusal(&refused))?;
+        Ok(url)
     }
 }
 

@@ -552,3 +552,86 @@ async fn a_retry_falls_due_on_time_while_another_endpoint_hangs() {
         "the retry came {gap:?} after the failure, not when the hanging call ended"
     );
 }
+
+/// Calls go straight to the endpoint, whatever proxies the server's environment names: a
+/// proxy would resolve the endpoint's name where the guard cannot check it. The server is a
+/// real process, since only a process has an environment of its own.
+#[tokio::test]
+async fn calls_go_straight_to_the_endpoint_whatever_proxy_the_environment_names() {
+    let db = crate::db::TestDb::new().await;
+    // A proxy that takes connections and never answers: a call sent through it would time out.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let receiver = TestReceiver::start().await;
+    let listen = format!("127.0.0.1:{}", crate::helpers::free_port());
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    server
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--admin-token",
+            crate::helpers::ADMIN_TOKEN,
+        ])
+        .arg("--database")
+        .arg(&db.url)
+        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HERALD_DELIVERY_TIMEOUT", "2s")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    for name in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        server.env(name, &proxy_url);
+    }
+    let _server = crate::helpers::Process::new(server.spawn().expect("the herald binary starts"));
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    herald::bench::wait_healthy(&client, &base)
+        .await
+        .expect("herald starts");
+    let account = json!({"login": "acme", "password": "correct horse"});
+    let created = client
+        .post(format!("{base}/admin/v1/account"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&account)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let acme = |path: &str| {
+        client
+            .post(format!("{base}{path}"))
+            .basic_auth("acme", Some("correct horse"))
+    };
+    let endpoint: Value = acme("/restapi/v1/webhook/endpoint")
+        .json(&json!({"url": receiver.url(), "events": ["*"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = endpoint["id"].as_str().unwrap();
+    let sent = acme(&format!("/restapi/v1/webhook/endpoint/{id}/test"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+
+    let calls = receiver.wait_for(1, WAIT).await;
+    assert_eq!(calls.len(), 1, "the test event reached the endpoint");
+    let through_proxy = proxy.accept();
+    assert!(
+        through_proxy.is_err(),
+        "a call went to the proxy: {:?}",
+        through_proxy.map(|(_, from)| from)
+    );
+}
