@@ -6,8 +6,11 @@
 //! the claim hands back each such endpoint's next free one, for its row.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use rusqlite::types::Value;
+use rusqlite::vtab::array::Array;
 use rusqlite::{Connection, Row, params};
 
 use super::leases::{Lease, Leases};
@@ -40,13 +43,16 @@ const ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
     FROM busy JOIN endpoints e ON e.seq = busy.seq
     LEFT JOIN webhook_versions w ON w.version = e.version";
 
-/// One endpoint's due deliveries, oldest first, leased ones included (the claim skips them);
-/// FIFO endpoints get only each application's oldest pending one.
+/// One endpoint's due deliveries, oldest first, but for its leased ones (`?5`, their ids); FIFO
+/// endpoints get only each application's oldest pending one. The leased ones are left out by
+/// their ids, which the index of the endpoint's pending deliveries holds: neither their rows
+/// nor their events are read. (A claim that read past them read mostly them: at full load an
+/// endpoint has its ten calls in flight and room for a few more.)
 const DUE_OF_ENDPOINT: &str =
     "SELECT d.id, d.account_id, d.attempts + 1, ev.id, ev.event_type, ev.application_id, ev.body, d.created_at,
            ev.snapshot, ev.created_at
     FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
-    WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2
+    WHERE d.endpoint_seq = ?1 AND d.state = 'pending' AND d.next_at <= ?2 AND d.id NOT IN rarray(?5)
       AND (?3 = 'parallel' OR NOT EXISTS (
            SELECT 1 FROM deliveries o
            WHERE o.endpoint_seq = d.endpoint_seq AND o.application_id IS d.application_id
@@ -103,28 +109,28 @@ fn target_from(row: &Row, now: Micros) -> rusqlite::Result<Target> {
 }
 
 impl Target {
-    fn occupancy(&self, calls: Calls) -> StoreResult<Occupancy> {
+    fn occupancy(&self, calls: &Calls) -> StoreResult<Occupancy> {
         Ok(Occupancy {
             state: decode_word("state", self.state.clone())?,
             suspended_until: self.suspended_until,
-            leased: calls.leased,
+            leased: calls.leased.len() as u32,
             ended: calls.ended,
         })
     }
 }
 
-/// An endpoint's leased deliveries, and how many of them are calls that have ended.
-#[derive(Debug, Default, Clone, Copy)]
+/// An endpoint's leased deliveries (their ids), and how many of them are calls that have ended.
+#[derive(Debug, Default)]
 struct Calls {
-    leased: u32,
+    leased: Vec<i64>,
     ended: u32,
 }
 
 /// Each endpoint's calls, by endpoint seq, from the leases held and the calls `ended`.
 fn calls_by_endpoint(held: &HashMap<i64, Lease>, ended: &[(i64, Micros)]) -> HashMap<i64, Calls> {
     let mut calls = HashMap::<i64, Calls>::new();
-    for lease in held.values() {
-        calls.entry(lease.endpoint_seq).or_default().leased += 1;
+    for (&delivery, lease) in held {
+        calls.entry(lease.endpoint_seq).or_default().leased.push(delivery);
     }
     for (delivery, until) in ended {
         // Only an ended call whose lease is still held: once recorded, it is in neither count.
@@ -158,7 +164,7 @@ pub(super) struct Chosen {
 pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) -> StoreResult<Chosen> {
     let _turn = leases.claiming();
     let held = leases.snapshot();
-    let calls = calls_by_endpoint(&held, &request.ended);
+    let mut calls = calls_by_endpoint(&held, &request.ended);
     // All its statements read one snapshot, begun after the copy of the leases. A reading
     // connection also drops its page cache at every read transaction that finds the file
     // changed: one transaction for the claim reads its pages once, not once per endpoint.
@@ -182,9 +188,9 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
     let mut paced = None::<Micros>;
     for target in targets {
         let left = (request.limit as usize).saturating_sub(chosen.len()) as u32;
-        let its_calls = calls.get(&target.seq).copied().unwrap_or_default();
+        let its_calls = calls.remove(&target.seq).unwrap_or_default();
         let room = target
-            .occupancy(its_calls)?
+            .occupancy(&its_calls)?
             .room(request.per_endpoint, request.now)
             .min(left);
         if room == 0 {
@@ -212,49 +218,45 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
             }),
             None => None,
         };
-        // Its leased deliveries are still pending: read past them.
-        let limit = allowed + its_calls.leased;
-        let rows = due.query_map(params![target.seq, request.now, target.ordering, limit], |r| {
-            let delivery_id = r.get(0)?;
-            if held.contains_key(&delivery_id) {
-                return Ok(None);
-            }
-            Ok(Some(Claimed {
-                delivery_id,
-                account_id: r.get(1)?,
-                attempt: r.get::<_, i64>(2)? as u32,
-                endpoint_seq: target.seq,
-                endpoint_id: target.id.clone(),
-                url: target.url.clone(),
-                auth: auth.clone(),
-                secrets: target.secrets.clone(),
-                event_id: r.get(3)?,
-                event_type: r.get(4)?,
-                application_id: r.get(5)?,
-                body: version.body(
-                    &r.get::<_, String>(6)?,
-                    r.get::<_, Option<String>>(8)?.as_deref(),
-                    r.get(9)?,
-                ),
-                version,
-                deprecation: deprecation.clone(),
-                leased_until: request.lease_until,
-                ordering,
-                probe,
-                created_at: r.get(7)?,
-                controls: controls.clone(),
-                start_at: request.now,
-            }))
-        })?;
+        // Its leased deliveries are still pending: the read leaves them out.
+        let leased: Array = Rc::new(its_calls.leased.into_iter().map(Value::from).collect());
+        let rows = due.query_map(
+            params![target.seq, request.now, target.ordering, allowed, leased],
+            |r| {
+                Ok(Claimed {
+                    delivery_id: r.get(0)?,
+                    account_id: r.get(1)?,
+                    attempt: r.get::<_, i64>(2)? as u32,
+                    endpoint_seq: target.seq,
+                    endpoint_id: target.id.clone(),
+                    url: target.url.clone(),
+                    auth: auth.clone(),
+                    secrets: target.secrets.clone(),
+                    event_id: r.get(3)?,
+                    event_type: r.get(4)?,
+                    application_id: r.get(5)?,
+                    body: version.body(
+                        &r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(8)?.as_deref(),
+                        r.get(9)?,
+                    ),
+                    version,
+                    deprecation: deprecation.clone(),
+                    leased_until: request.lease_until,
+                    ordering,
+                    probe,
+                    created_at: r.get(7)?,
+                    controls: controls.clone(),
+                    start_at: request.now,
+                })
+            },
+        )?;
         for claimed in rows {
-            let Some(mut claimed) = claimed? else { continue };
+            let mut claimed = claimed?;
             if let Some(slots) = &slots {
                 claimed.start_at = slots.start((chosen.len() - before) as u32);
             }
             chosen.push(claimed);
-            if chosen.len() - before == allowed as usize {
-                break;
-            }
         }
         let taken = (chosen.len() - before) as u32;
         if let Some(slots) = slots.filter(|_| taken > 0) {
@@ -291,10 +293,17 @@ pub(super) fn claim(conn: &Connection, request: &ClaimRequest, leases: &Leases) 
 mod tests {
     use super::*;
 
+    /// A new database, migrated, on a connection that knows `rarray`.
+    fn migrated() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        rusqlite::vtab::array::load_module(&conn).unwrap();
+        super::super::migrate::run(&conn).unwrap();
+        conn
+    }
+
     /// The steps of the plan SQLite makes for `sql` with `params`, on a new database.
     fn plan(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::run(&conn).unwrap();
+        let conn = migrated();
         let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         plan.query_map(params, |r| r.get(3))
             .unwrap()
@@ -321,12 +330,44 @@ mod tests {
     /// each one it considers.
     #[test]
     fn the_fifo_check_reads_the_index_of_fifo_deliveries() {
-        let steps = plan(DUE_OF_ENDPOINT, params![1, 0, "fifo", 10]);
+        let steps = plan(DUE_OF_ENDPOINT, params![1, 0, "fifo", 10, Array::default()]);
         assert!(
             steps
                 .iter()
                 .any(|s| s.starts_with("SEARCH o USING") && s.contains("INDEX deliveries_in_order (")),
             "{steps:?}"
         );
+    }
+
+    /// The due read leaves an endpoint's leased deliveries out by their ids, and takes as many
+    /// as there is room for from the rest.
+    #[test]
+    fn the_due_read_leaves_the_leased_deliveries_out() {
+        let conn = migrated();
+        // The read alone is tested: its rows need no account or endpoint behind them.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        for n in 1..=5 {
+            conn.execute(
+                "INSERT INTO events (seq, id, account_id, event_type, created_at, body)
+                 VALUES (?1, 'evt_' || ?1, 1, 'T', 0, '{}')",
+                [n],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, state, next_at, created_at)
+                 VALUES (?1, 1, 1, ?1, 'pending', ?1, 0)",
+                [n],
+            )
+            .unwrap();
+        }
+        let leased: Array = Rc::new([1i64, 2, 4].into_iter().map(Value::from).collect());
+        let due: Vec<i64> = conn
+            .prepare(DUE_OF_ENDPOINT)
+            .unwrap()
+            .query_map(params![1, 10, "parallel", 2, leased], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(due, [3, 5]);
     }
 }
