@@ -1,7 +1,8 @@
 //! The dispatcher: claims due deliveries, calls their endpoints, and records every call.
 //!
 //! One loop claims work in batches and spawns a task per call; a recorder writes finished
-//! calls in batches (one transaction for many calls). New events wake the loop at once, and so
+//! calls in batches (one transaction for many calls). New events wake the loop (at once after
+//! a quiet spell, else a millisecond after the last claim began, see `CLAIM_SPACING`), and so
 //! does a call that ends while its endpoint has more waiting than room; when nothing is due it
 //! sleeps until the next retry or the end of a suspension. Concurrency is
 //! bounded twice: `max_in_flight` calls in all, `max_in_flight_per_endpoint` per endpoint, so a
@@ -44,6 +45,11 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 /// waits for its own, holding its slot; looking ahead lets one claim start many calls of a
 /// fast limit, rather than one claim per call (see `Slots::reopens`).
 const PACE_AHEAD: Duration = Duration::from_millis(250);
+/// How long after a claim began new work waits for the next: events that come in a steady
+/// stream are claimed a few at a time rather than one by one, each claim a hand-off to a
+/// reading thread (SQLite) or a transaction of four round trips (PostgreSQL). Work after a
+/// quiet spell is claimed at once; room that a call's end makes is too.
+const CLAIM_SPACING: Duration = Duration::from_millis(1);
 
 /// What one step of the loop did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,13 +98,14 @@ pub struct Dispatcher {
     /// The endpoint the last claim ended with; the next starts after it.
     last_endpoint: Arc<AtomicI64>,
     /// Whether the last claim left an endpoint at its cap: then a call that ends makes room
-    /// that is wanted, and wakes the loop.
+    /// that is wanted, and wakes the loop through `room`.
     at_capacity: Arc<AtomicBool>,
     /// Calls that ended and wait for the recorder.
     ended: Ended,
-    /// The store's signal of new work, also given when a call ends at its endpoint's cap and
-    /// when a record changes what is due.
+    /// The store's signal of new work, also given when a record changes what is due.
     wake: Arc<Notify>,
+    /// Given when a call ends while the last claim left an endpoint at its cap.
+    room: Arc<Notify>,
     /// The longest the loop sleeps without being woken.
     safety_net: Duration,
 }
@@ -127,6 +134,7 @@ impl Dispatcher {
             last_endpoint: Arc::default(),
             at_capacity: Arc::default(),
             ended: Ended::default(),
+            room: Arc::default(),
             records,
             safety_net: MAX_IDLE,
         };
@@ -161,6 +169,7 @@ impl Dispatcher {
         tokio::pin!(shutdown);
         let mut woken_by_safety_net = false;
         loop {
+            let claimed_at = tokio::time::Instant::now();
             let pause = match self.dispatch_next().await {
                 Ok(outcome) => {
                     if woken_by_safety_net && outcome.dispatched > 0 {
@@ -194,7 +203,11 @@ impl Dispatcher {
             woken_by_safety_net = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                () = wake.notified() => false,
+                () = self.room.notified() => false,
+                () = wake.notified() => {
+                    tokio::time::sleep_until(claimed_at + CLAIM_SPACING).await;
+                    false
+                }
                 () = tokio::time::sleep(pause.sleep) => pause.safety_net,
             };
         }
@@ -214,7 +227,7 @@ impl Dispatcher {
         // A call that ended while the claim ran, with room it did not count, may have seen the
         // previous claim's `at_capacity` and not woken the loop: look again at once.
         if self.at_capacity.load(SeqCst) && self.ended.count() != seen {
-            self.wake.notify_one();
+            self.room.notify_one();
         }
         let outcome = Outcome::of(&claim, at);
         for delivery in claim.claimed {
@@ -233,7 +246,7 @@ impl Dispatcher {
                 this.ended.add(&record.attempt.claimed);
                 drop(slot);
                 if this.at_capacity.load(SeqCst) {
-                    this.wake.notify_one();
+                    this.room.notify_one();
                 }
                 // The recorder only stops after every sender is gone, so this cannot fail
                 // while this task holds one.
