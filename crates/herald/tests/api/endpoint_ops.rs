@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::delivery::{WAIT, move_on, subscribe, tasks};
 use crate::helpers::{spawn_app, spawn_stepped_app};
@@ -202,6 +203,64 @@ async fn a_retried_task_goes_before_its_applications_later_events_on_a_fifo_endp
         .map(|c| c.json()["data"]["to"]["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(order, ["Screening", "Screening", "Interview"]);
+}
+
+/// A retry by hand and the record of the same delivery's call both take the delivery's lease
+/// before the delivery: a retry that comes while a record holds the lease waits for it, and
+/// both go through. (PostgreSQL; the retry used to lock the delivery first, and PostgreSQL
+/// broke the deadlock after a second by failing one of the two.)
+#[tokio::test]
+async fn a_retry_waits_for_the_record_that_holds_its_lease() {
+    let app = spawn_stepped_app(|c| c.delivery.retry_schedule = vec![]).await;
+    let db = app.db();
+    if !db.is_postgres() {
+        return; // SQLite serializes its writes: there is no lock to wait for.
+    }
+    let acme = app.new_account("acme").await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500, "down")]);
+    subscribe(&acme, &receiver.url(), json!({"events": ["ProcessStepChange"]})).await;
+    let application = acme.new_application().await;
+    move_on(&acme, application, acme.step_ids().await[1]).await;
+    assert_eq!(app.step().await, 1, "the call fails, with no retry left");
+    let failed = tasks(&acme, 1).await.remove(0);
+    // A lease that ran out, as a node killed mid-call leaves; a record of that late call takes
+    // it as the recorder does: the lease, then the delivery.
+    db.execute(
+        "INSERT INTO leases (account_id, delivery_id, endpoint_seq, until)
+         SELECT account_id, id, endpoint_seq, 1 FROM deliveries",
+    )
+    .await;
+    let mut record = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; DELETE FROM leases")
+        .execute(&mut record)
+        .await
+        .unwrap();
+    let retry_path = format!("{}/retry", failed["_self"].as_str().unwrap());
+    let retry = acme.post(&retry_path, json!({}));
+    let recorded = async {
+        crate::helpers::eventually("the retry waits for the lease", || async {
+            db.count(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await
+                > 0
+        })
+        .await;
+        sqlx::raw_sql("UPDATE deliveries SET attempts = attempts + 1; COMMIT")
+            .execute(&mut record)
+            .await
+    };
+    let (retried, recorded) = tokio::join!(retry, recorded);
+    assert!(recorded.is_ok(), "the record failed: {recorded:?}");
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert_eq!(
+        db.count("SELECT count(*) FROM deliveries WHERE state = 'pending'")
+            .await,
+        1,
+        "the retry made the delivery due again"
+    );
 }
 
 #[tokio::test]

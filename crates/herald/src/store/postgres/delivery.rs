@@ -495,11 +495,12 @@ impl DeliveryStore for PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let delivery = found(delivery, "task")?;
-        // The endpoint first, shared, as every write of a delivery to it holds it: a change of
-        // its ordering waits for this retry, or this retry reads the new one (migration 0022).
-        // Then the delivery, whose lock keeps a claim from leasing it meanwhile. A recorder
-        // that locks an endpoint does so before its deliveries too, so neither waits for the
-        // other in turn.
+        // Locks in the order every writer of a delivery takes them, so that none waits for
+        // another in turn. The endpoint first, shared, as every write of a delivery to it holds
+        // it: a change of its ordering waits for this retry, or this retry reads the new one
+        // (migration 0022). Then the lease, as a recorder deletes it before it updates the
+        // delivery: a record of the delivery's last call that holds it is waited for (taken
+        // the other way round, the two deadlocked). Then the delivery.
         let fifo: Option<bool> = sqlx::query_scalar(
             "SELECT e.ordering = 'fifo' FROM deliveries d
              JOIN endpoints e ON e.account_id = d.account_id AND e.seq = d.endpoint_seq
@@ -509,16 +510,6 @@ impl DeliveryStore for PostgresStore {
         .bind(delivery)
         .fetch_optional(&mut *tx)
         .await?;
-        let exists = sqlx::query("SELECT 1 FROM deliveries WHERE account_id = $1 AND id = $2 FOR UPDATE")
-            .bind(account)
-            .bind(delivery)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (Some(fifo), Some(_)) = (fifo, exists) else {
-            return Err(StoreError::Conflict(
-                "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
-            ));
-        };
         // A lease that ran out (its node died) goes; one still running means a call is in flight.
         let lease: Option<Micros> =
             sqlx::query_scalar("DELETE FROM leases WHERE account_id = $1 AND delivery_id = $2 RETURNING until")
@@ -531,6 +522,16 @@ impl DeliveryStore for PostgresStore {
                 "a call for this delivery is in flight; retry once it ends".into(),
             ));
         }
+        let exists = sqlx::query("SELECT 1 FROM deliveries WHERE account_id = $1 AND id = $2 FOR UPDATE")
+            .bind(account)
+            .bind(delivery)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (Some(fifo), Some(_)) = (fifo, exists) else {
+            return Err(StoreError::Conflict(
+                "this task's delivery no longer exists (its endpoint was deleted or it was purged)".into(),
+            ));
+        };
         sqlx::query(
             "UPDATE deliveries SET state = 'pending', next_at = $1, fifo = $4 WHERE account_id = $2 AND id = $3",
         )
