@@ -585,8 +585,9 @@ async fn postgresql_fast_growing_tables_are_analysed_and_vacuumed_without_shrink
     .await;
     receiver.wait_for(EVENTS, Duration::from_secs(60)).await;
     // Every call leased a delivery and let it go: 11,000 rows written to `leases`, but never
-    // many at once. Statistics, and every plan that reads the table, are made again only when
-    // the number of rows changes, not for each thousand that passed through.
+    // many at once. Its statistics, and with them every plan that reads the table, are made
+    // again only when its size doubles or halves, not for each thousand rows that passed
+    // through.
     let analyses = app
         .db()
         .count("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'leases'")

@@ -51,7 +51,7 @@ pub(super) async fn keep_up(pool: PgPool) {
 /// rows have come to differ from the count the planner has (`reltuples`, -1 until it is first
 /// learnt) by more than 1,000 and by more than the smaller of the two: doubled, or halved.
 async fn analyse_changed(pool: &PgPool) -> sqlx::Result<()> {
-    let changed = "analyze_count + autoanalyze_count = 0 AND n_mod_since_analyze > 1000
+    let changed = "(analyze_count + autoanalyze_count = 0 AND n_mod_since_analyze > 1000)
         OR abs(n_live_tup - greatest(c.reltuples, 0)) > greatest(1000, least(n_live_tup, c.reltuples))";
     for table in hot_tables_where(pool, changed).await? {
         sqlx::query(&format!("ANALYZE {table}")).execute(pool).await?;
