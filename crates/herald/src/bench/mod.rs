@@ -326,21 +326,57 @@ fn spawn_publishers(
         .collect()
 }
 
+/// The value at quantile `q` of `sorted` (0 when it is empty).
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The p99 of each second of a paced run, told as the median second's and the worst one's.
+#[derive(Debug, PartialEq)]
+struct BySecond {
+    median: u64,
+    worst: u64,
+    /// Which second was the worst, from 0.
+    worst_second: usize,
+    seconds: usize,
+}
+
+/// The event-to-call p99 of each second of a run published at `rate` events/s, from the
+/// latencies in publishing order (0 where no call came): a tail spread over the whole run and
+/// one from a stall that comes back every few seconds, or only at the start, have the same
+/// p99 over the run, but not over its seconds.
+fn p99_by_second(in_order: &[u64], rate: u32) -> Option<BySecond> {
+    let mut p99s: Vec<(u64, usize)> = in_order
+        .chunks(rate.max(1) as usize)
+        .enumerate()
+        .filter_map(|(second, chunk)| {
+            let mut arrived: Vec<u64> = chunk.iter().copied().filter(|l| *l > 0).collect();
+            arrived.sort_unstable();
+            (!arrived.is_empty()).then(|| (quantile(&arrived, 0.99), second))
+        })
+        .collect();
+    let seconds = p99s.len();
+    let &(worst, worst_second) = p99s
+        .iter()
+        .max_by_key(|(p99, second)| (*p99, std::cmp::Reverse(*second)))?;
+    p99s.sort_unstable();
+    Some(BySecond {
+        median: p99s[seconds / 2].0,
+        worst,
+        worst_second,
+        seconds,
+    })
+}
+
 fn report(args: &BenchArgs, database: &Database, received: &Received, measured: &Measured) {
     let expected_calls = args.events * healthy(args);
-    let mut latencies: Vec<u64> = received
-        .latency
-        .iter()
-        .map(|l| l.load(Ordering::Relaxed))
-        .filter(|l| *l > 0)
-        .collect();
+    let in_order: Vec<u64> = received.latency.iter().map(|l| l.load(Ordering::Relaxed)).collect();
+    let mut latencies: Vec<u64> = in_order.iter().copied().filter(|l| *l > 0).collect();
     latencies.sort_unstable();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0)
-    };
+    let pick = |q: f64| quantile(&latencies, q);
     let ms = |us: u64| us as f64 / 1000.0;
     println!(
         "herald bench: {} events x {} endpoint(s), {} publishers{}, {}, {} node(s)",
@@ -388,6 +424,15 @@ fn report(args: &BenchArgs, database: &Database, received: &Received, measured: 
         ms(pick(0.99)),
         ms(pick(1.0))
     );
+    if let Some(by_second) = args.rate.and_then(|rate| p99_by_second(&in_order, rate)) {
+        println!(
+            "  p99 of each second   median {:.1} ms   worst {:.1} ms (second {} of {})",
+            ms(by_second.median),
+            ms(by_second.worst),
+            by_second.worst_second + 1,
+            by_second.seconds
+        );
+    }
     let per_call = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / expected_calls as f64;
     let postgres = measured.postgres_cpu.map(|(cpu, _)| cpu).unwrap_or_default();
     let server = match args.nodes {
@@ -570,5 +615,40 @@ impl Progress {
             self.last_line = Some(Instant::now());
             eprintln!("{figures}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_seconds_p99_is_its_own() {
+        // Three seconds at 100 events/s: the second one has a stall of 5 events at 80 ms.
+        let mut in_order = vec![2_000; 300];
+        in_order[150..155].fill(80_000);
+        // An event whose call never came does not count.
+        in_order[10] = 0;
+        assert_eq!(
+            p99_by_second(&in_order, 100),
+            Some(BySecond {
+                median: 2_000,
+                worst: 80_000,
+                worst_second: 1,
+                seconds: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_run_with_no_call_has_no_seconds() {
+        assert_eq!(p99_by_second(&[0; 50], 10), None);
+        assert_eq!(p99_by_second(&[], 10), None);
+    }
+
+    #[test]
+    fn the_first_of_equally_bad_seconds_is_named() {
+        let in_order = [9_000, 1_000, 9_000, 1_000];
+        assert_eq!(p99_by_second(&in_order, 1).map(|s| s.worst_second), Some(0));
     }
 }
