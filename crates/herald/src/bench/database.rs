@@ -37,6 +37,14 @@ impl Database {
         // Nodes share deliveries through PostgreSQL's row locks, leases and notifications;
         // on SQLite each node would deliver every event.
         anyhow::ensure!(
+            args.database_delay.is_none() || database.postgres,
+            "--database-delay puts a PostgreSQL database at a distance: pass --database postgres://…"
+        );
+        anyhow::ensure!(
+            args.database_delay.is_none() || !(args.backlog || args.dashboard || args.soak.is_some()),
+            "--database-delay goes with the plain benchmark, not --backlog, --dashboard or --soak"
+        );
+        anyhow::ensure!(
             args.nodes == 1 || database.postgres,
             "--nodes {} needs a shared PostgreSQL database: pass --database postgres://…",
             args.nodes

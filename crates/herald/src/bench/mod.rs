@@ -8,6 +8,9 @@
 //! over them, and the report adds the CPU of the PostgreSQL cluster when it runs on this
 //! machine.
 //!
+//! `--database-delay` puts a relay between the nodes and PostgreSQL that holds every packet
+//! for a while each way, as a database on another machine would be (see `far`).
+//!
 //! Latency runs from the moment the event's API call is sent to the moment the receiver
 //! gets the call; each event carries its sequence number in `data.n` to match the two.
 
@@ -26,6 +29,7 @@ use tokio::task::JoinHandle;
 mod backlog;
 mod dashboard;
 mod database;
+mod far;
 mod processes;
 mod soak;
 
@@ -88,6 +92,11 @@ pub struct BenchArgs {
     /// needs PostgreSQL)
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
+    /// Puts the PostgreSQL database this many milliseconds away from the nodes, each way
+    /// (0.25: a round trip gains half a millisecond), through a relay in the bench, as a
+    /// database on another machine would be; the relay's CPU counts as the bench's
+    #[arg(long, value_name = "MS", value_parser = parse_delay)]
+    pub database_delay: Option<Duration>,
 }
 
 const TOKEN: &str = "bench-admin-token";
@@ -111,6 +120,16 @@ fn parse_soak(text: &str) -> Result<Duration, String> {
         return Err("a soak runs for 30s at least".into());
     }
     Ok(duration)
+}
+
+/// A `--database-delay`: milliseconds, a fraction allowed.
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(ms) if (0.0..=1000.0).contains(&ms) => Ok(Duration::from_secs_f64(ms / 1000.0)),
+        _ => Err(format!(
+            "expected milliseconds from 0 to 1000, such as 0.25, found {text:?}"
+        )),
+    }
 }
 
 impl Received {
@@ -198,12 +217,18 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if database.postgres {
         postgres_cpu = inspect_postgres(&database.url).await?.map(PostgresCpu::new);
     }
+    // The nodes reach the database through the relay; the bench's own look at it (above) and
+    // the cluster's CPU do not.
+    let nodes_database = match args.database_delay {
+        Some(delay) => far::relay(&database.url, delay)?,
+        None => database.url.clone(),
+    };
     let received = Arc::new(Received::new(args.events));
     let receiver_url = start_receiver(received.clone()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let mut nodes = start_nodes(&client, &database.url, args.nodes).await?;
+    let mut nodes = start_nodes(&client, &nodes_database, args.nodes).await?;
     setup(&client, &nodes[0].base, &receiver_url, &args).await?;
 
     let cpu_before = (servers_cpu(&nodes)?, own_cpu()?);
@@ -389,6 +414,12 @@ fn report(args: &BenchArgs, database: &Database, received: &Received, measured: 
         database.kind(),
         args.nodes
     );
+    if let Some(delay) = args.database_delay {
+        println!(
+            "  the database {:.2} ms away each way (a relay in the bench, whose CPU counts as its own)",
+            delay.as_secs_f64() * 1000.0
+        );
+    }
     if args.filtered {
         println!("  every endpoint has a filter that every event passes");
     }
