@@ -7,14 +7,21 @@
 //! each a wake-up of a backend. Written in groups, a busy API pays them once per group. A
 //! quiet one pays nothing extra: a writer that finds a single event waiting writes it at once,
 //! without waiting for company. (SQLite's writer thread groups every write the same way.)
+//!
+//! Which endpoints a filter leaves an event out of is decided here, in Rust, so the writer
+//! must know the filters before it writes. It goes by the filters the last statement of its
+//! accounts saw (`KnownFilters`, none for an account it has not seen): the statement writes
+//! only if they are still the filters in the database, and hands back the ones it found
+//! either way. When they changed, it wrote nothing, and the group is written again with the
+//! new ones. So a group is one round trip, not one to read the filters and one to write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::recruiting::application_on;
-use super::webhooks::filtered_endpoints;
 use crate::domain::event::Event;
 use crate::store::once::{KEY_LIFETIME, KeyRow};
 use crate::store::{StoreError, StoreResult};
@@ -25,6 +32,9 @@ use crate::store::{codec, filters};
 const GROUP: usize = 256;
 /// Writers running at once: while one waits for its commit, the next gathers and sends its group.
 const WRITERS: usize = 2;
+/// Times a group is written again because the filters it went by had changed: more means
+/// they changed faster than round trips go, which a person editing endpoints cannot do.
+const ATTEMPTS: usize = 4;
 
 /// An event waiting to be written, and who waits for the answer.
 struct Waiting {
@@ -69,8 +79,9 @@ impl Publisher {
     pub(super) fn start(pool: &PgPool) -> Publisher {
         let (queue, waiting) = mpsc::channel(GROUP * WRITERS);
         let waiting = Arc::new(Mutex::new(waiting));
+        let known = Arc::new(KnownFilters::default());
         for _ in 0..WRITERS {
-            tokio::spawn(write_groups(pool.clone(), waiting.clone()));
+            tokio::spawn(write_groups(pool.clone(), waiting.clone(), known.clone()));
         }
         Publisher { queue }
     }
@@ -97,7 +108,7 @@ impl Publisher {
 }
 
 /// One writer: takes whatever is waiting, up to a group, and writes it; again and again.
-async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>) {
+async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>, known: Arc<KnownFilters>) {
     loop {
         let mut group = Vec::with_capacity(GROUP);
         {
@@ -108,7 +119,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
                 return;
             }
         }
-        match write(&pool, &group).await {
+        match write(&pool, &group, &known).await {
             Ok(outcomes) => {
                 for (waiting, outcome) in group.into_iter().zip(outcomes) {
                     waiting.answer(outcome);
@@ -118,7 +129,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
             // fail the others: each is tried again alone, and gets its own answer.
             Err(_) if group.len() > 1 => {
                 for waiting in group {
-                    match write(&pool, std::slice::from_ref(&waiting)).await {
+                    match write(&pool, std::slice::from_ref(&waiting), &known).await {
                         Ok(outcomes) => waiting.answer(outcomes[0]),
                         Err(e) => {
                             let _ = waiting.answer.send(Err(e));
@@ -140,13 +151,65 @@ fn unknown_application(application: Option<i64>) -> StoreError {
     codec::unknown("unknown_application", "application", application.unwrap_or_default())
 }
 
+/// An endpoint's filter, as a statement found it: (account, endpoint seq, filter text).
+type Filtered = (i64, i64, String);
+
+/// The filtered endpoints of each account, as the last statement that wrote to it found them.
+/// An account without any has no entry, so this holds no more than the database has filtered
+/// endpoints.
+#[derive(Default)]
+struct KnownFilters(std::sync::Mutex<HashMap<i64, Vec<Filtered>>>);
+
+impl KnownFilters {
+    /// What is known of `accounts`' filters.
+    fn of(&self, accounts: &[i64]) -> Vec<Filtered> {
+        let known = self.lock();
+        accounts
+            .iter()
+            .filter_map(|a| known.get(a))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Keeps what a statement `found` of `accounts`' filters, in place of what was known.
+    fn found(&self, accounts: &[i64], found: &[Filtered]) {
+        let mut known = self.lock();
+        for account in accounts {
+            known.remove(account);
+        }
+        for filtered in found {
+            known.entry(filtered.0).or_default().push(filtered.clone());
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<Filtered>>> {
+        // Nothing panics while holding it, but a poisoned map is still a valid map.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A row of the publishing statement's answer: its kind, then `written`: an event of the
+/// group (its position, and whether its key was free); `filter`: a filtered endpoint of the
+/// group's accounts (account, seq, filter); `stale`: the filters the statement was given were
+/// not those, and it wrote nothing.
+type Answer = (
+    String,
+    Option<i64>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
 /// Writes a group's events, each with a delivery for every endpoint of its account that
 /// subscribes to its type and with its request's Idempotency-Key, in one statement and so in
 /// one transaction; tells, event by event, what became of it. An event naming an application
 /// its account lacks is not written, nor one whose key is kept already. The events take their
-/// seqs in the group's order: one round trip for the whole group, besides reading the filters
-/// and the snapshots of the applications the events are about.
-async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
+/// seqs in the group's order: one round trip for the whole group (two when the filters it
+/// went by had changed), besides reading the snapshots of the applications the events are
+/// about.
+async fn write(pool: &PgPool, group: &[Waiting], known: &KnownFilters) -> StoreResult<Vec<Outcome>> {
     let n = group.len();
     let (mut accounts, mut ids, mut types) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut applications, mut times, mut bodies) =
@@ -172,91 +235,140 @@ async fn write(pool: &PgPool, group: &[Waiting]) -> StoreResult<Vec<Outcome>> {
         locations.push(key.as_ref().and_then(|k| k.answer.location.as_deref()));
         answers.push(key.as_ref().map(|k| k.answer.body.as_str()));
     }
-    // The filters and the applications are read just before the statement that writes the
-    // events, on its connection. An explicit transaction around the three would add two round
-    // trips (BEGIN, COMMIT) and no guarantee: under READ COMMITTED each statement sees what
-    // was committed when it began, in a transaction or not, so a filter changed between the
-    // read and the write is missed either way, as if the event had been published a moment
-    // before the change. The write itself is one statement, and so atomic.
+    let mut group_accounts = accounts.clone();
+    group_accounts.sort_unstable();
+    group_accounts.dedup();
+    // The applications are read just before the statement that writes the events, on its
+    // connection. An explicit transaction around both would add two round trips (BEGIN,
+    // COMMIT) and no guarantee: under READ COMMITTED each statement sees what was committed
+    // when it began, in a transaction or not, so an application changed between the read and
+    // the write is missed either way, as if the event had been published a moment before the
+    // change. The write itself is one statement, and so atomic; the filters it goes by are
+    // checked by that statement itself.
     let mut conn = pool.acquire().await?;
-    let (left_out_events, left_out_endpoints) = left_out(&mut conn, group).await?;
     let snapshots = snapshots(&mut conn, group).await?;
-    let accepted: Vec<(i64, bool)> = sqlx::query_as(
-        "WITH given AS (
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-                                  $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[],
-                                  $16::text[])
-                 WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body,
-                                       scope, key, fingerprint, status, location, answer, snapshot, position)),
-         accepted AS (
-             SELECT * FROM given g
-             WHERE g.application_id IS NULL OR EXISTS (
-                 SELECT 1 FROM applications a WHERE a.account_id = g.account_id AND a.id = g.application_id)),
-         -- A key kept already, and not run out, keeps nothing: its event is not written.
-         kept AS (
-             INSERT INTO idempotency_keys (scope, key, fingerprint, status, location, body, created_at)
-             SELECT scope, key, fingerprint, status, location, answer, created_at FROM accepted
-             WHERE key IS NOT NULL
-             ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,
-                 status = excluded.status, location = excluded.location, body = excluded.body,
-                 created_at = excluded.created_at
-             WHERE idempotency_keys.created_at < excluded.created_at - $13
-             RETURNING scope, key),
-         written AS (
-             SELECT a.*, a.key IS NULL OR EXISTS (SELECT 1 FROM kept k WHERE k.scope = a.scope AND k.key = a.key)
-                 AS keyed
-             FROM accepted a),
-         event AS (
-             INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
-             SELECT account_id, id, event_type, application_id, created_at, body, snapshot FROM written
-             WHERE keyed
-             ORDER BY position
-             RETURNING account_id, id, seq, event_type, application_id, created_at),
-         -- The endpoints the group's events may go to, each locked once for the whole group
-         -- so that it cannot be deleted before the deliveries to it are committed (it would
-         -- leave them to nobody; migration 0020). Not a foreign key: that checked and locked
-         -- the endpoint again for every delivery.
-         subscribed AS (
-             SELECT e.account_id, e.seq, e.events, e.ordering FROM endpoints e
-             WHERE e.account_id = ANY($1) AND e.events ?| ($3 || '*'::text)
-             FOR KEY SHARE),
-         delivery AS (
-             INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
-                                     fifo)
-             SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
-                    event.created_at, e.ordering = 'fifo'
-             FROM event JOIN subscribed e
-                  ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
-             WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)
-                               WHERE out.event_id = event.id AND out.seq = e.seq)
-             ORDER BY event.seq, e.seq)
-         -- An INSERT in WITH runs whether or not the statement reads it; its trigger
-         -- announces the new work to every node (migration 0006).
-         SELECT position, keyed FROM written",
-    )
-    .bind(&accounts)
-    .bind(&ids)
-    .bind(&types)
-    .bind(&applications)
-    .bind(&times)
-    .bind(&bodies)
-    .bind(&scopes)
-    .bind(&keys)
-    .bind(&fingerprints)
-    .bind(&statuses)
-    .bind(&locations)
-    .bind(&answers)
-    .bind(KEY_LIFETIME)
-    .bind(&left_out_events)
-    .bind(&left_out_endpoints)
-    .bind(&snapshots)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut outcomes = vec![Outcome::UnknownApplication; n];
-    for (position, keyed) in accepted {
-        outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
+    let mut filters = known.of(&group_accounts);
+    for _ in 0..ATTEMPTS {
+        let (left_out_events, left_out_endpoints) = left_out(group, &filters);
+        let mut filter_columns = (Vec::new(), Vec::new(), Vec::new());
+        for (account, seq, filter) in &filters {
+            filter_columns.0.push(*account);
+            filter_columns.1.push(*seq);
+            filter_columns.2.push(filter.as_str());
+        }
+        let answers: Vec<Answer> = sqlx::query_as(
+            "WITH given AS (
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                                      $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[],
+                                      $16::text[])
+                     WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body,
+                                           scope, key, fingerprint, status, location, answer, snapshot, position)),
+             known AS (
+                 SELECT * FROM unnest($17::bigint[], $18::bigint[], $19::text[]) AS k (account_id, seq, filter)),
+             found AS (
+                 SELECT e.account_id, e.seq, e.filter FROM endpoints e
+                 WHERE e.account_id = ANY($1) AND e.filter IS NOT NULL),
+             -- Whether the filters that left events out ($14, $15) are no longer the endpoints'
+             -- own: then nothing is written, and the writer tries again with those found.
+             verdict AS (
+                 SELECT EXISTS (SELECT * FROM found EXCEPT SELECT * FROM known)
+                        OR EXISTS (SELECT * FROM known EXCEPT SELECT * FROM found) AS stale),
+             accepted AS (
+                 SELECT * FROM given g
+                 WHERE NOT (SELECT stale FROM verdict)
+                   AND (g.application_id IS NULL OR EXISTS (
+                       SELECT 1 FROM applications a WHERE a.account_id = g.account_id AND a.id = g.application_id))),
+             -- A key kept already, and not run out, keeps nothing: its event is not written.
+             kept AS (
+                 INSERT INTO idempotency_keys (scope, key, fingerprint, status, location, body, created_at)
+                 SELECT scope, key, fingerprint, status, location, answer, created_at FROM accepted
+                 WHERE key IS NOT NULL
+                 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                     status = excluded.status, location = excluded.location, body = excluded.body,
+                     created_at = excluded.created_at
+                 WHERE idempotency_keys.created_at < excluded.created_at - $13
+                 RETURNING scope, key),
+             written AS (
+                 SELECT a.*, a.key IS NULL OR EXISTS (SELECT 1 FROM kept k WHERE k.scope = a.scope AND k.key = a.key)
+                     AS keyed
+                 FROM accepted a),
+             event AS (
+                 INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
+                 SELECT account_id, id, event_type, application_id, created_at, body, snapshot FROM written
+                 WHERE keyed
+                 ORDER BY position
+                 RETURNING account_id, id, seq, event_type, application_id, created_at),
+             -- The endpoints the group's events may go to, each locked once for the whole group
+             -- so that it cannot be deleted before the deliveries to it are committed (it would
+             -- leave them to nobody; migration 0020). Not a foreign key: that checked and locked
+             -- the endpoint again for every delivery.
+             subscribed AS (
+                 SELECT e.account_id, e.seq, e.events, e.ordering FROM endpoints e
+                 WHERE e.account_id = ANY($1) AND e.events ?| ($3 || '*'::text)
+                 FOR KEY SHARE),
+             delivery AS (
+                 INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
+                                         fifo)
+                 SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
+                        event.created_at, e.ordering = 'fifo'
+                 FROM event JOIN subscribed e
+                      ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
+                 WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)
+                                   WHERE out.event_id = event.id AND out.seq = e.seq)
+                 ORDER BY event.seq, e.seq)
+             -- An INSERT in WITH runs whether or not the statement reads it; its trigger
+             -- announces the new work to every node (migration 0006).
+             SELECT 'written' AS kind, position, keyed, NULL::bigint AS account_id, NULL::bigint AS seq,
+                    NULL::text AS filter
+             FROM written
+             UNION ALL
+             SELECT 'filter', NULL, NULL, account_id, seq, filter FROM found
+             UNION ALL
+             SELECT 'stale', NULL, NULL, NULL, NULL, NULL FROM verdict WHERE stale",
+        )
+        .bind(&accounts)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&applications)
+        .bind(&times)
+        .bind(&bodies)
+        .bind(&scopes)
+        .bind(&keys)
+        .bind(&fingerprints)
+        .bind(&statuses)
+        .bind(&locations)
+        .bind(&answers)
+        .bind(KEY_LIFETIME)
+        .bind(&left_out_events)
+        .bind(&left_out_endpoints)
+        .bind(&snapshots)
+        .bind(&filter_columns.0)
+        .bind(&filter_columns.1)
+        .bind(&filter_columns.2)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut outcomes = vec![Outcome::UnknownApplication; n];
+        let (mut found, mut stale) = (Vec::new(), false);
+        for answer in answers {
+            match answer {
+                (kind, Some(position), Some(keyed), ..) if kind == "written" => {
+                    outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
+                }
+                (kind, _, _, Some(account), Some(seq), Some(filter)) if kind == "filter" => {
+                    found.push((account, seq, filter));
+                }
+                (kind, ..) => stale |= kind == "stale",
+            }
+        }
+        known.found(&group_accounts, &found);
+        if !stale {
+            return Ok(outcomes);
+        }
+        filters = found;
     }
-    Ok(outcomes)
+    Err(StoreError::Unavailable(
+        "the endpoints' filters kept changing while the events were written; nothing was written, try again".into(),
+    ))
 }
 
 /// Each event's application as the group's transaction sees it, for the events about one
@@ -277,19 +389,15 @@ async fn snapshots(conn: &mut PgConnection, group: &[Waiting]) -> StoreResult<Ve
     Ok(snapshots)
 }
 
-/// The (event id, endpoint seq) pairs of a group whose endpoint's filter leaves the event
-/// out, as two columns.
-async fn left_out(conn: &mut PgConnection, group: &[Waiting]) -> sqlx::Result<(Vec<String>, Vec<i64>)> {
-    let mut accounts: Vec<i64> = group.iter().map(|w| w.account).collect();
-    accounts.sort_unstable();
-    accounts.dedup();
-    let filtered = filtered_endpoints(conn, &accounts).await?;
+/// The (event id, endpoint seq) pairs of a group whose endpoint's filter (of `filters`)
+/// leaves the event out, as two columns.
+fn left_out(group: &[Waiting], filters: &[Filtered]) -> (Vec<String>, Vec<i64>) {
     let (mut events, mut endpoints) = (Vec::new(), Vec::new());
-    if filtered.is_empty() {
-        return Ok((events, endpoints));
+    if filters.is_empty() {
+        return (events, endpoints);
     }
     for waiting in group {
-        let of_account: Vec<(i64, String)> = filtered
+        let of_account: Vec<(i64, String)> = filters
             .iter()
             .filter(|(account, _, _)| *account == waiting.account)
             .map(|(_, seq, filter)| (*seq, filter.clone()))
@@ -299,5 +407,5 @@ async fn left_out(conn: &mut PgConnection, group: &[Waiting]) -> sqlx::Result<(V
             endpoints.push(seq);
         }
     }
-    Ok((events, endpoints))
+    (events, endpoints)
 }

@@ -62,10 +62,7 @@ pub(super) async fn insert_event(
 }
 
 /// The endpoints of `accounts` that have a filter: (account, seq, filter).
-pub(super) async fn filtered_endpoints(
-    conn: &mut PgConnection,
-    accounts: &[i64],
-) -> sqlx::Result<Vec<(i64, i64, String)>> {
+async fn filtered_endpoints(conn: &mut PgConnection, accounts: &[i64]) -> sqlx::Result<Vec<(i64, i64, String)>> {
     sqlx::query_as("SELECT account_id, seq, filter FROM endpoints WHERE account_id = ANY($1) AND filter IS NOT NULL")
         .bind(accounts)
         .fetch_all(conn)
