@@ -14,7 +14,7 @@ use herald::domain::endpoint::{EndpointSpec, EndpointState, Health, Ordering};
 use herald::domain::event::{Event, EventDraft, EventStamp};
 use herald::domain::operational::News;
 use herald::metrics::Metrics;
-use herald::store::{Store, StoreError};
+use herald::store::{ClaimRequest, Store, StoreError};
 use serde_json::json;
 
 use crate::db::TestDb;
@@ -773,4 +773,74 @@ async fn a_replay_meeting_an_endpoint_being_deleted_writes_nothing() {
         0,
         "deliveries to the deleted endpoint"
     );
+}
+
+/// Polls `future` until it has waited `waits` times, then drops it; its output if it ended
+/// first. Each wait is an await point (a connection, a round trip): dropping it there is
+/// what a cancellation does.
+async fn cancelled_after<F: std::future::Future>(future: F, waits: usize) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut waited = 0;
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending if waited == waits => std::task::Poll::Ready(None),
+        std::task::Poll::Pending => {
+            waited += 1;
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A claim cancelled at any of its await points (its node shutting down, a caller that gave
+/// up) leaves no transaction open on a pooled connection. PostgreSQL's claim runs one that
+/// sqlx does not know of, across two round trips; a connection handed back to the pool with
+/// it still open would keep the endpoint locked, skipped by every other node's claims, until
+/// this node happened to use that connection again.
+#[tokio::test]
+async fn a_claim_cancelled_at_any_moment_leaves_no_transaction_open_on_postgres() {
+    let s = setup().await;
+    if !s.db.is_postgres() {
+        // SQLite's claim only reads, on a reading thread, in a statement of its own.
+        return;
+    }
+    let receiver = TestReceiver::start().await;
+    endpoint(s.store.as_ref(), s.account, &receiver.url(), Ordering::Parallel).await;
+    publish(s.store.as_ref(), s.account, 1).await;
+    let open = "SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+    let mut finished = 0;
+    for waits in 0..40 {
+        // Each claim's lease has run out by the next one's time, so every claim has the
+        // delivery to lease, and goes through all its round trips unless cancelled.
+        let now = T0 + 2 * waits as Micros;
+        let request = ClaimRequest {
+            now,
+            lease_until: now + 1,
+            limit: 10,
+            after_endpoint: 0,
+            per_endpoint: 10,
+            ended: Vec::new(),
+            ahead: 0,
+        };
+        match cancelled_after(s.store.claim_due(&request), waits).await {
+            Some(claim) => {
+                assert_eq!(claim.unwrap().claimed.len(), 1);
+                finished += 1;
+            }
+            None => {
+                // A cancelled claim's connection is closed; its backend ends a moment later.
+                let deadline = std::time::Instant::now() + Duration::from_secs(2);
+                while s.db.count(open).await > 0 && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                assert_eq!(
+                    s.db.count(open).await,
+                    0,
+                    "no transaction left open by a claim cancelled after {waits} waits"
+                );
+            }
+        }
+    }
+    assert!(finished > 0, "some claims ran to their end");
 }

@@ -4,22 +4,35 @@
 //! `FOR NO KEY UPDATE SKIP LOCKED` (an endpoint another node is claiming is skipped, not
 //! waited for), counts their calls in flight on every node from the unexpired leases (less
 //! the claiming node's calls that ended and wait to be recorded), and leases each one's due
-//! deliveries up to the room left: three statements in all. Holding the
-//! endpoint's row while counting and leasing is what keeps the per-endpoint cap, and a
-//! suspended endpoint's single probe, true across nodes; it also means no other claim reads
-//! that endpoint's deliveries meanwhile, so they are not locked row by row (a row lock writes
-//! to the row and to the WAL). A lease that runs out (its node died) makes the delivery due
-//! again for everyone.
+//! deliveries up to the room left. Holding the endpoint's row while counting and leasing is
+//! what keeps the per-endpoint cap, and a suspended endpoint's single probe, true across
+//! nodes; it also means no other claim reads that endpoint's deliveries meanwhile, so they are
+//! not locked row by row (a row lock writes to the row and to the WAL). A lease that runs out
+//! (its node died) makes the delivery due again for everyone.
 //!
 //! A rate-limited endpoint's calls are given start times under the same lock, and its next
 //! free one is written back to its row before the lock is let go: the nodes share one budget.
+//!
+//! A claim is two round trips: the transaction's start with the lock statement, and the lease
+//! statement with the commit. The dispatcher runs one claim after another, so their round
+//! trips bound how fast a node hands out work: each waits for the network when the database
+//! is on another machine (with a millisecond's round trip, four per claim held a node to 2,760
+//! calls/s, two let it make 4,169; docs/BENCHMARKS.md), and for the database's process to be
+//! scheduled on a busy one. sqlx's protocol (one statement per round trip, with its
+//! parameters) would take four, so the claim uses the simple protocol, which runs several
+//! statements at once but takes no parameters: its statements are prepared on every
+//! connection (`prepare`) and run by `EXECUTE`, with the values written into the text, where
+//! only numbers, booleans and NULL can go (`Plain`).
 
+use std::fmt::Write;
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Row};
 
-use super::{column_text, decode, decode_word};
+use super::delivery::UNSYNCED;
+use super::{decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
 use crate::domain::endpoint::{Auth, CallControls, EndpointState, Occupancy, Ordering, signing_secrets};
@@ -73,7 +86,7 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
     FOR NO KEY UPDATE OF e SKIP LOCKED";
 
 /// Leases, for each endpoint `($1, $2)`, up to its room `$4` of its due deliveries, oldest
-/// first, in one statement; FIFO endpoints (`$3`) get only each application's oldest pending
+/// first, in one statement; FIFO endpoints (`$3` true) get only each application's oldest pending
 /// one. The leases are read again, now that the claim holds the endpoints: their deliveries
 /// are skipped (by an array of ids, which the planner cannot mistake for a table to join; a
 /// join with `leases` got a generic plan, made while the table was empty, that read every
@@ -87,9 +100,9 @@ const LOCK_ENDPOINTS_WITH_WORK: &str = "WITH RECURSIVE busy(seq) AS (
 /// the leases it takes are not in that answer, which the caller adds.
 const LEASE_DUE: &str = concat!(
     "WITH target AS (
-        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $7::bigint[], $8::bigint[],
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::bigint[], $7::bigint[], $8::bigint[],
                              $9::bigint[])
-            WITH ORDINALITY AS t(account_id, seq, ordering, room, first_start, spacing, counted, position)),
+            WITH ORDINALITY AS t(account_id, seq, fifo, room, first_start, spacing, counted, position)),
     leased AS (
         SELECT t.position, count(l.delivery_id) AS leased,
                coalesce(array_agg(l.delivery_id) FILTER (WHERE l.delivery_id IS NOT NULL), '{}') AS deliveries
@@ -105,7 +118,7 @@ const LEASE_DUE: &str = concat!(
             SELECT d.account_id, d.id, d.endpoint_seq, d.attempts, d.event_seq, d.created_at FROM deliveries d
             WHERE d.account_id = t.account_id AND d.endpoint_seq = t.seq AND d.state = 'pending'
               AND d.next_at <= $5 AND d.id <> ALL(leased.deliveries)
-              AND (t.ordering = 'parallel' OR NOT EXISTS (
+              AND (NOT t.fifo OR NOT EXISTS (
                    SELECT 1 FROM deliveries o
                    WHERE o.account_id = d.account_id AND o.endpoint_seq = d.endpoint_seq
                      AND o.application_id IS NOT DISTINCT FROM d.application_id
@@ -189,27 +202,93 @@ fn target_from(row: &PgRow, now: Micros) -> StoreResult<Target> {
     })
 }
 
-/// When the first pending delivery, suspended endpoint or lease falls due after `after`: a
-/// lease of a node that died makes its delivery due when it runs out.
-async fn next_due(conn: &mut PgConnection, after: Micros) -> StoreResult<Option<Micros>> {
-    let next = sqlx::query_scalar(next_due_after!("$1"))
-        .bind(after)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(next)
+/// The statements of a claim, by the names they are prepared under on every connection, with
+/// their parameters' types (a parameter of the simple protocol's `EXECUTE` is a literal, whose
+/// type comes from here).
+const PREPARED: [(&str, &str, &str); 3] = [
+    (
+        "herald_lock_endpoints_with_work",
+        "bigint, bigint[], bigint[]",
+        LOCK_ENDPOINTS_WITH_WORK,
+    ),
+    (
+        "herald_lease_due",
+        "bigint[], bigint[], bool[], bigint[], bigint, bigint, bigint[], bigint[], bigint[]",
+        LEASE_DUE,
+    ),
+    ("herald_next_due", "bigint", next_due_after!("$1")),
+];
+
+/// Prepares the claim's statements on a new connection of the pool.
+pub(super) async fn prepare(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let mut script = String::new();
+    for (name, types, statement) in PREPARED {
+        let _ = write!(script, "PREPARE {name}({types}) AS {statement};");
+    }
+    conn.execute(script.as_str()).await?;
+    Ok(())
 }
 
-/// Leases the due deliveries `request` allows, inside the caller's transaction: two
-/// statements, however many endpoints have work, or a lock statement and one for the next due
-/// time when there is nothing to lease.
-pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> StoreResult<Claim> {
+/// A value a claim writes into a statement's text: only numbers, booleans and NULL, which
+/// cannot carry anything else into it.
+trait Plain: std::fmt::Display {}
+impl Plain for i64 {}
+impl Plain for bool {}
+
+/// An array literal of `values`: `'{1,NULL,3}'`.
+fn array<T: Plain>(values: impl IntoIterator<Item = Option<T>>) -> String {
+    let mut literal = String::from("'{");
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        match value {
+            Some(value) => {
+                let _ = write!(literal, "{value}");
+            }
+            None => literal.push_str("NULL"),
+        }
+    }
+    literal.push_str("}'");
+    literal
+}
+
+/// A pooled connection inside a transaction that sqlx does not know of, begun by the simple
+/// protocol. Unless the claim ends the transaction (`ended`), the connection is closed when
+/// this is dropped, on an error or when the claim is cancelled, and PostgreSQL rolls the
+/// transaction back, rather than handed to the next caller with the endpoints still locked.
+struct InTransaction(Option<PoolConnection<Postgres>>);
+
+impl InTransaction {
+    fn conn(&mut self) -> &mut PgConnection {
+        self.0.as_mut().expect("the connection is only taken by `ended`")
+    }
+
+    fn ended(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Leases the due deliveries `request` allows, in one transaction: two round trips, however
+/// many endpoints have work (three when the endpoints with room had nothing due after all).
+pub(super) async fn claim(pool: &PgPool, request: &ClaimRequest) -> StoreResult<Claim> {
+    let mut tx = InTransaction(Some(pool.acquire().await?));
     let (ended, ended_until): (Vec<i64>, Vec<i64>) = request.ended.iter().copied().unzip();
-    let rows = sqlx::query(LOCK_ENDPOINTS_WITH_WORK)
-        .bind(request.now)
-        .bind(&ended)
-        .bind(&ended_until)
-        .fetch_all(&mut *conn)
-        .await?;
+    let begin = format!(
+        "BEGIN; {UNSYNCED}; EXECUTE herald_lock_endpoints_with_work({}, {}, {})",
+        request.now,
+        array(ended.into_iter().map(Some)),
+        array(ended_until.into_iter().map(Some)),
+    );
+    let rows = tx.conn().fetch_all(begin.as_str()).await?;
     let mut targets = rows
         .iter()
         .map(|row| target_from(row, request.now))
@@ -247,35 +326,42 @@ pub(super) async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> St
     if rooms.iter().all(|room| *room == 0) {
         // Nothing to lease: an endpoint without room is at capacity, unless its rate limit is
         // what holds it back (`paced`).
+        let end = format!("EXECUTE herald_next_due({}); COMMIT", request.now);
+        let next_due = match tx.conn().fetch_all(end.as_str()).await?.first() {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        };
+        tx.ended();
         return Ok(Claim {
             at_capacity: slots.iter().any(Option::is_none),
             paced,
-            next_due: next_due(conn, request.now).await?,
+            next_due,
             ..Claim::default()
         });
     }
-    let accounts: Vec<i64> = targets.iter().map(|t| t.account_id).collect();
-    let seqs: Vec<i64> = targets.iter().map(|t| t.seq).collect();
-    let counted: Vec<i64> = targets.iter().map(|t| t.leased).collect();
-    let orderings: Vec<String> = targets.iter().map(|t| column_text(&t.ordering)).collect();
-    let first_starts: Vec<Option<i64>> = slots.iter().map(|s| s.map(|s| s.first)).collect();
-    let spacings: Vec<Option<i64>> = slots.iter().map(|s| s.map(|s| s.interval)).collect();
-    let leased = sqlx::query(LEASE_DUE)
-        .bind(&accounts)
-        .bind(&seqs)
-        .bind(&orderings)
-        .bind(&rooms)
-        .bind(request.now)
-        .bind(request.lease_until)
-        .bind(&first_starts)
-        .bind(&spacings)
-        .bind(&counted)
-        .fetch_all(&mut *conn)
-        .await?;
+    let lease = format!(
+        "EXECUTE herald_lease_due({}, {}, {}, {}, {}, {}, {}, {}, {}); COMMIT",
+        array(targets.iter().map(|t| Some(t.account_id))),
+        array(targets.iter().map(|t| Some(t.seq))),
+        array(targets.iter().map(|t| Some(t.ordering == Ordering::Fifo))),
+        array(rooms.iter().copied().map(Some)),
+        request.now,
+        request.lease_until,
+        array(slots.iter().map(|s| s.map(|s| s.first))),
+        array(slots.iter().map(|s| s.map(|s| s.interval))),
+        array(targets.iter().map(|t| Some(t.leased))),
+    );
+    let leased = tx.conn().fetch_all(lease.as_str()).await?;
     let next_due = match leased.first() {
         Some(row) => earliest(row.try_get(10)?, request.lease_until),
-        None => next_due(conn, request.now).await?,
+        None => {
+            sqlx::query_scalar(next_due_after!("$1"))
+                .bind(request.now)
+                .fetch_one(tx.conn())
+                .await?
+        }
     };
+    tx.ended();
     let mut taken = vec![0u32; targets.len()];
     let mut claimed = Vec::with_capacity(leased.len());
     for r in leased {

@@ -179,7 +179,7 @@ impl Columns {
 /// last of them, which costs a call made again, as a node killed between a call and its
 /// record does; a later commit that does wait (every API write) flushes them with it, since
 /// the WAL is written in order.
-const UNSYNCED: &str = "SET LOCAL synchronous_commit = off";
+pub(super) const UNSYNCED: &str = "SET LOCAL synchronous_commit = off";
 
 /// The shards of an endpoint's counters: a batch adds to one of them, chosen at random
 /// (migration 0016), so that two nodes' recorders seldom update the same row.
@@ -284,10 +284,7 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
-        let mut tx = self.pool.begin_with(format!("BEGIN; {UNSYNCED}")).await?;
-        let claim = super::claim::claim(&mut tx, request).await?;
-        tx.commit().await?;
-        Ok(claim)
+        super::claim::claim(&self.pool, request).await
     }
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {

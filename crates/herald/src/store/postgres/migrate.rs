@@ -2,7 +2,7 @@
 //! a transaction-scoped advisory lock: nodes starting together wait for each other, and the
 //! ones that come second find every migration applied.
 
-use sqlx::{Executor, PgPool, Row};
+use sqlx::{Connection, Executor, PgConnection, Row};
 
 /// Every migration, in order: version, name, SQL.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -118,8 +118,8 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64; // "herald"
 
 /// Brings the database up to the newest version; returns how many migrations ran.
-pub async fn run(pool: &PgPool) -> sqlx::Result<usize> {
-    let mut tx = pool.begin().await?;
+pub async fn run(conn: &mut PgConnection) -> sqlx::Result<usize> {
+    let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)

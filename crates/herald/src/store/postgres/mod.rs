@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
 use tokio::sync::Notify;
 
@@ -104,6 +104,12 @@ impl PostgresStore {
         let options = url
             .parse::<PgConnectOptions>()?
             .options([("jit", "off"), ("plan_cache_mode", "force_generic_plan")]);
+        // The schema is brought up to date on a connection of its own, before the pool's
+        // connections prepare the claim's statements, which need its tables.
+        let mut setup = PgConnection::connect_with(&options).await?;
+        migrate::run(&mut setup).await?;
+        seed_builtin_types(&mut setup).await?;
+        setup.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             // A request waits this long for a connection before it fails (with a 503), rather
@@ -124,10 +130,9 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
+            .after_connect(|conn, _| Box::pin(claim::prepare(conn)))
             .connect_with(options)
             .await?;
-        migrate::run(&pool).await?;
-        seed_builtin_types(&pool).await?;
         let wake = Arc::new(Notify::new());
         tokio::spawn(notify::listen(pool.clone(), wake.clone()));
         tokio::spawn(upkeep::keep_up(pool.clone()));
@@ -141,7 +146,7 @@ impl PostgresStore {
     }
 }
 
-async fn seed_builtin_types(pool: &PgPool) -> sqlx::Result<()> {
+async fn seed_builtin_types(conn: &mut PgConnection) -> sqlx::Result<()> {
     for t in builtin_types() {
         sqlx::query(
             "INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES ($1, $2, $3, true, 0)
@@ -150,7 +155,7 @@ async fn seed_builtin_types(pool: &PgPool) -> sqlx::Result<()> {
         .bind(t.name)
         .bind(t.description)
         .bind(t.schema.to_string())
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())
