@@ -79,6 +79,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The backlog: every event published while the endpoint is down.
     let received = Arc::new(Received {
         sent: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
+        answered: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
         latency: Vec::new(),
         calls: AtomicUsize::new(0),
         told: AtomicUsize::new(0),

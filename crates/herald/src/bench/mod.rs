@@ -105,6 +105,8 @@ const TOKEN: &str = "bench-admin-token";
 struct Received {
     /// When each event's API call was sent, in microseconds since the start.
     sent: Vec<AtomicU64>,
+    /// How long the API took to answer each event's call, in microseconds.
+    answered: Vec<AtomicU64>,
     /// Latency of each call, in microseconds, by event; 0 until it arrives.
     latency: Vec<AtomicU64>,
     calls: AtomicUsize,
@@ -137,6 +139,7 @@ impl Received {
     fn new(events: usize) -> Received {
         Received {
             sent: (0..events).map(|_| AtomicU64::new(0)).collect(),
+            answered: (0..events).map(|_| AtomicU64::new(0)).collect(),
             latency: (0..events).map(|_| AtomicU64::new(0)).collect(),
             calls: AtomicUsize::new(0),
             told: AtomicUsize::new(0),
@@ -444,6 +447,13 @@ fn report(args: &BenchArgs, database: &Database, received: &Received, measured: 
         args.events as f64 / measured.ingest.as_secs_f64(),
         measured.ingest.as_secs_f64()
     );
+    let mut answered: Vec<u64> = received.answered.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+    answered.sort_unstable();
+    println!(
+        "  API answer           p50 {:.1} ms   p99 {:.1} ms",
+        ms(quantile(&answered, 0.5)),
+        ms(quantile(&answered, 0.99))
+    );
     println!(
         "  delivered end to end {:>10.0} calls/s    ({:.2} s)",
         expected_calls as f64 / measured.total.as_secs_f64(),
@@ -524,9 +534,11 @@ async fn publish(
             let due = started + pace * n as u32;
             tokio::time::sleep_until(due.into()).await;
         }
-        received.sent[n].store(received.since_start(), Ordering::Relaxed);
+        let sent = received.since_start();
+        received.sent[n].store(sent, Ordering::Relaxed);
         let body = json!({"event": "BenchEvent", "data": {"n": n}});
         let response = client.post(&url).bearer_auth(TOKEN).json(&body).send().await?;
+        received.answered[n].store(received.since_start() - sent, Ordering::Relaxed);
         if response.status() != 201 {
             bail!(
                 "publishing answered {}: {}",
