@@ -47,7 +47,7 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 const PACE_AHEAD: Duration = Duration::from_millis(250);
 /// How long after a claim began new work waits for the next: events that come in a steady
 /// stream are claimed a few at a time rather than one by one, each claim a hand-off to a
-/// reading thread (SQLite) or a transaction of four round trips (PostgreSQL). Work after a
+/// reading thread (SQLite) or a transaction of two round trips (PostgreSQL). Work after a
 /// quiet spell is claimed at once; room that a call's end makes is too.
 const CLAIM_SPACING: Duration = Duration::from_millis(1);
 
