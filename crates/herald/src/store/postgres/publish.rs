@@ -151,6 +151,81 @@ fn unknown_application(application: Option<i64>) -> StoreError {
     codec::unknown("unknown_application", "application", application.unwrap_or_default())
 }
 
+/// Writes a group of events (`$1` to `$12`, `$16`: a column each), their deliveries and
+/// their Idempotency-Keys (kept `$13`), leaving out the (event id, endpoint seq) pairs `$14`,
+/// `$15` that the filters `$17` to `$19` (account, endpoint seq, filter) leave out, unless those
+/// are no longer the filters of the group's accounts. Answers a row per event written, one per
+/// filtered endpoint of the group's accounts, and one saying it wrote nothing when the filters
+/// had changed (see `Answer`).
+const PUBLISH_GROUP: &str = "WITH given AS (
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                              $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[],
+                              $16::text[])
+             WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body,
+                                   scope, key, fingerprint, status, location, answer, snapshot, position)),
+     known AS (
+         SELECT * FROM unnest($17::bigint[], $18::bigint[], $19::text[]) AS k (account_id, seq, filter)),
+     found AS (
+         SELECT e.account_id, e.seq, e.filter FROM endpoints e
+         WHERE e.account_id = ANY($1) AND e.filter IS NOT NULL),
+     -- Whether the filters that left events out ($14, $15) are no longer the endpoints'
+     -- own: then nothing is written, and the writer tries again with those found.
+     verdict AS (
+         SELECT EXISTS (SELECT * FROM found EXCEPT SELECT * FROM known)
+                OR EXISTS (SELECT * FROM known EXCEPT SELECT * FROM found) AS stale),
+     accepted AS (
+         SELECT * FROM given g
+         WHERE NOT (SELECT stale FROM verdict)
+           AND (g.application_id IS NULL OR EXISTS (
+               SELECT 1 FROM applications a WHERE a.account_id = g.account_id AND a.id = g.application_id))),
+     -- A key kept already, and not run out, keeps nothing: its event is not written.
+     kept AS (
+         INSERT INTO idempotency_keys (scope, key, fingerprint, status, location, body, created_at)
+         SELECT scope, key, fingerprint, status, location, answer, created_at FROM accepted
+         WHERE key IS NOT NULL
+         ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+             status = excluded.status, location = excluded.location, body = excluded.body,
+             created_at = excluded.created_at
+         WHERE idempotency_keys.created_at < excluded.created_at - $13
+         RETURNING scope, key),
+     written AS (
+         SELECT a.*, a.key IS NULL OR EXISTS (SELECT 1 FROM kept k WHERE k.scope = a.scope AND k.key = a.key)
+             AS keyed
+         FROM accepted a),
+     event AS (
+         INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
+         SELECT account_id, id, event_type, application_id, created_at, body, snapshot FROM written
+         WHERE keyed
+         ORDER BY position
+         RETURNING account_id, id, seq, event_type, application_id, created_at),
+     -- The endpoints the group's events may go to, each locked once for the whole group
+     -- so that it cannot be deleted before the deliveries to it are committed (it would
+     -- leave them to nobody; migration 0020). Not a foreign key: that checked and locked
+     -- the endpoint again for every delivery.
+     subscribed AS (
+         SELECT e.account_id, e.seq, e.events, e.ordering FROM endpoints e
+         WHERE e.account_id = ANY($1) AND e.events ?| ($3 || '*'::text)
+         FOR KEY SHARE),
+     delivery AS (
+         INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
+                                 fifo)
+         SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
+                event.created_at, e.ordering = 'fifo'
+         FROM event JOIN subscribed e
+              ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
+         WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)
+                           WHERE out.event_id = event.id AND out.seq = e.seq)
+         ORDER BY event.seq, e.seq)
+     -- An INSERT in WITH runs whether or not the statement reads it; its trigger
+     -- announces the new work to every node (migration 0006).
+     SELECT 'written' AS kind, position, keyed, NULL::bigint AS account_id, NULL::bigint AS seq,
+            NULL::text AS filter
+     FROM written
+     UNION ALL
+     SELECT 'filter', NULL, NULL, account_id, seq, filter FROM found
+     UNION ALL
+     SELECT 'stale', NULL, NULL, NULL, NULL, NULL FROM verdict WHERE stale";
+
 /// An endpoint's filter, as a statement found it: (account, endpoint seq, filter text).
 type Filtered = (i64, i64, String);
 
@@ -256,101 +331,32 @@ async fn write(pool: &PgPool, group: &[Waiting], known: &KnownFilters) -> StoreR
             filter_columns.1.push(*seq);
             filter_columns.2.push(filter.as_str());
         }
-        let answers: Vec<Answer> = sqlx::query_as(
-            "WITH given AS (
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-                                      $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[],
-                                      $16::text[])
-                     WITH ORDINALITY AS g (account_id, id, event_type, application_id, created_at, body,
-                                           scope, key, fingerprint, status, location, answer, snapshot, position)),
-             known AS (
-                 SELECT * FROM unnest($17::bigint[], $18::bigint[], $19::text[]) AS k (account_id, seq, filter)),
-             found AS (
-                 SELECT e.account_id, e.seq, e.filter FROM endpoints e
-                 WHERE e.account_id = ANY($1) AND e.filter IS NOT NULL),
-             -- Whether the filters that left events out ($14, $15) are no longer the endpoints'
-             -- own: then nothing is written, and the writer tries again with those found.
-             verdict AS (
-                 SELECT EXISTS (SELECT * FROM found EXCEPT SELECT * FROM known)
-                        OR EXISTS (SELECT * FROM known EXCEPT SELECT * FROM found) AS stale),
-             accepted AS (
-                 SELECT * FROM given g
-                 WHERE NOT (SELECT stale FROM verdict)
-                   AND (g.application_id IS NULL OR EXISTS (
-                       SELECT 1 FROM applications a WHERE a.account_id = g.account_id AND a.id = g.application_id))),
-             -- A key kept already, and not run out, keeps nothing: its event is not written.
-             kept AS (
-                 INSERT INTO idempotency_keys (scope, key, fingerprint, status, location, body, created_at)
-                 SELECT scope, key, fingerprint, status, location, answer, created_at FROM accepted
-                 WHERE key IS NOT NULL
-                 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,
-                     status = excluded.status, location = excluded.location, body = excluded.body,
-                     created_at = excluded.created_at
-                 WHERE idempotency_keys.created_at < excluded.created_at - $13
-                 RETURNING scope, key),
-             written AS (
-                 SELECT a.*, a.key IS NULL OR EXISTS (SELECT 1 FROM kept k WHERE k.scope = a.scope AND k.key = a.key)
-                     AS keyed
-                 FROM accepted a),
-             event AS (
-                 INSERT INTO events (account_id, id, event_type, application_id, created_at, body, snapshot)
-                 SELECT account_id, id, event_type, application_id, created_at, body, snapshot FROM written
-                 WHERE keyed
-                 ORDER BY position
-                 RETURNING account_id, id, seq, event_type, application_id, created_at),
-             -- The endpoints the group's events may go to, each locked once for the whole group
-             -- so that it cannot be deleted before the deliveries to it are committed (it would
-             -- leave them to nobody; migration 0020). Not a foreign key: that checked and locked
-             -- the endpoint again for every delivery.
-             subscribed AS (
-                 SELECT e.account_id, e.seq, e.events, e.ordering FROM endpoints e
-                 WHERE e.account_id = ANY($1) AND e.events ?| ($3 || '*'::text)
-                 FOR KEY SHARE),
-             delivery AS (
-                 INSERT INTO deliveries (account_id, endpoint_seq, event_seq, application_id, state, next_at, created_at,
-                                         fifo)
-                 SELECT event.account_id, e.seq, event.seq, event.application_id, 'pending', event.created_at,
-                        event.created_at, e.ordering = 'fifo'
-                 FROM event JOIN subscribed e
-                      ON e.account_id = event.account_id AND e.events ?| ARRAY['*', event.event_type]
-                 WHERE NOT EXISTS (SELECT 1 FROM unnest($14::text[], $15::bigint[]) AS out (event_id, seq)
-                                   WHERE out.event_id = event.id AND out.seq = e.seq)
-                 ORDER BY event.seq, e.seq)
-             -- An INSERT in WITH runs whether or not the statement reads it; its trigger
-             -- announces the new work to every node (migration 0006).
-             SELECT 'written' AS kind, position, keyed, NULL::bigint AS account_id, NULL::bigint AS seq,
-                    NULL::text AS filter
-             FROM written
-             UNION ALL
-             SELECT 'filter', NULL, NULL, account_id, seq, filter FROM found
-             UNION ALL
-             SELECT 'stale', NULL, NULL, NULL, NULL, NULL FROM verdict WHERE stale",
-        )
-        .bind(&accounts)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&applications)
-        .bind(&times)
-        .bind(&bodies)
-        .bind(&scopes)
-        .bind(&keys)
-        .bind(&fingerprints)
-        .bind(&statuses)
-        .bind(&locations)
-        .bind(&answers)
-        .bind(KEY_LIFETIME)
-        .bind(&left_out_events)
-        .bind(&left_out_endpoints)
-        .bind(&snapshots)
-        .bind(&filter_columns.0)
-        .bind(&filter_columns.1)
-        .bind(&filter_columns.2)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows: Vec<Answer> = sqlx::query_as(PUBLISH_GROUP)
+            .bind(&accounts)
+            .bind(&ids)
+            .bind(&types)
+            .bind(&applications)
+            .bind(&times)
+            .bind(&bodies)
+            .bind(&scopes)
+            .bind(&keys)
+            .bind(&fingerprints)
+            .bind(&statuses)
+            .bind(&locations)
+            .bind(&answers)
+            .bind(KEY_LIFETIME)
+            .bind(&left_out_events)
+            .bind(&left_out_endpoints)
+            .bind(&snapshots)
+            .bind(&filter_columns.0)
+            .bind(&filter_columns.1)
+            .bind(&filter_columns.2)
+            .fetch_all(&mut *conn)
+            .await?;
         let mut outcomes = vec![Outcome::UnknownApplication; n];
         let (mut found, mut stale) = (Vec::new(), false);
-        for answer in answers {
-            match answer {
+        for row in rows {
+            match row {
                 (kind, Some(position), Some(keyed), ..) if kind == "written" => {
                     outcomes[(position - 1) as usize] = if keyed { Outcome::Written } else { Outcome::KeyTaken };
                 }
