@@ -500,6 +500,24 @@ async fn a_node_started_before_its_database_waits_for_it_alive_but_not_ready() {
     // and says so: let that first attempt fail in real time before the database comes.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(get("/readyz").await.unwrap().status(), 503, "still waiting");
+    // Then something that takes connections and never answers, as a host whose database hangs
+    // would: each attempt gives up after the same second, rather than wait for it forever.
+    let silent = tokio::net::TcpListener::bind(("127.0.0.1", late_port)).await.unwrap();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let taking = tokio::spawn({
+        let held = held.clone();
+        async move {
+            while let Ok((connection, _)) = silent.accept().await {
+                held.lock().unwrap().push(connection);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(get("/readyz").await.unwrap().status(), 503, "still waiting");
+    assert!(!held.lock().unwrap().is_empty(), "it tried the silent one");
+    // The listener goes; the connections it took stay open, unanswered, until the test ends.
+    taking.abort();
+    let _ = taking.await;
     let proxy = tokio::net::TcpListener::bind(("127.0.0.1", late_port)).await.unwrap();
     tokio::spawn(async move {
         while let Ok((mut inbound, _)) = proxy.accept().await {

@@ -78,6 +78,10 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// How long a request waits for a connection, and a node's start for its first one, before
+/// the database counts as away.
+const WAIT: Duration = Duration::from_secs(1);
+
 /// Whether the error says the database cannot be reached, rather than that a statement
 /// failed: no connection within the pool's wait, a connection lost, or a server shutting
 /// down or starting (SQLSTATE classes 08 and 57P).
@@ -105,8 +109,16 @@ impl PostgresStore {
             .parse::<PgConnectOptions>()?
             .options([("jit", "off"), ("plan_cache_mode", "force_generic_plan")]);
         // The schema is brought up to date on a connection of its own, before the pool's
-        // connections prepare the claim's statements, which need its tables.
-        let mut setup = PgConnection::connect_with(&options).await?;
+        // connections prepare the claim's statements, which need its tables. A database that
+        // does not answer within the pool's wait is unreachable, as for the pool.
+        let mut setup = tokio::time::timeout(WAIT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the database did not answer within a second",
+                ))
+            })??;
         migrate::run(&mut setup).await?;
         seed_builtin_types(&mut setup).await?;
         setup.close().await?;
@@ -115,7 +127,7 @@ impl PostgresStore {
             // A request waits this long for a connection before it fails (with a 503), rather
             // than hanging while PostgreSQL is away. Statements take milliseconds, so a second
             // without a free connection means the database is not there.
-            .acquire_timeout(Duration::from_secs(1))
+            .acquire_timeout(WAIT)
             // sqlx pings every connection it hands out, a round trip before each transaction
             // and statement: a fifth of a claim's. Only a connection that sat idle is pinged
             // (one that PostgreSQL dropped meanwhile is replaced); a busy one that broke fails
