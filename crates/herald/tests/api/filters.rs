@@ -116,9 +116,9 @@ async fn pay(app: &crate::helpers::SteppedApp, amounts: &[i64]) {
     while app.step().await > 0 {}
 }
 
-/// A filter set, changed or removed after events went by it applies from the next event on:
-/// a node that remembers an account's filters (PostgreSQL's publisher does, to write a group
-/// in one round trip) must not fan out by the ones it remembers.
+/// A filter set, changed or removed once events have been published applies from the next
+/// event on: a node that remembers an account's filters (PostgreSQL's publisher does, to write
+/// a group in one round trip) must not fan out by the ones it remembers.
 #[tokio::test]
 async fn a_filter_changed_after_events_went_by_it_applies_to_the_next_event() {
     let app = spawn_stepped_app(|_| {}).await;
