@@ -844,3 +844,50 @@ async fn a_claim_cancelled_at_any_moment_leaves_no_transaction_open_on_postgres(
     }
     assert!(finished > 0, "some claims ran to their end");
 }
+
+/// The dispatcher's claims, one after another, keep one connection between them rather than
+/// taking whichever of the pool's has waited longest: one PostgreSQL backend runs them all,
+/// and no connection handed back costs a ping.
+#[tokio::test]
+async fn claims_one_after_another_keep_one_connection_on_postgres() {
+    let db = TestDb::new().await;
+    if !db.is_postgres() {
+        // SQLite's claims run on its reading threads, which keep their connections.
+        return;
+    }
+    let store = herald::store::open(&db.url, 16).await.unwrap();
+    let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
+    let account = store.create_account(&account, "not-a-hash", 0, None).await.unwrap().id;
+    let receiver = TestReceiver::start().await;
+    endpoint(store.as_ref(), account, &receiver.url(), Ordering::Parallel).await;
+    publish(store.as_ref(), account, 1).await;
+    // Several idle connections in the pool, which hands out the one that waited longest.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        reads.spawn(async move { store.event_types().await.unwrap() });
+    }
+    reads.join_all().await;
+    for i in 0..12 {
+        // Each lease has run out by the next claim's time: every claim leases the delivery.
+        let now = T0 + 2 * i;
+        let request = ClaimRequest {
+            now,
+            lease_until: now + 1,
+            limit: 10,
+            after_endpoint: 0,
+            per_endpoint: 10,
+            ended: Vec::new(),
+            ahead: 0,
+        };
+        assert_eq!(store.claim_due(&request).await.unwrap().claimed.len(), 1);
+    }
+    let claiming = db
+        .count(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE '%EXECUTE herald_lease_due%'",
+        )
+        .await;
+    assert_eq!(claiming, 1, "backends whose last statement was a claim's");
+}

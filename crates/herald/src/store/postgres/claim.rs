@@ -32,6 +32,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Executor, PgConnection, PgPool, Postgres, Row};
 
 use super::delivery::UNSYNCED;
+use super::kept::Kept;
 use super::{decode, decode_word};
 use crate::clock::Micros;
 use crate::domain::delivery::Claimed;
@@ -264,8 +265,9 @@ impl InTransaction {
         self.0.as_mut().expect("the connection is only taken by `ended`")
     }
 
-    fn ended(mut self) {
-        drop(self.0.take());
+    /// The connection, once the claim's transaction has ended.
+    fn ended(mut self) -> PoolConnection<Postgres> {
+        self.0.take().expect("the connection is only taken by `ended`")
     }
 }
 
@@ -279,8 +281,9 @@ impl Drop for InTransaction {
 
 /// Leases the due deliveries `request` allows, in one transaction: two round trips, however
 /// many endpoints have work (three when the endpoints with room had nothing due after all).
-pub(super) async fn claim(pool: &PgPool, request: &ClaimRequest) -> StoreResult<Claim> {
-    let mut tx = InTransaction(Some(pool.acquire().await?));
+/// Claims run one after another, on the connection they keep (`kept`).
+pub(super) async fn claim(pool: &PgPool, kept: &mut Kept, request: &ClaimRequest) -> StoreResult<Claim> {
+    let mut tx = InTransaction(Some(kept.take(pool).await?));
     let (ended, ended_until): (Vec<i64>, Vec<i64>) = request.ended.iter().copied().unzip();
     let begin = format!(
         "BEGIN; {UNSYNCED}; EXECUTE herald_lock_endpoints_with_work({}, {}, {})",
@@ -331,7 +334,7 @@ pub(super) async fn claim(pool: &PgPool, request: &ClaimRequest) -> StoreResult<
             Some(row) => row.try_get(0)?,
             None => None,
         };
-        tx.ended();
+        kept.keep(tx.ended());
         return Ok(Claim {
             at_capacity: slots.iter().any(Option::is_none),
             paced,
@@ -361,7 +364,7 @@ pub(super) async fn claim(pool: &PgPool, request: &ClaimRequest) -> StoreResult<
                 .await?
         }
     };
-    tx.ended();
+    kept.keep(tx.ended());
     let mut taken = vec![0u32; targets.len()];
     let mut claimed = Vec::with_capacity(leased.len());
     for r in leased {

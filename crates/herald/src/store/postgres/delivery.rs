@@ -284,7 +284,7 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Claim> {
-        super::claim::claim(&self.pool, request).await
+        super::claim::claim(&self.pool, &mut *self.claims.lock().await, request).await
     }
 
     async fn record_calls(&self, calls: Arc<[CallRecord]>, rules: Arc<dyn CallRules>) -> StoreResult<()> {

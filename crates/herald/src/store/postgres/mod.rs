@@ -28,6 +28,7 @@ use crate::domain::recruiting::{Process, StepStatus};
 
 mod claim;
 mod delivery;
+mod kept;
 mod keys;
 mod mail;
 mod migrate;
@@ -50,6 +51,8 @@ pub struct PostgresStore {
     publisher: publish::Publisher,
     /// Where this node's writers of a listed collection wait their turn (one for every clone).
     turns: Arc<order::Turns>,
+    /// The connection the dispatcher's claims, one after another, keep between them.
+    claims: Arc<tokio::sync::Mutex<kept::Kept>>,
 }
 
 /// A pooled connection idle this long is pinged before it is used again.
@@ -149,11 +152,13 @@ impl PostgresStore {
         tokio::spawn(notify::listen(pool.clone(), wake.clone()));
         tokio::spawn(upkeep::keep_up(pool.clone()));
         let publisher = publish::Publisher::start(&pool);
+        let claims = Arc::new(tokio::sync::Mutex::new(kept::Kept::new(&pool)));
         Ok(PostgresStore {
             pool,
             wake,
             publisher,
             turns: Arc::new(order::Turns::new()),
+            claims,
         })
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::kept::Kept;
 use super::recruiting::application_on;
 use crate::domain::event::Event;
 use crate::store::once::{KEY_LIFETIME, KeyRow};
@@ -109,6 +110,7 @@ impl Publisher {
 
 /// One writer: takes whatever is waiting, up to a group, and writes it; again and again.
 async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>, known: Arc<KnownFilters>) {
+    let mut kept = Kept::new(&pool);
     loop {
         let mut group = Vec::with_capacity(GROUP);
         {
@@ -119,7 +121,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
                 return;
             }
         }
-        match write(&pool, &group, &known).await {
+        match write(&pool, &mut kept, &group, &known).await {
             Ok(outcomes) => {
                 for (waiting, outcome) in group.into_iter().zip(outcomes) {
                     waiting.answer(outcome);
@@ -129,7 +131,7 @@ async fn write_groups(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Waiting>>>
             // fail the others: each is tried again alone, and gets its own answer.
             Err(_) if group.len() > 1 => {
                 for waiting in group {
-                    match write(&pool, std::slice::from_ref(&waiting), &known).await {
+                    match write(&pool, &mut kept, std::slice::from_ref(&waiting), &known).await {
                         Ok(outcomes) => waiting.answer(outcomes[0]),
                         Err(e) => {
                             let _ = waiting.answer.send(Err(e));
@@ -284,7 +286,7 @@ type Answer = (
 /// seqs in the group's order: one round trip for the whole group (two when the filters it
 /// went by had changed), besides reading the snapshots of the applications the events are
 /// about.
-async fn write(pool: &PgPool, group: &[Waiting], known: &KnownFilters) -> StoreResult<Vec<Outcome>> {
+async fn write(pool: &PgPool, kept: &mut Kept, group: &[Waiting], known: &KnownFilters) -> StoreResult<Vec<Outcome>> {
     let n = group.len();
     let (mut accounts, mut ids, mut types) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut applications, mut times, mut bodies) =
@@ -320,7 +322,7 @@ async fn write(pool: &PgPool, group: &[Waiting], known: &KnownFilters) -> StoreR
     // the write is missed either way, as if the event had been published a moment before the
     // change. The write itself is one statement, and so atomic; the filters it goes by are
     // checked by that statement itself.
-    let mut conn = pool.acquire().await?;
+    let mut conn = kept.take(pool).await?;
     let snapshots = snapshots(&mut conn, group).await?;
     let mut filters = known.of(&group_accounts);
     for _ in 0..ATTEMPTS {
@@ -368,6 +370,7 @@ async fn write(pool: &PgPool, group: &[Waiting], known: &KnownFilters) -> StoreR
         }
         known.found(&group_accounts, &found);
         if !stale {
+            kept.keep(conn);
             return Ok(outcomes);
         }
         filters = found;
