@@ -792,6 +792,21 @@ async fn cancelled_after<F: std::future::Future>(future: F, waits: usize) -> Opt
     .await
 }
 
+/// The `i`th of a series of claims whose leases each run out by the next one's time: on
+/// PostgreSQL, each leases a pending delivery again.
+fn claim_number(i: Micros) -> ClaimRequest {
+    let now = T0 + 2 * i;
+    ClaimRequest {
+        now,
+        lease_until: now + 1,
+        limit: 10,
+        after_endpoint: 0,
+        per_endpoint: 10,
+        ended: Vec::new(),
+        ahead: 0,
+    }
+}
+
 /// A claim cancelled at any of its await points (its node shutting down, a caller that gave
 /// up) leaves no transaction open on a pooled connection. PostgreSQL's claim runs one that
 /// sqlx does not know of, across two round trips; a connection handed back to the pool with
@@ -811,18 +826,9 @@ async fn a_claim_cancelled_at_any_moment_leaves_no_transaction_open_on_postgres(
                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
     let mut finished = 0;
     for waits in 0..40 {
-        // Each claim's lease has run out by the next one's time, so every claim has the
-        // delivery to lease, and goes through all its round trips unless cancelled.
-        let now = T0 + 2 * waits as Micros;
-        let request = ClaimRequest {
-            now,
-            lease_until: now + 1,
-            limit: 10,
-            after_endpoint: 0,
-            per_endpoint: 10,
-            ended: Vec::new(),
-            ahead: 0,
-        };
+        // Every claim has the delivery to lease, and goes through all its round trips unless
+        // cancelled.
+        let request = claim_number(waits as Micros);
         match cancelled_after(s.store.claim_due(&request), waits).await {
             Some(claim) => {
                 assert_eq!(claim.unwrap().claimed.len(), 1);
@@ -869,17 +875,7 @@ async fn claims_one_after_another_keep_one_connection_on_postgres() {
     }
     reads.join_all().await;
     for i in 0..12 {
-        // Each lease has run out by the next claim's time: every claim leases the delivery.
-        let now = T0 + 2 * i;
-        let request = ClaimRequest {
-            now,
-            lease_until: now + 1,
-            limit: 10,
-            after_endpoint: 0,
-            per_endpoint: 10,
-            ended: Vec::new(),
-            ahead: 0,
-        };
+        let request = claim_number(i);
         assert_eq!(store.claim_due(&request).await.unwrap().claimed.len(), 1);
     }
     let claiming = db
