@@ -72,9 +72,13 @@ struct Receiver {
     arrivals: Mutex<Vec<Arrival>>,
     /// While set, `flip` alternates every 5 s between 500 and 200; then it answers.
     chaos: std::sync::atomic::AtomicBool,
+    /// Calls `busy` has had: it tells every other one to come back.
+    busy_calls: std::sync::atomic::AtomicU64,
     started: Instant,
     /// When each event's publication was sent, by number.
     sent: Mutex<HashMap<u64, Instant>>,
+    /// The id the API gave each acknowledged event, by number.
+    ids: Mutex<HashMap<u64, String>>,
 }
 
 impl Receiver {
@@ -101,8 +105,11 @@ async fn answer(State(receiver): State<Arc<Receiver>>, Path(endpoint): Path<Stri
             "late".into_response()
         }
         "busy" => {
-            // Every other call is told to come back in a second.
-            if receiver.arrivals.lock().expect("never poisoned").len() % 2 == 0 {
+            // Every other call is told to come back in a second. Its own calls, counted alone:
+            // counted among every endpoint's, the 429s came in runs at random, five in a row
+            // suspended it every few seconds, and the backlog that built took from seconds to
+            // over two minutes to drain after the chaos.
+            if receiver.busy_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 0 {
                 (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "busy").into_response()
             } else {
                 "ok".into_response()
@@ -202,8 +209,10 @@ pub(super) async fn run(args: BenchArgs, duration: Duration) -> anyhow::Result<(
     let receiver = Arc::new(Receiver {
         arrivals: Mutex::new(Vec::new()),
         chaos: std::sync::atomic::AtomicBool::new(false),
+        busy_calls: std::sync::atomic::AtomicU64::new(0),
         started: Instant::now(),
         sent: Mutex::new(HashMap::new()),
+        ids: Mutex::new(HashMap::new()),
     });
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http_url = format!("http://{}", http.local_addr()?);
@@ -282,8 +291,15 @@ pub(super) async fn run(args: BenchArgs, duration: Duration) -> anyhow::Result<(
     }
     let chaos_acked = publisher.await??;
     receiver.chaos.store(false, std::sync::atomic::Ordering::Relaxed);
-    eprintln!("settling");
+    let waiting: Vec<String> = HEALTHY
+        .iter()
+        .map(|e| format!("{e} {}", missing(&receiver, &chaos_acked, &[e])))
+        .collect();
+    eprintln!("settling: deliveries not yet made: {}", waiting.join(", "));
     let settled = settle(&receiver, &chaos_acked, &HEALTHY, Duration::from_secs(120)).await;
+    if let Ok(took) = &settled {
+        eprintln!("settled in {:.1} s", took.as_secs_f64());
+    }
     watching.abort();
     let chaos_p99 = p99(&receiver, &chaos_acked, &STEADY);
 
@@ -323,6 +339,11 @@ pub(super) async fn run(args: BenchArgs, duration: Duration) -> anyhow::Result<(
         second_tenth / 1024.0,
         last_tenth / 1024.0
     );
+    if report.lost > 0 {
+        if let Err(e) = explain_missing(&client, &base, &receiver, &endpoints, &chaos_acked).await {
+            println!("  (where the missing deliveries stand could not be read: {e:#})");
+        }
+    }
     let mut failed = Vec::new();
     if let Err(e) = settled {
         failed.push(format!("{e}"));
@@ -453,23 +474,34 @@ async fn publish_for(
             .json(&body)
             .send()
             .await;
-        if answer.is_ok_and(|a| a.status() == 201) {
+        if let Some(answer) = answer.ok().filter(|a| a.status() == 201) {
             acked.push(n);
+            // The id is only for the report of a failed run: an answer cut short by a kill
+            // after its 201 still counts as acknowledged.
+            if let Some(id) = answer
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| Some(v["id"].as_str()?.to_owned()))
+            {
+                receiver.ids.lock().expect("never poisoned").insert(n, id);
+            }
         }
         n += 1;
     }
     Ok(acked)
 }
 
-/// Waits until every endpoint of `endpoints` has had a call for every event of `acked`.
-async fn settle(receiver: &Receiver, acked: &[u64], endpoints: &[&str], within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
+/// Waits until every endpoint of `endpoints` has had a call for every event of `acked`;
+/// returns how long that took.
+async fn settle(receiver: &Receiver, acked: &[u64], endpoints: &[&str], within: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
     loop {
         let missing = missing(receiver, acked, endpoints);
         if missing == 0 {
-            return Ok(());
+            return Ok(started.elapsed());
         }
-        if Instant::now() > deadline {
+        if started.elapsed() > within {
             bail!("{missing} deliveries still missing after {} s", within.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -486,6 +518,80 @@ fn missing(receiver: &Receiver, acked: &[u64], endpoints: &[&str]) -> usize {
         .iter()
         .map(|e| acked.iter().filter(|n| !seen.contains(&(*e, **n))).count())
         .sum()
+}
+
+/// For a failed run, where Herald says the missing deliveries stand: per healthy endpoint, its
+/// state, and for each missing event whether it was never called, is waiting after failed
+/// calls, or was given up, from the endpoint's call history; then a few of them.
+async fn explain_missing(
+    client: &reqwest::Client,
+    base: &str,
+    receiver: &Receiver,
+    endpoints: &HashMap<String, String>,
+    acked: &[u64],
+) -> anyhow::Result<()> {
+    let get = |url: String| async move {
+        let answer = client.get(url).bearer_auth(TOKEN).send().await?.error_for_status()?;
+        anyhow::Ok(answer.json::<Value>().await?)
+    };
+    for name in HEALTHY {
+        let missing: Vec<u64> = {
+            let arrivals = receiver.arrivals.lock().expect("never poisoned");
+            let seen: HashSet<u64> = arrivals
+                .iter()
+                .filter(|a| a.endpoint == name)
+                .filter_map(|a| a.n)
+                .collect();
+            acked.iter().copied().filter(|n| !seen.contains(n)).collect()
+        };
+        if missing.is_empty() {
+            continue;
+        }
+        let id = &endpoints[name];
+        let endpoint = get(format!("{base}/admin/v1/account/bench/webhook/endpoint/{id}")).await?;
+        // Each event's calls to this endpoint: how many, and the last (the history is newest
+        // first).
+        let mut calls: HashMap<String, (usize, Value)> = HashMap::new();
+        let mut page = format!("{base}/admin/v1/account/bench/webhook/task?endpoint={id}&limit=100");
+        loop {
+            let answer = get(page).await?;
+            let items = answer["items"].as_array().cloned().unwrap_or_default();
+            for item in &items {
+                let event = item["event_id"].as_str().unwrap_or_default().to_owned();
+                calls.entry(event).or_insert_with(|| (0, item.clone())).0 += 1;
+            }
+            match answer["_next"].as_str() {
+                Some(next) if !next.is_empty() && !items.is_empty() => page = format!("{base}{next}"),
+                _ => break,
+            }
+        }
+        let ids = receiver.ids.lock().expect("never poisoned").clone();
+        let (mut never, mut waiting, mut given_up) = (0, 0, 0);
+        for n in &missing {
+            match ids.get(n).and_then(|id| calls.get(id)) {
+                None => never += 1,
+                Some((_, last)) if last["delivery"] == "failed" => given_up += 1,
+                Some(_) => waiting += 1,
+            }
+        }
+        println!(
+            "  {name}: {} missing; the endpoint {}, {} failures in a row; {never} never called, {waiting} pending after failed calls, {given_up} given up",
+            missing.len(),
+            endpoint["state"],
+            endpoint["consecutive_failures"],
+        );
+        for n in missing.iter().take(3) {
+            let id = ids.get(n).map_or("(no id: its answer was cut short)", String::as_str);
+            match calls.get(id) {
+                None => println!("    event {n} {id}: no call recorded"),
+                Some((count, last)) => println!(
+                    "    event {n} {id}: {count} calls, the last at {} (attempt {}): {}; delivery {}",
+                    last["datetime"], last["attempt"], last["error"], last["delivery"]
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The 99th percentile of publish-to-first-call over these events and endpoints.
