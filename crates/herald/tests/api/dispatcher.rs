@@ -851,29 +851,37 @@ async fn a_claim_cancelled_at_any_moment_leaves_no_transaction_open_on_postgres(
     assert!(finished > 0, "some claims ran to their end");
 }
 
-/// The dispatcher's claims, one after another, keep one connection between them rather than
-/// taking whichever of the pool's has waited longest: one PostgreSQL backend runs them all,
-/// and no connection handed back costs a ping.
-#[tokio::test]
-async fn claims_one_after_another_keep_one_connection_on_postgres() {
+/// A store on PostgreSQL with a pool of 16 connections, several of them idle (the pool hands
+/// out the one that waited longest), an account and an endpoint; `None` on SQLite.
+async fn pool_with_idle_connections() -> Option<(TestDb, Arc<dyn Store>, i64, TestReceiver)> {
     let db = TestDb::new().await;
     if !db.is_postgres() {
-        // SQLite's claims run on its reading threads, which keep their connections.
-        return;
+        return None;
     }
     let store = herald::store::open(&db.url, 16).await.unwrap();
     let account = NewAccount::new("acme".into(), "correct horse".into(), None, None).unwrap();
     let account = store.create_account(&account, "not-a-hash", 0, None).await.unwrap().id;
     let receiver = TestReceiver::start().await;
     endpoint(store.as_ref(), account, &receiver.url(), Ordering::Parallel).await;
-    publish(store.as_ref(), account, 1).await;
-    // Several idle connections in the pool, which hands out the one that waited longest.
     let mut reads = tokio::task::JoinSet::new();
     for _ in 0..6 {
         let store = store.clone();
         reads.spawn(async move { store.event_types().await.unwrap() });
     }
     reads.join_all().await;
+    Some((db, store, account, receiver))
+}
+
+/// The dispatcher's claims, one after another, keep one connection between them rather than
+/// taking whichever of the pool's has waited longest: one PostgreSQL backend runs them all,
+/// and no connection handed back costs a ping. (SQLite's claims run on its reading threads,
+/// which keep their connections.)
+#[tokio::test]
+async fn claims_one_after_another_keep_one_connection_on_postgres() {
+    let Some((db, store, account, _receiver)) = pool_with_idle_connections().await else {
+        return;
+    };
+    publish(store.as_ref(), account, 1).await;
     for i in 0..12 {
         let request = claim_number(i);
         assert_eq!(store.claim_due(&request).await.unwrap().claimed.len(), 1);
@@ -886,4 +894,34 @@ async fn claims_one_after_another_keep_one_connection_on_postgres() {
         )
         .await;
     assert_eq!(claiming, 1, "backends whose last statement was a claim's");
+}
+
+/// The recorder's batches, one after another, keep one connection too. (SQLite's records
+/// run on its writer thread.)
+#[tokio::test]
+async fn records_one_after_another_keep_one_connection_on_postgres() {
+    let Some((db, store, account, _receiver)) = pool_with_idle_connections().await else {
+        return;
+    };
+    let mut config = Config::defaults();
+    config.database = db.url.clone();
+    config.allow_private_targets = true;
+    let clock = Clock::manual("UTC", &Hand::at(T0)).unwrap();
+    let (dispatcher, _finished) = Dispatcher::new(store.clone(), Arc::new(config), Arc::default(), clock).unwrap();
+    let mut recorders = std::collections::HashSet::new();
+    for _ in 0..12 {
+        publish(store.as_ref(), account, 1).await;
+        // A step ends with its record's commit: the last `COMMIT` of any backend (publishing
+        // and claims commit otherwise).
+        assert_eq!(dispatcher.step().await.unwrap().dispatched, 1);
+        recorders.insert(
+            db.count(
+                "SELECT pid::bigint FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'COMMIT'
+                 ORDER BY state_change DESC LIMIT 1",
+            )
+            .await,
+        );
+    }
+    assert_eq!(recorders.len(), 1, "backends that recorded calls: {recorders:?}");
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use super::keys::commit_once;
 use super::mail;
@@ -291,7 +291,10 @@ impl DeliveryStore for PostgresStore {
         // The tasks' ids must become visible in order (see `order`): the lock is taken with
         // the transaction's start, in the same round trip.
         let begin = in_id_order_from_start(Listed::Tasks, 0);
-        let mut tx = self.pool.begin_with(format!("{begin}; {UNSYNCED}")).await?;
+        // The recorder writes one batch after another, on the connection it keeps.
+        let mut kept = self.records.lock().await;
+        let mut conn = kept.take(&self.pool).await?;
+        let mut tx = conn.begin_with(format!("{begin}; {UNSYNCED}")).await?;
         // Each endpoint is named with its account, as every query of account data is.
         let endpoints: BTreeSet<(i64, i64)> = calls
             .iter()
@@ -435,6 +438,7 @@ impl DeliveryStore for PostgresStore {
             }
         }
         tx.commit().await?;
+        kept.keep(conn);
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! A connection kept between uses by one of the node's users of the database that run one
-//! thing after another: the dispatcher's claims, each writer of published events.
+//! thing after another: the dispatcher's claims, the recorder of calls, each writer of
+//! published events.
 //!
 //! Handed back to the pool after every use, a connection costs a round trip more (sqlx pings
 //! each one it takes back, to be sure it is fit for the next caller), and the next use takes
@@ -22,8 +23,8 @@ use sqlx::{PgPool, Postgres};
 
 use super::PING_IDLE;
 
-/// The fewest connections a pool must have for its users to keep some: the claims and the two
-/// event writers keep three, and the rest serve requests and the recorder.
+/// The fewest connections a pool must have for its users to keep some: the claims, the
+/// recorder and the two event writers keep four, and the rest serve requests.
 const KEEP_FROM: u32 = 8;
 
 /// A connection, and when its last use ended.

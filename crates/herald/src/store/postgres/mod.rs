@@ -53,6 +53,8 @@ pub struct PostgresStore {
     turns: Arc<order::Turns>,
     /// The connection the dispatcher's claims, one after another, keep between them.
     claims: Arc<tokio::sync::Mutex<kept::Kept>>,
+    /// The connection the recorder's batches, one after another, keep between them.
+    records: Arc<tokio::sync::Mutex<kept::Kept>>,
 }
 
 /// A pooled connection idle this long is pinged before it is used again.
@@ -153,12 +155,14 @@ impl PostgresStore {
         tokio::spawn(upkeep::keep_up(pool.clone()));
         let publisher = publish::Publisher::start(&pool);
         let claims = Arc::new(tokio::sync::Mutex::new(kept::Kept::new(&pool)));
+        let records = Arc::new(tokio::sync::Mutex::new(kept::Kept::new(&pool)));
         Ok(PostgresStore {
             pool,
             wake,
             publisher,
             turns: Arc::new(order::Turns::new()),
             claims,
+            records,
         })
     }
 }
