@@ -508,16 +508,20 @@ async fn settle(receiver: &Receiver, acked: &[u64], endpoints: &[&str], within: 
     }
 }
 
+/// How many of `acked`'s events some endpoint of `endpoints` has not had a call for.
 fn missing(receiver: &Receiver, acked: &[u64], endpoints: &[&str]) -> usize {
+    endpoints.iter().map(|e| missing_at(receiver, acked, e).len()).sum()
+}
+
+/// The events of `acked` that `endpoint` has not had a call for.
+fn missing_at(receiver: &Receiver, acked: &[u64], endpoint: &str) -> Vec<u64> {
     let arrivals = receiver.arrivals.lock().expect("never poisoned");
-    let seen: HashSet<(&str, u64)> = arrivals
+    let seen: HashSet<u64> = arrivals
         .iter()
-        .filter_map(|a| Some((a.endpoint.as_str(), a.n?)))
+        .filter(|a| a.endpoint == endpoint)
+        .filter_map(|a| a.n)
         .collect();
-    endpoints
-        .iter()
-        .map(|e| acked.iter().filter(|n| !seen.contains(&(*e, **n))).count())
-        .sum()
+    acked.iter().copied().filter(|n| !seen.contains(n)).collect()
 }
 
 /// For a failed run, where Herald says the missing deliveries stand: per healthy endpoint, its
@@ -534,16 +538,9 @@ async fn explain_missing(
         let answer = client.get(url).bearer_auth(TOKEN).send().await?.error_for_status()?;
         anyhow::Ok(answer.json::<Value>().await?)
     };
+    let ids = receiver.ids.lock().expect("never poisoned").clone();
     for name in HEALTHY {
-        let missing: Vec<u64> = {
-            let arrivals = receiver.arrivals.lock().expect("never poisoned");
-            let seen: HashSet<u64> = arrivals
-                .iter()
-                .filter(|a| a.endpoint == name)
-                .filter_map(|a| a.n)
-                .collect();
-            acked.iter().copied().filter(|n| !seen.contains(n)).collect()
-        };
+        let missing = missing_at(receiver, acked, name);
         if missing.is_empty() {
             continue;
         }
@@ -565,17 +562,17 @@ async fn explain_missing(
                 _ => break,
             }
         }
-        let ids = receiver.ids.lock().expect("never poisoned").clone();
-        let (mut never, mut waiting, mut given_up) = (0, 0, 0);
+        let (mut never, mut waiting, mut given_up, mut unknown) = (0, 0, 0, 0);
         for n in &missing {
-            match ids.get(n).and_then(|id| calls.get(id)) {
-                None => never += 1,
-                Some((_, last)) if last["delivery"] == "failed" => given_up += 1,
-                Some(_) => waiting += 1,
+            match ids.get(n).map(|id| calls.get(id)) {
+                None => unknown += 1,
+                Some(None) => never += 1,
+                Some(Some((_, last))) if last["delivery"] == "failed" => given_up += 1,
+                Some(Some(_)) => waiting += 1,
             }
         }
         println!(
-            "  {name}: {} missing; the endpoint {}, {} failures in a row; {never} never called, {waiting} pending after failed calls, {given_up} given up",
+            "  {name}: {} missing; the endpoint {}, {} failures in a row; {never} never called, {waiting} pending after failed calls, {given_up} given up, {unknown} without the id of their event",
             missing.len(),
             endpoint["state"],
             endpoint["consecutive_failures"],
